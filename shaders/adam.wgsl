@@ -1,0 +1,29 @@
+// Adam and AdamW, with optional AMSGrad (torch.optim.Adam, torch.optim.AdamW).
+//   g ← s·g + λθ                 (coupled L2: Adam; λ = 0 here for AdamW)
+//   θ ← θ(1 − γλ)                (decoupled: AdamW; decay = 1 for Adam)
+//   m ← β₁m + (1−β₁)g ;  v ← β₂v + (1−β₂)g²
+//   v̂ ← max(v̂, v) if AMSGRAD, else v̂ = v
+//   θ ← θ − (γ/(1−β₁ᵗ)) · m / (√v̂ / √(1−β₂ᵗ) + ε)
+
+override AMSGRAD: bool = false;
+
+@group(0) @binding(4) var<storage, read_write> exp_avg: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> exp_avg_sq: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> max_exp_avg_sq: array<vec4<f32>>;
+
+fn update(i: u32, lanes: vec4<bool>) {
+    let p = param[i];
+    var g = grad[i] * step.grad_scale;
+    g = g + step.weight_decay * p;
+    let m = step.beta1 * exp_avg[i] + step.one_minus_beta1 * g;
+    let v = step.beta2 * exp_avg_sq[i] + step.one_minus_beta2 * g * g;
+    exp_avg[i] = keep(exp_avg[i], m, lanes);
+    exp_avg_sq[i] = keep(exp_avg_sq[i], v, lanes);
+    var v_hat = v;
+    if AMSGRAD {
+        v_hat = max(max_exp_avg_sq[i], v);
+        max_exp_avg_sq[i] = keep(max_exp_avg_sq[i], v_hat, lanes);
+    }
+    let d = sqrt(v_hat) / step.bias_correction2_sqrt + step.eps;
+    param[i] = keep(p, p * step.decay - step.lr * (m / d), lanes);
+}

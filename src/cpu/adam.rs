@@ -1,0 +1,50 @@
+//! CPU twins of `shaders/adam.wgsl` (Adam and AdamW).
+
+use crate::optim::Adam;
+use crate::uniform::StepUniform;
+
+/// The f32 twin: the shader's `update` for one element, operation for operation.
+pub fn update(
+    step: &StepUniform,
+    [amsgrad]: [bool; 1],
+    param: &mut f32,
+    grad: f32,
+    [exp_avg, exp_avg_sq, max_exp_avg_sq]: &mut [f32; 3],
+) {
+    let p = *param;
+    let mut g = grad * step.grad_scale;
+    g = g + step.weight_decay * p;
+    let m = step.beta1 * *exp_avg + step.one_minus_beta1 * g;
+    let v = step.beta2 * *exp_avg_sq + step.one_minus_beta2 * g * g;
+    *exp_avg = m;
+    *exp_avg_sq = v;
+    let mut v_hat = v;
+    if amsgrad {
+        v_hat = max_exp_avg_sq.max(v);
+        *max_exp_avg_sq = v_hat;
+    }
+    let d = v_hat.sqrt() / step.bias_correction2_sqrt + step.eps;
+    *param = p * step.decay - step.lr * (m / d);
+}
+
+/// The f64 oracle: SEMANTICS.md's rule for step `t` at learning rate `lr`.
+pub fn oracle(o: &Adam, lr: f64, t: u64, param: &mut f64, grad: f64, [m, v, v_max]: &mut [f64; 3]) {
+    let (beta1, beta2) = o.betas;
+    let mut g = if o.maximize { -grad } else { grad };
+    if o.decoupled_weight_decay {
+        *param *= 1.0 - lr * o.weight_decay;
+    } else {
+        g += o.weight_decay * *param;
+    }
+    *m = beta1 * *m + (1.0 - beta1) * g;
+    *v = beta2 * *v + (1.0 - beta2) * g * g;
+    let v_hat = if o.amsgrad {
+        *v_max = v_max.max(*v);
+        *v_max
+    } else {
+        *v
+    };
+    let t = t as f64;
+    let d = v_hat.sqrt() / (1.0 - beta2.powf(t)).sqrt() + o.eps;
+    *param -= lr / (1.0 - beta1.powf(t)) * *m / d;
+}

@@ -1,0 +1,106 @@
+//! The crate's one error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `wgoptim`, as a value. No public function panics on bad
+/// input; each failure leaves parameters and state as they were.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hyperparameter is out of its domain (the message names it and its value).
+    #[error("invalid hyperparameter `{name}` = {value}: {expected}")]
+    InvalidHyperparameter {
+        /// PyTorch's name of the argument.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What the value must be.
+        expected: &'static str,
+    },
+    /// Two things that must have the same length do not.
+    #[error("length mismatch for {what}: expected {expected} elements, got {got}")]
+    LengthMismatch {
+        /// What was being written or compared.
+        what: &'static str,
+        /// The optimizer's number of parameters.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// An optimizer over zero parameters.
+    #[error("an optimizer needs at least one parameter")]
+    Empty,
+    /// A buffer larger than the device allows.
+    #[error("{what} needs {bytes} bytes but the device allows at most {max} bytes per buffer")]
+    BufferTooLarge {
+        /// Which buffer.
+        what: &'static str,
+        /// Bytes needed.
+        bytes: u64,
+        /// The device's `max_buffer_size`.
+        max: u64,
+    },
+    /// An adopted buffer smaller than the parameters it must hold.
+    #[error(
+        "{what} has {bytes} bytes but {needed} are needed (length rounded up to whole vec4 blocks)"
+    )]
+    BufferTooSmall {
+        /// Which buffer.
+        what: &'static str,
+        /// Its size.
+        bytes: u64,
+        /// The size needed.
+        needed: u64,
+    },
+    /// A buffer lacks a usage the operation needs.
+    #[error("{what} lacks buffer usage {needed:?} (it has {has:?})")]
+    MissingUsage {
+        /// Which buffer.
+        what: &'static str,
+        /// The usages required.
+        needed: wgpu::BufferUsages,
+        /// The usages it was created with.
+        has: wgpu::BufferUsages,
+    },
+    /// An adopted buffer belongs to a different device than the optimizer's.
+    #[error("{what} was created on another device")]
+    ForeignBuffer {
+        /// Which buffer.
+        what: &'static str,
+    },
+    /// No state buffer of that name for this optimizer.
+    #[error("optimizer `{optimizer}` has no state `{name}` (it has: {available})")]
+    UnknownState {
+        /// The optimizer's name.
+        optimizer: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        available: String,
+    },
+    /// No adapter matched the request.
+    #[error("no GPU adapter found: {0}")]
+    NoAdapter(String),
+    /// The adapter refused the device request.
+    #[error("device request failed: {0}")]
+    RequestDevice(String),
+    /// A launch would need more workgroups than the device allows.
+    #[error(
+        "dispatch of {workgroups} workgroups exceeds the device limit of {max} per dimension squared"
+    )]
+    DispatchTooLarge {
+        /// Workgroups needed by one chunk.
+        workgroups: u64,
+        /// `max_compute_workgroups_per_dimension`.
+        max: u32,
+    },
+    /// A wgpu validation or out-of-memory error caught by an error scope.
+    #[error("wgpu error: {0}")]
+    Wgpu(String),
+    /// Mapping a buffer for reading failed.
+    #[error("buffer map failed: {0}")]
+    Map(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

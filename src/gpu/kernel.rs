@@ -1,0 +1,122 @@
+//! WGSL sources, bind-group layouts and the compiled-pipeline cache, keyed by (family, variant).
+
+use std::collections::HashMap;
+
+use crate::optim::Kernel;
+
+/// Workgroup size of every kernel (passed as the override `WORKGROUP_SIZE`).
+pub const WORKGROUP_SIZE: u32 = 256;
+/// Contiguous vec4 blocks each invocation updates (the override `VECS_PER_INVOCATION`).
+/// Two contiguous blocks measured fastest on lavapipe (BENCHMARKS.md).
+pub const VECS_PER_INVOCATION: u32 = 2;
+/// Elements one workgroup updates.
+pub const ELEMENTS_PER_WORKGROUP: u64 = WORKGROUP_SIZE as u64 * VECS_PER_INVOCATION as u64 * 4;
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// The complete WGSL module of a family: `common.wgsl` followed by the family's file.
+pub fn shader_source(kernel: Kernel) -> String {
+    let family = match kernel {
+        Kernel::Sgd => include_str!("../../shaders/sgd.wgsl"),
+        Kernel::RmsProp => include_str!("../../shaders/rmsprop.wgsl"),
+        Kernel::Adam => include_str!("../../shaders/adam.wgsl"),
+        Kernel::Adagrad => include_str!("../../shaders/adagrad.wgsl"),
+    };
+    format!("{COMMON}\n{family}")
+}
+
+/// The override constants of one pipeline: shape constants and the variant's flags.
+pub fn pipeline_constants(kernel: Kernel, variant: &[bool]) -> Vec<(&'static str, f64)> {
+    let mut constants = vec![
+        ("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE)),
+        ("VECS_PER_INVOCATION", f64::from(VECS_PER_INVOCATION)),
+    ];
+    for (name, &on) in kernel.variant_constants().iter().zip(variant) {
+        constants.push((name, if on { 1.0 } else { 0.0 }));
+    }
+    constants
+}
+
+/// The bind-group layout of a family:
+/// 0 step uniform, 1 chunk uniform, 2 parameters (read-write), 3 gradients (read-only),
+/// 4… state (read-write), one per state binding the family declares.
+fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLayout {
+    let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+    let mut entries = vec![
+        entry(0, wgpu::BufferBindingType::Uniform),
+        entry(1, wgpu::BufferBindingType::Uniform),
+        entry(2, storage(false)),
+        entry(3, storage(true)),
+    ];
+    for k in 0..kernel.state_bindings() {
+        entries.push(entry(4 + k as u32, storage(false)));
+    }
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(kernel.name()),
+        entries: &entries,
+    })
+}
+
+/// A family's compiled objects.
+struct Family {
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+}
+
+/// Shader modules, layouts and pipelines, built on first use and reused for the context's life.
+#[derive(Default)]
+pub(crate) struct KernelCache {
+    families: HashMap<Kernel, Family>,
+    pipelines: HashMap<(Kernel, Vec<bool>), wgpu::ComputePipeline>,
+    /// Pipelines compiled so far (a test checks that stepping compiles none).
+    pub created: usize,
+}
+
+impl KernelCache {
+    /// The bind-group layout and pipeline of `(kernel, variant)`, compiled if new.
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        kernel: Kernel,
+        variant: &[bool],
+    ) -> (wgpu::BindGroupLayout, wgpu::ComputePipeline) {
+        let family = self.families.entry(kernel).or_insert_with(|| {
+            let layout = bind_group_layout(device, kernel);
+            let pipeline_layout = super::compat::pipeline_layout(device, kernel.name(), &layout);
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name()),
+                source: wgpu::ShaderSource::Wgsl(shader_source(kernel).into()),
+            });
+            Family {
+                layout,
+                pipeline_layout,
+                module,
+            }
+        });
+        let key = (kernel, variant.to_vec());
+        let created = &mut self.created;
+        let pipeline = self.pipelines.entry(key).or_insert_with(|| {
+            *created += 1;
+            let constants = pipeline_constants(kernel, variant);
+            super::compat::compute_pipeline(
+                device,
+                kernel.name(),
+                &family.pipeline_layout,
+                &family.module,
+                &constants,
+            )
+        });
+        (family.layout.clone(), pipeline.clone())
+    }
+}

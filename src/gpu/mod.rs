@@ -1,0 +1,9 @@
+//! The GPU path: device context, kernels and the optimizer over device buffers.
+
+pub(crate) mod compat;
+mod context;
+pub mod kernel;
+mod optimizer;
+
+pub use context::{ContextOptions, GpuContext, list_adapters};
+pub use optimizer::{Allocation, BufferRole, Chunk, GpuOptimizer, padded_bytes, plan_chunks};

@@ -1,0 +1,336 @@
+//! Hyperparameters of each optimizer family, with PyTorch's defaults, their validation, the
+//! state each variant needs, and the per-step scalars (computed in f64) that the kernels read.
+//!
+//! One file per family; [`Optimizer`] is the closed set the GPU and CPU paths accept.
+
+mod adagrad;
+mod adam;
+mod rmsprop;
+mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use rmsprop::RmsProp;
+pub use sgd::Sgd;
+
+use crate::error::{Error, Result};
+use crate::uniform::StepUniform;
+
+/// The kernel families, one WGSL file each in `shaders/`. Variants of a family (Nesterov,
+/// centered, AMSGrad, decoupled decay…) are override constants or uniform values of its kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kernel {
+    /// `shaders/sgd.wgsl`
+    Sgd,
+    /// `shaders/rmsprop.wgsl`
+    RmsProp,
+    /// `shaders/adam.wgsl` (Adam and AdamW)
+    Adam,
+    /// `shaders/adagrad.wgsl`
+    Adagrad,
+}
+
+impl Kernel {
+    /// Every kernel family.
+    pub const ALL: [Kernel; 4] = [Kernel::Sgd, Kernel::RmsProp, Kernel::Adam, Kernel::Adagrad];
+
+    /// The family's file name in `shaders/`, without extension.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Sgd => "sgd",
+            Kernel::RmsProp => "rmsprop",
+            Kernel::Adam => "adam",
+            Kernel::Adagrad => "adagrad",
+        }
+    }
+
+    /// Number of state bindings the family's kernel declares (bindings 4, 5, …).
+    pub fn state_bindings(self) -> usize {
+        match self {
+            Kernel::Sgd | Kernel::Adagrad => 1,
+            Kernel::RmsProp | Kernel::Adam => 3,
+        }
+    }
+
+    /// The override constants that select the family's variants, all `bool`.
+    pub fn variant_constants(self) -> &'static [&'static str] {
+        match self {
+            Kernel::Sgd => &["MOMENTUM", "NESTEROV"],
+            Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
+            Kernel::Adam => &["AMSGRAD"],
+            Kernel::Adagrad => &[],
+        }
+    }
+}
+
+/// Element type of a state buffer. Only `F32` today; bf16 and 8-bit blockwise state will be
+/// added here, behind [`StateLayout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateDType {
+    /// 32-bit float, one per parameter.
+    F32,
+}
+
+impl StateDType {
+    /// Bytes per parameter.
+    pub fn bytes(self) -> u64 {
+        match self {
+            StateDType::F32 => 4,
+        }
+    }
+}
+
+/// One state tensor of an optimizer (PyTorch's state-dict name).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateSlot {
+    /// PyTorch's name: `momentum_buffer`, `square_avg`, `exp_avg`, `sum`, …
+    pub name: &'static str,
+    /// Position among the family's state bindings (binding `4 + slot`).
+    pub slot: usize,
+    /// Initial value of every element.
+    pub init: f32,
+    /// Element type.
+    pub dtype: StateDType,
+}
+
+/// The state tensors one optimizer variant allocates: only those it uses.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct StateLayout {
+    /// The slots, in binding order.
+    pub slots: Vec<StateSlot>,
+}
+
+impl StateLayout {
+    fn push(&mut self, name: &'static str, slot: usize, init: f32) {
+        self.slots.push(StateSlot {
+            name,
+            slot,
+            init,
+            dtype: StateDType::F32,
+        });
+    }
+
+    /// State bytes per parameter (SGD 0, momentum 4, Adam 8, AMSGrad 12, …).
+    pub fn bytes_per_param(&self) -> u64 {
+        self.slots.iter().map(|s| s.dtype.bytes()).sum()
+    }
+
+    /// The slot with PyTorch's state name `name`.
+    pub fn find(&self, name: &str) -> Option<&StateSlot> {
+        self.slots.iter().find(|s| s.name == name)
+    }
+
+    /// The names of all slots, comma-separated (for messages).
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.slots.iter().map(|s| s.name).collect();
+        names.join(", ")
+    }
+}
+
+/// An optimizer: one of the families with its hyperparameters.
+///
+/// ```
+/// use wgoptim::{Adam, Optimizer};
+/// let opt = Optimizer::from(Adam::adamw().lr(3e-4));
+/// assert_eq!(opt.name(), "adamw");
+/// assert_eq!(opt.state_layout().bytes_per_param(), 8);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// [`Sgd`]
+    Sgd(Sgd),
+    /// [`RmsProp`]
+    RmsProp(RmsProp),
+    /// [`Adam`], also AdamW (decoupled weight decay)
+    Adam(Adam),
+    /// [`Adagrad`]
+    Adagrad(Adagrad),
+}
+
+impl From<Sgd> for Optimizer {
+    fn from(o: Sgd) -> Self {
+        Optimizer::Sgd(o)
+    }
+}
+impl From<RmsProp> for Optimizer {
+    fn from(o: RmsProp) -> Self {
+        Optimizer::RmsProp(o)
+    }
+}
+impl From<Adam> for Optimizer {
+    fn from(o: Adam) -> Self {
+        Optimizer::Adam(o)
+    }
+}
+impl From<Adagrad> for Optimizer {
+    fn from(o: Adagrad) -> Self {
+        Optimizer::Adagrad(o)
+    }
+}
+
+impl Optimizer {
+    /// Short name: `sgd`, `rmsprop`, `adam`, `adamw` or `adagrad`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd(_) => "sgd",
+            Optimizer::RmsProp(_) => "rmsprop",
+            Optimizer::Adam(a) if a.decoupled_weight_decay => "adamw",
+            Optimizer::Adam(_) => "adam",
+            Optimizer::Adagrad(_) => "adagrad",
+        }
+    }
+
+    /// Checks every hyperparameter; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Optimizer::Sgd(o) => o.validate(),
+            Optimizer::RmsProp(o) => o.validate(),
+            Optimizer::Adam(o) => o.validate(),
+            Optimizer::Adagrad(o) => o.validate(),
+        }
+    }
+
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Sgd(o) => o.lr,
+            Optimizer::RmsProp(o) => o.lr,
+            Optimizer::Adam(o) => o.lr,
+            Optimizer::Adagrad(o) => o.lr,
+        }
+    }
+
+    /// The kernel family that runs this optimizer.
+    pub fn kernel(&self) -> Kernel {
+        match self {
+            Optimizer::Sgd(_) => Kernel::Sgd,
+            Optimizer::RmsProp(_) => Kernel::RmsProp,
+            Optimizer::Adam(_) => Kernel::Adam,
+            Optimizer::Adagrad(_) => Kernel::Adagrad,
+        }
+    }
+
+    /// Values of the kernel's variant constants, in the order of
+    /// [`Kernel::variant_constants`].
+    pub fn variant(&self) -> Vec<bool> {
+        match self {
+            Optimizer::Sgd(o) => o.variant().to_vec(),
+            Optimizer::RmsProp(o) => o.variant().to_vec(),
+            Optimizer::Adam(o) => o.variant().to_vec(),
+            Optimizer::Adagrad(_) => vec![],
+        }
+    }
+
+    /// The state tensors this variant allocates.
+    pub fn state_layout(&self) -> StateLayout {
+        let mut layout = StateLayout::default();
+        match self {
+            Optimizer::Sgd(o) => {
+                if o.has_momentum() {
+                    layout.push("momentum_buffer", 0, 0.0);
+                }
+            }
+            Optimizer::RmsProp(o) => {
+                layout.push("square_avg", 0, 0.0);
+                if o.centered {
+                    layout.push("grad_avg", 1, 0.0);
+                }
+                if o.has_momentum() {
+                    layout.push("momentum_buffer", 2, 0.0);
+                }
+            }
+            Optimizer::Adam(o) => {
+                layout.push("exp_avg", 0, 0.0);
+                layout.push("exp_avg_sq", 1, 0.0);
+                if o.amsgrad {
+                    layout.push("max_exp_avg_sq", 2, 0.0);
+                }
+            }
+            Optimizer::Adagrad(o) => {
+                layout.push("sum", 0, o.initial_accumulator_value as f32);
+            }
+        }
+        layout
+    }
+
+    /// The per-step scalars for step `t` (counted from 1) at learning rate `lr`, computed in
+    /// f64 and rounded once to f32.
+    pub fn uniform(&self, lr: f64, t: u64) -> StepUniform {
+        match self {
+            Optimizer::Sgd(o) => o.uniform(lr, t),
+            Optimizer::RmsProp(o) => o.uniform(lr, t),
+            Optimizer::Adam(o) => o.uniform(lr, t),
+            Optimizer::Adagrad(o) => o.uniform(lr, t),
+        }
+    }
+}
+
+/// Checks `ok`, else returns [`Error::InvalidHyperparameter`] for `name = value`.
+pub(crate) fn ensure(
+    ok: bool,
+    name: &'static str,
+    value: f64,
+    expected: &'static str,
+) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value,
+            expected,
+        })
+    }
+}
+
+/// A learning rate: finite and ≥ 0.
+pub(crate) fn ensure_lr(lr: f64) -> Result<()> {
+    ensure(
+        lr.is_finite() && lr >= 0.0,
+        "lr",
+        lr,
+        "must be finite and >= 0",
+    )
+}
+
+/// A finite, non-negative value (weight decay, momentum, lr_decay, …).
+pub(crate) fn ensure_non_negative(name: &'static str, value: f64) -> Result<()> {
+    ensure(
+        value.is_finite() && value >= 0.0,
+        name,
+        value,
+        "must be finite and >= 0",
+    )
+}
+
+/// ε: finite and > 0.
+pub(crate) fn ensure_eps(eps: f64) -> Result<()> {
+    ensure(
+        eps.is_finite() && eps > 0.0,
+        "eps",
+        eps,
+        "must be finite and > 0",
+    )
+}
+
+/// A decay rate β in [0, 1).
+pub(crate) fn ensure_beta(name: &'static str, beta: f64) -> Result<()> {
+    ensure((0.0..1.0).contains(&beta), name, beta, "must be in [0, 1)")
+}
+
+/// Builder-style setters shared by the families (`Adam::default().lr(1e-3).eps(1e-6)`).
+macro_rules! setters {
+    ($ty:ty { $($field:ident : $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                #[must_use]
+                pub fn $field(mut self, $field: $t) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use setters;

@@ -1,0 +1,240 @@
+//! Checking a backend against the CPU reference: ULP distance to the f32 twin, relative error
+//! to the f64 oracle, the bounds both must meet, the variant matrix, and seeded test data.
+//! The tests and `wgoptim verify` share everything here.
+//!
+//! ## Bounds and why
+//! - **Twin** (same f32 operations in the same order): a device that rounds `+ − × ÷ √` as
+//!   IEEE 754 does (lavapipe/LLVM does) matches it bit for bit. Vulkan allows `÷` 2.5 ULP and
+//!   `√` (through inversesqrt) a few ULP, and drivers may fuse `a·b + c`; such a difference
+//!   changes a step's update by a few ULP of the *update*, which moves θ by at most about one
+//!   ULP of θ per step. The bound is therefore [`TWIN_ULP_PER_STEP`] ULP per step taken,
+//!   capped at [`TWIN_ULP_MAX`].
+//! - **Oracle** (f64): f32 storage rounds θ by ≤ ½ ULP each step, so after `t` steps θ may be
+//!   off by about `t/2` ULP ≈ `t · 6e-8` relative, plus the update's own f32 error. The test is
+//!   `|x − ref| ≤ atol·scale + rtol·|ref|` per buffer, with `scale` the buffer's largest |ref|
+//!   (so entries near zero are judged against the buffer's magnitude), `atol = 1e-6` and
+//!   `rtol = 1e-7 · max(t, 10)`.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::backend::Backend;
+use crate::cpu::{CpuOptimizer, Oracle};
+use crate::error::Result;
+use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+
+/// ULP allowed per step between a kernel and its f32 twin.
+pub const TWIN_ULP_PER_STEP: u64 = 2;
+/// Cap of the twin bound.
+pub const TWIN_ULP_MAX: u64 = 64;
+/// Absolute tolerance against the f64 oracle, as a fraction of the buffer's largest |ref|.
+pub const ORACLE_ATOL: f64 = 1e-6;
+
+/// The twin bound after `steps` steps.
+pub fn twin_ulp_bound(steps: u64) -> u64 {
+    (TWIN_ULP_PER_STEP * steps).min(TWIN_ULP_MAX)
+}
+
+/// The relative oracle tolerance after `steps` steps.
+pub fn oracle_rtol(steps: u64) -> f64 {
+    1e-7 * steps.max(10) as f64
+}
+
+/// Distance in units in the last place between two f32 (0 for +0 and −0; `u64::MAX` when
+/// exactly one is NaN).
+pub fn ulp_distance(a: f32, b: f32) -> u64 {
+    if a.is_nan() || b.is_nan() {
+        return if a.is_nan() && b.is_nan() {
+            0
+        } else {
+            u64::MAX
+        };
+    }
+    // Map the bit patterns onto a line where adjacent floats are adjacent integers.
+    let ordered = |x: f32| {
+        let bits = i64::from(x.to_bits() as i32);
+        if bits < 0 {
+            i64::from(i32::MIN) - bits
+        } else {
+            bits
+        }
+    };
+    ordered(a).abs_diff(ordered(b))
+}
+
+/// How far one buffer is from its references.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Diff {
+    /// Largest ULP distance to the f32 twin.
+    pub max_ulp: u64,
+    /// Largest |x − ref| / |ref| against the f64 oracle, over entries with |ref| ≥ 1e-3·scale.
+    pub max_rel: f64,
+    /// Largest |x − ref| / (atol·scale + rtol·|ref|): the share of the oracle tolerance used.
+    pub tolerance_used: f64,
+}
+
+impl Diff {
+    /// Compares `x` with the twin's `twin` and the oracle's `oracle` after `steps` steps.
+    pub fn of(x: &[f32], twin: &[f32], oracle: &[f64], steps: u64) -> Self {
+        let scale = oracle
+            .iter()
+            .fold(0.0f64, |m, r| m.max(r.abs()))
+            .max(f64::MIN_POSITIVE);
+        let rtol = oracle_rtol(steps);
+        let mut d = Diff::default();
+        for ((&x, &t), &r) in x.iter().zip(twin).zip(oracle) {
+            d.max_ulp = d.max_ulp.max(ulp_distance(x, t));
+            let err = (f64::from(x) - r).abs();
+            let used = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                err / (ORACLE_ATOL * scale + rtol * r.abs())
+            };
+            d.tolerance_used = d.tolerance_used.max(used);
+            if r.abs() >= 1e-3 * scale {
+                d.max_rel = d.max_rel.max(err / r.abs());
+            }
+        }
+        d
+    }
+
+    /// The worse of two diffs, field by field.
+    pub fn max(self, o: Diff) -> Diff {
+        Diff {
+            max_ulp: self.max_ulp.max(o.max_ulp),
+            max_rel: self.max_rel.max(o.max_rel),
+            tolerance_used: self.tolerance_used.max(o.tolerance_used),
+        }
+    }
+
+    /// Whether both bounds hold after `steps` steps.
+    pub fn passes(&self, steps: u64) -> bool {
+        self.max_ulp <= twin_ulp_bound(steps) && self.tolerance_used <= 1.0
+    }
+}
+
+/// Every optimizer variant the tests and `wgoptim verify` run, by name.
+pub fn variants() -> Vec<(&'static str, Optimizer)> {
+    let sgd = Sgd::default().lr(1e-2);
+    let rms = RmsProp::default().lr(1e-3);
+    let adam = Adam::default().lr(1e-2);
+    let adamw = Adam::adamw().lr(1e-2).weight_decay(0.1);
+    let adagrad = Adagrad::default();
+    vec![
+        ("sgd", sgd.into()),
+        ("sgd-weight-decay", sgd.weight_decay(0.1).into()),
+        ("sgd-momentum", sgd.momentum(0.9).into()),
+        (
+            "sgd-momentum-dampening",
+            sgd.momentum(0.9).dampening(0.3).weight_decay(0.01).into(),
+        ),
+        (
+            "sgd-nesterov",
+            sgd.momentum(0.9).nesterov(true).weight_decay(0.01).into(),
+        ),
+        ("sgd-maximize", sgd.momentum(0.5).maximize(true).into()),
+        ("rmsprop", rms.into()),
+        ("rmsprop-centered", rms.centered(true).into()),
+        (
+            "rmsprop-momentum",
+            rms.momentum(0.9).weight_decay(0.01).into(),
+        ),
+        (
+            "rmsprop-centered-momentum",
+            rms.centered(true).momentum(0.5).alpha(0.9).into(),
+        ),
+        ("rmsprop-maximize", rms.maximize(true).eps(1e-6).into()),
+        ("adam", adam.into()),
+        ("adam-l2", adam.weight_decay(0.1).into()),
+        ("adam-amsgrad", adam.amsgrad(true).betas((0.8, 0.99)).into()),
+        ("adam-maximize", adam.maximize(true).eps(1e-6).into()),
+        ("adamw", adamw.into()),
+        ("adamw-amsgrad", adamw.amsgrad(true).into()),
+        ("adagrad", adagrad.into()),
+        (
+            "adagrad-decay",
+            adagrad
+                .lr_decay(0.01)
+                .initial_accumulator_value(0.1)
+                .weight_decay(0.01)
+                .into(),
+        ),
+        ("adagrad-maximize", adagrad.maximize(true).into()),
+    ]
+}
+
+/// Seeded random test data: values uniform in (−1, 1), never exactly zero.
+pub struct Data {
+    rng: StdRng,
+}
+
+impl Data {
+    /// A generator with a fixed seed.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// `n` values uniform in (−1, 1) \ {0}.
+    pub fn vector(&mut self, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                loop {
+                    let x: f32 = self.rng.random_range(-1.0..1.0);
+                    if x != 0.0 {
+                        break x;
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The result of running one backend against both references.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Steps taken when the diff was taken.
+    pub steps: u64,
+    /// Worst over parameters and every state buffer.
+    pub diff: Diff,
+}
+
+/// Runs `backend` (already holding the parameters `params`) for `steps` steps with fresh
+/// seeded gradients each step, beside the f32 twin and the f64 oracle, and compares
+/// parameters and every state buffer after each step listed in `checkpoints`.
+pub fn run_against_reference(
+    backend: &mut dyn Backend,
+    params: &[f32],
+    steps: u64,
+    checkpoints: &[u64],
+    seed: u64,
+) -> Result<Vec<Report>> {
+    let optimizer = *backend.optimizer();
+    let mut twin = CpuOptimizer::new(optimizer, params)?;
+    let mut oracle = Oracle::new(optimizer, params)?;
+    let mut data = Data::new(seed);
+    let mut reports = Vec::new();
+    for t in 1..=steps {
+        let grads = data.vector(params.len());
+        backend.write_grads(&grads)?;
+        backend.step()?;
+        twin.write_grads(&grads)?;
+        twin.step()?;
+        oracle.step(&grads)?;
+        if checkpoints.contains(&t) {
+            let mut diff = Diff::of(&backend.read_params()?, twin.params(), oracle.params(), t);
+            for slot in optimizer.state_layout().slots {
+                let reference = oracle.state(slot.name).unwrap_or_default();
+                diff = diff.max(Diff::of(
+                    &backend.read_state(slot.name)?,
+                    &twin.read_state(slot.name)?,
+                    reference,
+                    t,
+                ));
+            }
+            reports.push(Report { steps: t, diff });
+        }
+    }
+    Ok(reports)
+}
