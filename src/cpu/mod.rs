@@ -2,6 +2,9 @@
 //! order, one element at a time) and an f64 oracle (`oracle`, SEMANTICS.md's rule computed from
 //! the hyperparameters alone, sharing nothing with the kernels but the equations).
 
+// The twins are written as the WGSL is (`g = g + λ·p`), so the two read line for line.
+#![allow(clippy::assign_op_pattern)]
+
 pub mod adagrad;
 pub mod adam;
 pub mod rmsprop;

@@ -1,0 +1,120 @@
+//! Every optimizer variant on the GPU against its f32 twin (ULP bound) and the f64 oracle
+//! (|x − ref| ≤ atol·scale + rtol·|ref|), after 1 and after 100 steps, at sizes that are not
+//! multiples of the vec4 block or the workgroup and that cross chunk seams. The bounds and why
+//! they are what they are: `wgoptim::verify`.
+//!
+//! Runs on a device with 1 MiB storage bindings (a seam every 262,144 floats) and 16 workgroups
+//! per dimension (so chunks dispatch in two dimensions). The parameter and gradient buffers are
+//! the caller's, with NaN poison after the last element: the poison must survive, and must not
+//! leak into the results. `tests/real_limits.rs` repeats a step at the adapter's real limits.
+
+mod common;
+
+use common::{POISON, poisoned_buffer, read_raw};
+use wgoptim::verify::{self, Data, run_against_reference};
+use wgoptim::{Backend, GpuOptimizer};
+
+const CHUNK: usize = (common::SMALL_BINDING_BYTES / 4) as usize;
+const SIZES: [usize; 7] = [1, 3, 255, 256, 257, 1_000_003, 2 * CHUNK + 5];
+const STEPS: u64 = 100;
+
+fn run(name: &str) {
+    let Some(ctx) = common::small() else { return };
+    let optimizer = verify::variants()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, o)| o)
+        .unwrap_or_else(|| panic!("no variant {name}"));
+    for (k, &n) in SIZES.iter().enumerate() {
+        let seed = 1000 * k as u64 + n as u64;
+        let params = Data::new(seed).vector(n);
+        let param_buffer = poisoned_buffer(&ctx, &params, 64);
+        let grad_buffer = poisoned_buffer(&ctx, &vec![0.0; n], 64);
+        let mut gpu = GpuOptimizer::adopt(
+            &ctx,
+            optimizer,
+            param_buffer.clone(),
+            grad_buffer.clone(),
+            n,
+        )
+        .unwrap();
+        assert_eq!(
+            gpu.chunks().len(),
+            n.div_ceil(CHUNK),
+            "{name} n={n}: chunk count"
+        );
+        if n > CHUNK {
+            assert!(
+                gpu.chunks()[0].workgroups[1] > 1,
+                "{name} n={n}: expected a 2-D dispatch"
+            );
+        }
+        let reports =
+            run_against_reference(&mut gpu, &params, STEPS, &[1, STEPS], seed + 1).unwrap();
+        for r in &reports {
+            assert!(
+                r.diff.passes(r.steps),
+                "{name} n={n} after {} steps: {:?} (twin bound {} ULP)",
+                r.steps,
+                r.diff,
+                verify::twin_ulp_bound(r.steps)
+            );
+        }
+        for (what, buffer) in [("parameters", &param_buffer), ("gradients", &grad_buffer)] {
+            let raw = read_raw(&ctx, buffer);
+            let bad = raw[n..]
+                .iter()
+                .filter(|x| x.to_bits() != POISON.to_bits())
+                .count();
+            assert_eq!(
+                bad, 0,
+                "{name} n={n}: {bad} poisoned {what} elements past the end were written"
+            );
+        }
+        for slot in optimizer.state_layout().slots {
+            let raw = read_raw(&ctx, gpu.state_buffer(slot.name).unwrap());
+            assert!(
+                raw[n..].iter().all(|&x| x == slot.init),
+                "{name} n={n}: padding of {} was written",
+                slot.name
+            );
+        }
+        assert_eq!(gpu.steps(), STEPS);
+    }
+}
+
+macro_rules! variant_tests {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $( #[test] fn $test() { run($name); } )*
+
+        #[test]
+        fn every_variant_has_a_test() {
+            let tested = [$($name),*];
+            let all: Vec<&str> = verify::variants().into_iter().map(|(n, _)| n).collect();
+            assert_eq!(tested.to_vec(), all);
+        }
+    };
+}
+
+variant_tests! {
+    sgd => "sgd",
+    sgd_weight_decay => "sgd-weight-decay",
+    sgd_momentum => "sgd-momentum",
+    sgd_momentum_dampening => "sgd-momentum-dampening",
+    sgd_nesterov => "sgd-nesterov",
+    sgd_maximize => "sgd-maximize",
+    rmsprop => "rmsprop",
+    rmsprop_centered => "rmsprop-centered",
+    rmsprop_momentum => "rmsprop-momentum",
+    rmsprop_centered_momentum => "rmsprop-centered-momentum",
+    rmsprop_maximize => "rmsprop-maximize",
+    adam => "adam",
+    adam_l2 => "adam-l2",
+    adam_amsgrad => "adam-amsgrad",
+    adam_maximize => "adam-maximize",
+    adamw => "adamw",
+    adamw_amsgrad => "adamw-amsgrad",
+    adagrad => "adagrad",
+    adagrad_decay => "adagrad-decay",
+    adagrad_maximize => "adagrad-maximize",
+}
