@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod bench;
 pub mod cpu;
 mod error;
 pub mod gpu;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgoptim::gpu::list_adapters;
 use wgoptim::verify::{self, twin_ulp_bound};
-use wgoptim::{GpuContext, GpuOptimizer};
+use wgoptim::{GpuContext, GpuOptimizer, bench};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +37,38 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Time each kernel's step and the device's copy bandwidth in the same run.
+    Bench {
+        /// Parameter counts: numbers or powers of two written 2^k.
+        #[arg(long, value_delimiter = ',', default_value = "2^16,2^20,2^24", value_parser = parse_size)]
+        sizes: Vec<usize>,
+        /// Variants (names as in `verify`), comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "sgd,sgd-momentum,rmsprop,rmsprop-centered-momentum,adam,adam-amsgrad,adamw,adagrad"
+        )]
+        optimizers: Vec<String>,
+        /// Timed repetitions (median and min reported).
+        #[arg(long, default_value_t = 15)]
+        reps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+    },
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let parsed = match s.trim().strip_prefix("2^") {
+        Some(k) => k.parse::<u32>().ok().and_then(|k| 1usize.checked_shl(k)),
+        None => s.trim().replace('_', "").parse().ok(),
+    };
+    match parsed {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a positive size (write e.g. 1000003 or 2^20)"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -112,6 +144,61 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             if failed > 0 {
                 eprintln!("{failed} variant(s) exceeded their bounds");
                 return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            sizes,
+            optimizers,
+            reps,
+            warmup,
+        } => {
+            let all = verify::variants();
+            let mut chosen = Vec::new();
+            for name in &optimizers {
+                match all.iter().find(|(n, _)| n == name) {
+                    Some(&(n, o)) => chosen.push((n, o)),
+                    None => {
+                        let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                        eprintln!(
+                            "error: unknown optimizer `{name}`; known: {}",
+                            names.join(", ")
+                        );
+                        return Ok(ExitCode::from(2));
+                    }
+                }
+            }
+            let ctx = GpuContext::new()?;
+            println!("adapter: {}", ctx.describe());
+            println!(
+                "{reps} timed reps after {warmup} warm-up; wall clock around submit + device wait"
+            );
+            println!(
+                "{:<28} {:>10} {:>10} {:>10} {:>8} {:>9}",
+                "kernel", "params", "median ms", "min ms", "GB/s", "% copy"
+            );
+            for &n in &sizes {
+                let copy = bench::time_copy(&ctx, n as u64 * 4, warmup, reps)?;
+                let copy_gbs = 2.0 * n as f64 * 4.0 / copy.median / 1e9;
+                println!(
+                    "{:<28} {:>10} {:>10.3} {:>10.3} {:>8.2} {:>9}",
+                    "copy_buffer_to_buffer",
+                    n,
+                    copy.median * 1e3,
+                    copy.min * 1e3,
+                    copy_gbs,
+                    "100%"
+                );
+                for &(name, optimizer) in &chosen {
+                    let t = bench::time_step(&ctx, optimizer, n, warmup, reps)?;
+                    let gbs = optimizer.bytes_moved_per_param() as f64 * n as f64 / t.median / 1e9;
+                    println!(
+                        "{name:<28} {n:>10} {:>10.3} {:>10.3} {gbs:>8.2} {:>8.0}%",
+                        t.median * 1e3,
+                        t.min * 1e3,
+                        100.0 * gbs / copy_gbs
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

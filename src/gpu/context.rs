@@ -125,6 +125,11 @@ impl GpuContext {
         self.inner.device.limits()
     }
 
+    /// Blocks until all work submitted to the queue has finished.
+    pub fn wait(&self) -> Result<()> {
+        compat::wait(&self.inner.device)
+    }
+
     /// Compute pipelines compiled on this context so far.
     pub fn pipelines_created(&self) -> usize {
         self.kernels().created

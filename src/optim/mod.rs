@@ -253,6 +253,12 @@ impl Optimizer {
         layout
     }
 
+    /// Bytes one fused step must move per parameter (SEMANTICS.md): θ read and written, g
+    /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36.
+    pub fn bytes_moved_per_param(&self) -> u64 {
+        12 + 2 * self.state_layout().bytes_per_param()
+    }
+
     /// The per-step scalars for step `t` (counted from 1) at learning rate `lr`, computed in
     /// f64 and rounded once to f32.
     pub fn uniform(&self, lr: f64, t: u64) -> StepUniform {
