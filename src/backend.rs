@@ -1,7 +1,8 @@
 //! The API every backend (GPU kernels, CPU twin) offers, and the step bookkeeping they share.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::optim::{Optimizer, ensure_lr};
+use crate::schedule::Schedule;
 use crate::uniform::StepUniform;
 
 /// One optimizer over a flat vector of `len()` f32 parameters, on some backend.
@@ -19,10 +20,18 @@ pub trait Backend {
     }
     /// Steps taken so far (the next step is `steps() + 1`).
     fn steps(&self) -> u64;
-    /// The learning rate the next step uses.
-    fn lr(&self) -> f64;
-    /// Sets the learning rate of the following steps (finite, ≥ 0).
+    /// The learning rate the next step uses (from the schedule, if one is set; an error when
+    /// the schedule is finished).
+    fn lr(&self) -> Result<f64>;
+    /// Sets the base learning rate `b` (finite, ≥ 0): the lr itself without a schedule, the
+    /// schedule's base with one.
     fn set_lr(&mut self, lr: f64) -> Result<()>;
+    /// Drives the learning rate (and momentum or Adam's β₁, where the schedule cycles them)
+    /// from `schedule`, evaluated at scheduler step `e = steps()` before each step; `None`
+    /// goes back to the fixed base lr. Changes only the per-step uniform.
+    fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()>;
+    /// The per-step scalars the next step will use (schedule and cycled momentum applied).
+    fn next_uniform(&self) -> Result<StepUniform>;
     /// Overwrites the parameters (`params.len()` must equal `len()`).
     fn write_params(&mut self, params: &[f32]) -> Result<()>;
     /// Overwrites the gradients (`grads.len()` must equal `len()`).
@@ -40,8 +49,10 @@ pub trait Backend {
 #[derive(Clone, Debug)]
 pub(crate) struct Progress {
     pub optimizer: Optimizer,
+    /// Base learning rate b.
     pub lr: f64,
     pub steps: u64,
+    pub schedule: Option<Schedule>,
 }
 
 impl Progress {
@@ -51,6 +62,7 @@ impl Progress {
             lr: optimizer.lr(),
             optimizer,
             steps: 0,
+            schedule: None,
         })
     }
 
@@ -60,9 +72,41 @@ impl Progress {
         Ok(())
     }
 
+    pub fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()> {
+        if let Some(s) = &schedule {
+            s.validate()?;
+            if s.cycles_momentum() && !self.optimizer.has_momentum() {
+                return Err(Error::NoMomentumToCycle {
+                    optimizer: self.optimizer.name(),
+                });
+            }
+        }
+        self.schedule = schedule;
+        Ok(())
+    }
+
+    /// The optimizer as the next step runs it (cycled momentum applied) and its lr.
+    fn next(&self) -> Result<(Optimizer, f64)> {
+        let Some(schedule) = &self.schedule else {
+            return Ok((self.optimizer, self.lr));
+        };
+        let e = self.steps;
+        let lr = schedule.lr(self.lr, e)?;
+        let optimizer = match schedule.momentum(e)? {
+            Some(m) => self.optimizer.with_momentum(m),
+            None => self.optimizer,
+        };
+        Ok((optimizer, lr))
+    }
+
+    pub fn next_lr(&self) -> Result<f64> {
+        self.next().map(|(_, lr)| lr)
+    }
+
     /// The uniform of step `steps + 1`.
-    pub fn next_uniform(&self) -> StepUniform {
-        self.optimizer.uniform(self.lr, self.steps + 1)
+    pub fn next_uniform(&self) -> Result<StepUniform> {
+        let (optimizer, lr) = self.next()?;
+        Ok(optimizer.uniform(lr, self.steps + 1))
     }
 
     pub fn advance(&mut self) {

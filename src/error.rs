@@ -94,6 +94,31 @@ pub enum Error {
         /// `max_compute_workgroups_per_dimension`.
         max: u32,
     },
+    /// A schedule was stepped past its end (OneCycleLR past `total_steps`).
+    #[error("schedule stepped to {step}, past its total_steps = {total_steps}")]
+    ScheduleFinished {
+        /// The step asked for.
+        step: u64,
+        /// The schedule's last step.
+        total_steps: u64,
+    },
+    /// A schedule cycles momentum but the optimizer has none to cycle.
+    #[error("the schedule cycles momentum, but `{optimizer}` was built without momentum (or β₁)")]
+    NoMomentumToCycle {
+        /// The optimizer's name.
+        optimizer: &'static str,
+    },
+    /// A command-line style argument could not be understood.
+    #[error("{0}")]
+    Argument(String),
+    /// Drawing or writing a picture failed.
+    #[error("plot {path}: {message}")]
+    Plot {
+        /// The file being written.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A wgpu validation or out-of-memory error caught by an error scope.
     #[error("wgpu error: {0}")]
     Wgpu(String),

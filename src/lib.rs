@@ -29,6 +29,8 @@ pub mod cpu;
 mod error;
 pub mod gpu;
 pub mod optim;
+pub mod plot;
+pub mod schedule;
 mod uniform;
 pub mod verify;
 
@@ -37,4 +39,5 @@ pub use cpu::{CpuOptimizer, Oracle};
 pub use error::{Error, Result};
 pub use gpu::{ContextOptions, GpuContext, GpuOptimizer};
 pub use optim::{Adagrad, Adam, Kernel, Optimizer, RmsProp, Sgd, StateLayout};
+pub use schedule::{LrFinder, ReduceLrOnPlateau, Schedule};
 pub use uniform::{ChunkUniform, StepUniform};

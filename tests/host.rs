@@ -46,7 +46,7 @@ fn adopted_device_and_caller_encoder() {
     twin.write_grads(&grads).unwrap();
     for _ in 0..3 {
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
-        opt.record_step(&mut encoder);
+        opt.record_step(&mut encoder).unwrap();
         ctx.queue().submit([encoder.finish()]);
         twin.step().unwrap();
     }

@@ -125,11 +125,17 @@ impl Backend for CpuOptimizer {
     fn steps(&self) -> u64 {
         self.progress.steps
     }
-    fn lr(&self) -> f64 {
-        self.progress.lr
+    fn lr(&self) -> Result<f64> {
+        self.progress.next_lr()
     }
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         self.progress.set_lr(lr)
+    }
+    fn set_schedule(&mut self, schedule: Option<crate::schedule::Schedule>) -> Result<()> {
+        self.progress.set_schedule(schedule)
+    }
+    fn next_uniform(&self) -> Result<StepUniform> {
+        self.progress.next_uniform()
     }
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
         check_len("parameters", self.params.len(), params.len())?;
@@ -142,7 +148,7 @@ impl Backend for CpuOptimizer {
         Ok(())
     }
     fn step(&mut self) -> Result<()> {
-        let u = self.progress.next_uniform();
+        let u = self.progress.next_uniform()?;
         twin_step(
             &self.progress.optimizer,
             &u,

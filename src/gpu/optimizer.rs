@@ -385,8 +385,9 @@ impl GpuOptimizer {
     ///
     /// The step's uniform is written with `Queue::write_buffer`, which takes effect at the
     /// next submission: record at most one step of this optimizer per submitted batch.
-    pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) {
-        let uniform = self.progress.next_uniform();
+    /// Fails (recording nothing) only when the schedule is finished.
+    pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        let uniform = self.progress.next_uniform()?;
         self.ctx
             .queue()
             .write_buffer(&self.step_uniform, 0, bytemuck::bytes_of(&uniform));
@@ -402,6 +403,7 @@ impl GpuOptimizer {
             }
         }
         self.progress.advance();
+        Ok(())
     }
 
     fn read_buffer(&self, what: &'static str, buffer: &wgpu::Buffer) -> Result<Vec<f32>> {
@@ -456,11 +458,17 @@ impl Backend for GpuOptimizer {
     fn steps(&self) -> u64 {
         self.progress.steps
     }
-    fn lr(&self) -> f64 {
-        self.progress.lr
+    fn lr(&self) -> Result<f64> {
+        self.progress.next_lr()
     }
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         self.progress.set_lr(lr)
+    }
+    fn set_schedule(&mut self, schedule: Option<crate::schedule::Schedule>) -> Result<()> {
+        self.progress.set_schedule(schedule)
+    }
+    fn next_uniform(&self) -> Result<StepUniform> {
+        self.progress.next_uniform()
     }
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
         self.write_buffer("parameter buffer", &self.params, params)
@@ -477,9 +485,11 @@ impl Backend for GpuOptimizer {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgoptim step"),
             });
-            self.record_step(&mut encoder);
+            self.record_step(&mut encoder)?;
             self.ctx.queue().submit([encoder.finish()]);
-        });
+            Ok(())
+        })
+        .and_then(|recorded| recorded);
         if result.is_err() {
             self.progress.steps = saved;
         }

@@ -253,6 +253,27 @@ impl Optimizer {
         layout
     }
 
+    /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
+    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam always, Adagrad never.
+    pub fn has_momentum(&self) -> bool {
+        match self {
+            Optimizer::Sgd(o) => o.has_momentum(),
+            Optimizer::RmsProp(o) => o.has_momentum(),
+            Optimizer::Adam(_) => true,
+            Optimizer::Adagrad(_) => false,
+        }
+    }
+
+    /// The same optimizer with momentum (Adam: β₁) set to `m`, as cycled by a schedule.
+    pub fn with_momentum(self, m: f64) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(o.momentum(m)),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.momentum(m)),
+            Optimizer::Adam(o) => Optimizer::Adam(o.betas((m, o.betas.1))),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(o),
+        }
+    }
+
     /// Bytes one fused step must move per parameter (SEMANTICS.md): θ read and written, g
     /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36.
     pub fn bytes_moved_per_param(&self) -> u64 {
