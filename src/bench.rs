@@ -1,21 +1,26 @@
 //! Timing optimizer steps against the device's own copy bandwidth, shared by `wgoptim bench`
 //! and the criterion benches.
 //!
-//! Times are wall-clock around a submit and a device wait, per repetition; the median and the
-//! minimum of the repetitions are reported. Achieved bandwidth counts the bytes a fused step
-//! must move ([`Optimizer::bytes_moved_per_param`]); the copy baseline moves the same number of
-//! bytes with `copy_buffer_to_buffer` (read + write) in the same run.
+//! Each repetition records the work into one encoder and submits it; its time comes from
+//! timestamp queries written around the work where the device has them
+//! (`TIMESTAMP_QUERY_INSIDE_ENCODERS`), else from the wall clock around submit and device wait.
+//! Median and minimum over the repetitions are reported. Achieved bandwidth counts the bytes a
+//! fused step must move ([`Optimizer::bytes_moved_per_param`]); the copy baseline is
+//! `copy_buffer_to_buffer` of the parameter bytes (read + write counted), timed right before
+//! each kernel so that both see the same state of a noisy machine.
 
 use std::time::Instant;
 
+use serde::Serialize;
+
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::gpu::{GpuContext, GpuOptimizer};
+use crate::gpu::{GpuContext, GpuOptimizer, compat};
 use crate::optim::Optimizer;
 use crate::verify::Data;
 
 /// Median and minimum of repeated timings, in seconds.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Timing {
     /// Median over the repetitions.
     pub median: f64,
@@ -33,61 +38,204 @@ impl Timing {
     }
 }
 
-fn time(
-    ctx: &GpuContext,
-    warmup: usize,
-    reps: usize,
-    mut f: impl FnMut() -> Result<()>,
-) -> Result<Timing> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    ctx.wait()?;
-    let mut samples = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let start = Instant::now();
-        f()?;
-        ctx.wait()?;
-        samples.push(start.elapsed().as_secs_f64());
-    }
-    Ok(Timing::of(samples))
+/// Where the times come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// GPU timestamp queries around the recorded work.
+    Timestamps,
+    /// Host wall clock around submit and device wait.
+    WallClock,
 }
 
-/// Times `reps` steps of `optimizer` over `n` random parameters (after `warmup` steps).
-pub fn time_step(
-    ctx: &GpuContext,
-    optimizer: Optimizer,
-    n: usize,
-    warmup: usize,
-    reps: usize,
-) -> Result<Timing> {
-    let mut data = Data::new(1);
-    let mut opt = GpuOptimizer::with_params(ctx, optimizer, &data.vector(n))?;
-    opt.write_grads(&data.gradients(n))?;
-    time(ctx, warmup, reps, || opt.step())
+struct Timer {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    period_ns: f64,
 }
 
-/// Times `copy_buffer_to_buffer` of `bytes` between two device buffers.
-pub fn time_copy(ctx: &GpuContext, bytes: u64, warmup: usize, reps: usize) -> Result<Timing> {
-    let device = ctx.device();
-    let bytes = bytes.div_ceil(4) * 4;
-    let make = |usage| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("copy baseline"),
-            size: bytes,
-            usage,
-            mapped_at_creation: false,
+/// A benchmark session on one device.
+pub struct Bench {
+    ctx: GpuContext,
+    warmup: usize,
+    reps: usize,
+    timer: Option<Timer>,
+}
+
+impl Bench {
+    /// A session with `warmup` untimed and `reps` timed repetitions per measurement.
+    pub fn new(ctx: &GpuContext, warmup: usize, reps: usize) -> Result<Self> {
+        let device = ctx.device();
+        let timer = if device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+        {
+            Some(compat::scoped(device, || Timer {
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("bench timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("bench resolve"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                staging: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("bench staging"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                period_ns: f64::from(ctx.queue().get_timestamp_period()),
+            })?)
+        } else {
+            None
+        };
+        Ok(Self {
+            ctx: ctx.clone(),
+            warmup,
+            reps: reps.max(1),
+            timer,
         })
-    };
-    let src = make(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
-    let dst = make(wgpu::BufferUsages::COPY_DST);
-    // Touch the source once so that the first timed copy does not pay for lazy initialization.
-    ctx.queue()
-        .write_buffer(&src, 0, &vec![1u8; bytes as usize]);
-    time(ctx, warmup, reps, || {
-        let mut encoder = device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
-        ctx.queue().submit([encoder.finish()]);
-        Ok(())
-    })
+    }
+
+    /// The clock this session reads.
+    pub fn clock(&self) -> Clock {
+        if self.timer.is_some() {
+            Clock::Timestamps
+        } else {
+            Clock::WallClock
+        }
+    }
+
+    /// Times the work `record` puts into an encoder.
+    pub fn time(
+        &self,
+        mut record: impl FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<Timing> {
+        let device = self.ctx.device();
+        let queue = self.ctx.queue();
+        for _ in 0..self.warmup {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            record(&mut encoder)?;
+            queue.submit([encoder.finish()]);
+        }
+        self.ctx.wait()?;
+        let mut samples = Vec::with_capacity(self.reps);
+        for _ in 0..self.reps {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            if let Some(t) = &self.timer {
+                encoder.write_timestamp(&t.queries, 0);
+            }
+            record(&mut encoder)?;
+            if let Some(t) = &self.timer {
+                encoder.write_timestamp(&t.queries, 1);
+                encoder.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+                encoder.copy_buffer_to_buffer(&t.resolve, 0, &t.staging, 0, 16);
+            }
+            let start = Instant::now();
+            queue.submit([encoder.finish()]);
+            self.ctx.wait()?;
+            let wall = start.elapsed().as_secs_f64();
+            samples.push(match &self.timer {
+                Some(t) => {
+                    let ticks: Vec<u64> =
+                        bytemuck::pod_collect_to_vec(&compat::read_mapped(device, &t.staging)?);
+                    ticks[1].saturating_sub(ticks[0]) as f64 * t.period_ns * 1e-9
+                }
+                None => wall,
+            });
+        }
+        Ok(Timing::of(samples))
+    }
+
+    /// Times one step of `optimizer` over `n` random parameters.
+    pub fn step(&self, optimizer: Optimizer, n: usize) -> Result<Timing> {
+        let mut data = Data::new(1);
+        let mut opt = GpuOptimizer::with_params(&self.ctx, optimizer, &data.vector(n))?;
+        opt.write_grads(&data.gradients(n))?;
+        self.time(|encoder| opt.record_step(encoder))
+    }
+
+    /// Times `copy_buffer_to_buffer` of `bytes` between two device buffers.
+    pub fn copy(&self, bytes: u64) -> Result<Timing> {
+        let device = self.ctx.device();
+        let bytes = bytes.div_ceil(4) * 4;
+        let (src, dst) = compat::scoped(device, || {
+            let make = |usage| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("copy baseline"),
+                    size: bytes,
+                    usage,
+                    mapped_at_creation: false,
+                })
+            };
+            let src = make(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
+            // Written once so that no timed copy pays for lazy zero-initialization.
+            self.ctx
+                .queue()
+                .write_buffer(&src, 0, &vec![1u8; bytes as usize]);
+            (src, make(wgpu::BufferUsages::COPY_DST))
+        })?;
+        self.time(|encoder| {
+            encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+            Ok(())
+        })
+    }
+}
+
+/// One line of a benchmark report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// Variant name (as in `wgoptim verify`).
+    pub kernel: String,
+    /// Parameters stepped.
+    pub params: usize,
+    /// Median step time, ms.
+    pub median_ms: f64,
+    /// Fastest step time, ms.
+    pub min_ms: f64,
+    /// Bytes a fused step must move per parameter.
+    pub bytes_per_param: u64,
+    /// Achieved bandwidth at the median, GB/s.
+    pub gb_per_s: f64,
+    /// The copy baseline measured just before, GB/s (read + write, at its median).
+    pub copy_gb_per_s: f64,
+    /// `gb_per_s / copy_gb_per_s`, in percent.
+    pub percent_of_copy: f64,
+}
+
+/// Benchmarks every kernel at every size; `progress` is called after each measurement.
+pub fn run(
+    bench: &Bench,
+    kernels: &[(&str, Optimizer)],
+    sizes: &[usize],
+    mut progress: impl FnMut(&Row),
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &n in sizes {
+        for &(name, optimizer) in kernels {
+            let copy = bench.copy(n as u64 * 4)?;
+            let t = bench.step(optimizer, n)?;
+            let bytes = optimizer.bytes_moved_per_param();
+            let gb_per_s = bytes as f64 * n as f64 / t.median / 1e9;
+            let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;
+            let row = Row {
+                kernel: name.to_string(),
+                params: n,
+                median_ms: t.median * 1e3,
+                min_ms: t.min * 1e3,
+                bytes_per_param: bytes,
+                gb_per_s,
+                copy_gb_per_s,
+                percent_of_copy: 100.0 * gb_per_s / copy_gb_per_s,
+            };
+            progress(&row);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }

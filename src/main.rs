@@ -57,7 +57,7 @@ enum Command {
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
-    /// Time each kernel's step and the device's copy bandwidth in the same run.
+    /// Time each kernel's step against the device's copy bandwidth, measured beside it.
     Bench {
         /// Parameter counts: numbers or powers of two written 2^k.
         #[arg(long, value_delimiter = ',', default_value = "2^16,2^20,2^24", value_parser = parse_size)]
@@ -75,6 +75,15 @@ enum Command {
         /// Untimed steps first.
         #[arg(long, default_value_t = 3)]
         warmup: usize,
+        /// Print JSON instead of a table.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+        /// Also draw % of copy bandwidth against size into this .png or .svg.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
     },
 }
 
@@ -113,6 +122,7 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             }
             let ctx = GpuContext::new()?;
             println!("selected: {}", ctx.describe());
+            println!("features enabled: {:?}", ctx.device().features());
             let l = ctx.limits();
             println!(
                 "limits: max_buffer_size {} B, max_storage_buffer_binding_size {} B, max_compute_workgroups_per_dimension {}",
@@ -228,55 +238,127 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             optimizers,
             reps,
             warmup,
-        } => {
-            let all = verify::variants();
-            let mut chosen = Vec::new();
-            for name in &optimizers {
-                match all.iter().find(|(n, _)| n == name) {
-                    Some(&(n, o)) => chosen.push((n, o)),
-                    None => {
-                        let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
-                        eprintln!(
-                            "error: unknown optimizer `{name}`; known: {}",
-                            names.join(", ")
-                        );
-                        return Ok(ExitCode::from(2));
-                    }
-                }
-            }
-            let ctx = GpuContext::new()?;
-            println!("adapter: {}", ctx.describe());
-            println!(
-                "{reps} timed reps after {warmup} warm-up; wall clock around submit + device wait"
-            );
-            println!(
-                "{:<28} {:>10} {:>10} {:>10} {:>8} {:>9}",
-                "kernel", "params", "median ms", "min ms", "GB/s", "% copy"
-            );
-            for &n in &sizes {
-                let copy = bench::time_copy(&ctx, n as u64 * 4, warmup, reps)?;
-                let copy_gbs = 2.0 * n as f64 * 4.0 / copy.median / 1e9;
-                println!(
-                    "{:<28} {:>10} {:>10.3} {:>10.3} {:>8.2} {:>9}",
-                    "copy_buffer_to_buffer",
-                    n,
-                    copy.median * 1e3,
-                    copy.min * 1e3,
-                    copy_gbs,
-                    "100%"
+            json,
+            csv,
+            plot,
+        } => bench_command(
+            &sizes,
+            &optimizers,
+            reps,
+            warmup,
+            json,
+            csv,
+            plot.as_deref(),
+        ),
+    }
+}
+
+fn bench_command(
+    sizes: &[usize],
+    optimizers: &[String],
+    reps: usize,
+    warmup: usize,
+    json: bool,
+    csv: bool,
+    plot: Option<&std::path::Path>,
+) -> wgoptim::Result<ExitCode> {
+    let all = verify::variants();
+    let mut kernels = Vec::new();
+    for name in optimizers {
+        match all.iter().find(|(n, _)| n == name) {
+            Some(&(n, o)) => kernels.push((n, o)),
+            None => {
+                let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                eprintln!(
+                    "error: unknown optimizer `{name}`; known: {}",
+                    names.join(", ")
                 );
-                for &(name, optimizer) in &chosen {
-                    let t = bench::time_step(&ctx, optimizer, n, warmup, reps)?;
-                    let gbs = optimizer.bytes_moved_per_param() as f64 * n as f64 / t.median / 1e9;
-                    println!(
-                        "{name:<28} {n:>10} {:>10.3} {:>10.3} {gbs:>8.2} {:>8.0}%",
-                        t.median * 1e3,
-                        t.min * 1e3,
-                        100.0 * gbs / copy_gbs
-                    );
-                }
+                return Ok(ExitCode::from(2));
             }
-            Ok(ExitCode::SUCCESS)
         }
     }
+    let ctx = GpuContext::new()?;
+    let session = bench::Bench::new(&ctx, warmup, reps)?;
+    let bar = indicatif::ProgressBar::new((sizes.len() * kernels.len()) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let rows = bench::run(&session, &kernels, sizes, |r| {
+        bar.set_message(format!("{} at {}", r.kernel, r.params));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let adapter = ctx.describe();
+    if json {
+        let report = serde_json::json!({ "adapter": adapter, "clock": session.clock(), "reps": reps, "warmup": warmup, "rows": rows });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report)
+                .map_err(|e| wgoptim::Error::Argument(e.to_string()))?
+        );
+    } else if csv {
+        println!(
+            "kernel,params,median_ms,min_ms,bytes_per_param,gb_per_s,copy_gb_per_s,percent_of_copy"
+        );
+        for r in &rows {
+            println!(
+                "{},{},{},{},{},{},{},{}",
+                r.kernel,
+                r.params,
+                r.median_ms,
+                r.min_ms,
+                r.bytes_per_param,
+                r.gb_per_s,
+                r.copy_gb_per_s,
+                r.percent_of_copy
+            );
+        }
+    } else {
+        println!("adapter: {adapter}");
+        println!(
+            "clock: {:?}; {reps} timed reps after {warmup} warm-up; copy baseline timed just before each kernel",
+            session.clock()
+        );
+        println!(
+            "{:<28} {:>10} {:>10} {:>10} {:>8} {:>10} {:>7}",
+            "kernel", "params", "median ms", "min ms", "GB/s", "copy GB/s", "% copy"
+        );
+        for r in &rows {
+            println!(
+                "{:<28} {:>10} {:>10.3} {:>10.3} {:>8.2} {:>10.2} {:>6.0}%",
+                r.kernel,
+                r.params,
+                r.median_ms,
+                r.min_ms,
+                r.gb_per_s,
+                r.copy_gb_per_s,
+                r.percent_of_copy
+            );
+        }
+    }
+    if let Some(path) = plot {
+        let series = kernels
+            .iter()
+            .map(|(name, _)| wgoptim::plot::Series {
+                name: name.to_string(),
+                points: rows
+                    .iter()
+                    .filter(|r| r.kernel == *name)
+                    .map(|r| (r.params as f64, r.percent_of_copy))
+                    .collect(),
+            })
+            .collect();
+        let panel = wgoptim::plot::Panel {
+            title: format!("fused optimizer step, % of copy bandwidth ({adapter})"),
+            x_label: "parameters".into(),
+            y_label: "% of copy_buffer_to_buffer bandwidth".into(),
+            series,
+            log_x: true,
+            ..Default::default()
+        };
+        wgoptim::plot::draw(path, &[panel], 1, (1000, 560))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

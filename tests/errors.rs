@@ -2,6 +2,7 @@
 
 mod common;
 
+use wgoptim::gpu::kernel::KernelShape;
 use wgoptim::gpu::plan_chunks;
 use wgoptim::{Adagrad, Adam, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RmsProp, Sgd};
 
@@ -164,9 +165,11 @@ fn dispatch_beyond_two_dimensions_is_refused() {
         max_buffer_size: 1 << 30,
         ..wgpu::Limits::default()
     };
-    assert!(plan_chunks(&limits, 4 * 2048).is_ok());
+    let shape = KernelShape::for_state_tensors(1); // 2048 elements per workgroup
+    assert_eq!(shape.elements_per_workgroup(), 2048);
+    assert!(plan_chunks(&limits, 4 * 2048, shape).is_ok());
     assert!(matches!(
-        plan_chunks(&limits, 5 * 2048),
+        plan_chunks(&limits, 5 * 2048, shape),
         Err(Error::DispatchTooLarge { max: 2, .. })
     ));
 }

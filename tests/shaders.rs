@@ -5,7 +5,7 @@
 use std::mem::{offset_of, size_of};
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use wgoptim::gpu::kernel::{pipeline_constants, shader_source};
+use wgoptim::gpu::kernel::{KernelShape, pipeline_constants, shader_source};
 use wgoptim::{ChunkUniform, Kernel, StepUniform};
 
 fn parse(kernel: Kernel) -> naga::Module {
@@ -55,9 +55,12 @@ fn every_shader_and_variant_validates_and_compiles() {
                 kernel.name()
             );
         }
-        for variant in all_variants(kernel) {
+        for (variant, shape) in all_variants(kernel)
+            .into_iter()
+            .flat_map(|v| [1, 2].map(|s| (v.clone(), KernelShape::for_state_tensors(s))))
+        {
             let mut constants = naga::back::PipelineConstants::default();
-            for (name, value) in pipeline_constants(kernel, &variant) {
+            for (name, value) in pipeline_constants(kernel, &variant, shape) {
                 constants.insert(name.to_string(), value);
             }
             let (resolved, resolved_info) = naga::back::pipeline_constants::process_overrides(
@@ -66,7 +69,7 @@ fn every_shader_and_variant_validates_and_compiles() {
                 Some((naga::ShaderStage::Compute, "main")),
                 &constants,
             )
-            .unwrap_or_else(|e| panic!("{} {variant:?}: {e}", kernel.name()));
+            .unwrap_or_else(|e| panic!("{} {variant:?} {shape:?}: {e}", kernel.name()));
             let spv = naga::back::spv::write_vec(
                 &resolved,
                 &resolved_info,

@@ -37,14 +37,22 @@ pub fn adapter_from_env(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
     })
 }
 
-/// A device with exactly `limits` and no optional features.
+/// A device with exactly `limits`, and timestamp queries (in passes and encoders) where the
+/// adapter has them: the benchmarks use them; the kernels need no optional feature.
 pub fn request_device(
     adapter: &wgpu::Adapter,
     limits: wgpu::Limits,
 ) -> Result<(wgpu::Device, wgpu::Queue)> {
+    let timestamps =
+        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+    let features = if adapter.features().contains(timestamps) {
+        timestamps
+    } else {
+        wgpu::Features::empty()
+    };
     let desc = wgpu::DeviceDescriptor {
         label: Some("wgoptim"),
-        required_features: wgpu::Features::empty(),
+        required_features: features,
         required_limits: limits,
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
         memory_hints: wgpu::MemoryHints::Performance,

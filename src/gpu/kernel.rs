@@ -4,13 +4,35 @@ use std::collections::HashMap;
 
 use crate::optim::Kernel;
 
-/// Workgroup size of every kernel (passed as the override `WORKGROUP_SIZE`).
-pub const WORKGROUP_SIZE: u32 = 256;
-/// Contiguous vec4 blocks each invocation updates (the override `VECS_PER_INVOCATION`).
-/// Two contiguous blocks measured fastest on lavapipe (BENCHMARKS.md).
-pub const VECS_PER_INVOCATION: u32 = 2;
-/// Elements one workgroup updates.
-pub const ELEMENTS_PER_WORKGROUP: u64 = WORKGROUP_SIZE as u64 * VECS_PER_INVOCATION as u64 * 4;
+/// How a pipeline maps invocations onto elements: `workgroup_size` invocations per workgroup,
+/// each updating `vecs_per_invocation` contiguous vec4 blocks. Passed to the kernel as the
+/// overrides `WORKGROUP_SIZE` and `VECS_PER_INVOCATION`, and used by the host to size the
+/// dispatch: one value, two readers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KernelShape {
+    /// Invocations per workgroup.
+    pub workgroup_size: u32,
+    /// Contiguous vec4 blocks per invocation.
+    pub vecs_per_invocation: u32,
+}
+
+impl KernelShape {
+    /// The shape for a variant with `state_tensors` state buffers. Measured on lavapipe at 2^24
+    /// (BENCHMARKS.md): variants with two or more state tensors (Adam, AMSGrad, centered RMSprop
+    /// with momentum) run fastest with 4 blocks per invocation, those with one (RMSprop,
+    /// Adagrad) with 2; SGD does not care. 256 invocations per workgroup throughout.
+    pub fn for_state_tensors(state_tensors: usize) -> Self {
+        Self {
+            workgroup_size: 256,
+            vecs_per_invocation: if state_tensors >= 2 { 4 } else { 2 },
+        }
+    }
+
+    /// Elements one workgroup updates.
+    pub fn elements_per_workgroup(self) -> u64 {
+        u64::from(self.workgroup_size) * u64::from(self.vecs_per_invocation) * 4
+    }
+}
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
@@ -25,11 +47,15 @@ pub fn shader_source(kernel: Kernel) -> String {
     format!("{COMMON}\n{family}")
 }
 
-/// The override constants of one pipeline: shape constants and the variant's flags.
-pub fn pipeline_constants(kernel: Kernel, variant: &[bool]) -> Vec<(&'static str, f64)> {
+/// The override constants of one pipeline: its shape and the variant's flags.
+pub fn pipeline_constants(
+    kernel: Kernel,
+    variant: &[bool],
+    shape: KernelShape,
+) -> Vec<(&'static str, f64)> {
     let mut constants = vec![
-        ("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE)),
-        ("VECS_PER_INVOCATION", f64::from(VECS_PER_INVOCATION)),
+        ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
+        ("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation)),
     ];
     for (name, &on) in kernel.variant_constants().iter().zip(variant) {
         constants.push((name, if on { 1.0 } else { 0.0 }));
@@ -78,18 +104,19 @@ struct Family {
 #[derive(Default)]
 pub(crate) struct KernelCache {
     families: HashMap<Kernel, Family>,
-    pipelines: HashMap<(Kernel, Vec<bool>), wgpu::ComputePipeline>,
+    pipelines: HashMap<(Kernel, Vec<bool>, KernelShape), wgpu::ComputePipeline>,
     /// Pipelines compiled so far (a test checks that stepping compiles none).
     pub created: usize,
 }
 
 impl KernelCache {
-    /// The bind-group layout and pipeline of `(kernel, variant)`, compiled if new.
+    /// The bind-group layout and pipeline of `(kernel, variant, shape)`, compiled if new.
     pub fn get(
         &mut self,
         device: &wgpu::Device,
         kernel: Kernel,
         variant: &[bool],
+        shape: KernelShape,
     ) -> (wgpu::BindGroupLayout, wgpu::ComputePipeline) {
         let family = self.families.entry(kernel).or_insert_with(|| {
             let layout = bind_group_layout(device, kernel);
@@ -104,11 +131,11 @@ impl KernelCache {
                 module,
             }
         });
-        let key = (kernel, variant.to_vec());
+        let key = (kernel, variant.to_vec(), shape);
         let created = &mut self.created;
         let pipeline = self.pipelines.entry(key).or_insert_with(|| {
             *created += 1;
-            let constants = pipeline_constants(kernel, variant);
+            let constants = pipeline_constants(kernel, variant, shape);
             super::compat::compute_pipeline(
                 device,
                 kernel.name(),

@@ -6,7 +6,7 @@ use wgpu::util::DeviceExt;
 
 use super::compat;
 use super::context::GpuContext;
-use super::kernel::ELEMENTS_PER_WORKGROUP;
+use super::kernel::KernelShape;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, StateSlot};
@@ -32,9 +32,9 @@ pub struct Chunk {
 }
 
 /// Splits `len` elements into chunks no larger than the device's storage binding limit, each
-/// starting at an offset the device accepts, with two-dimensional dispatches when one chunk
-/// needs more than `max_compute_workgroups_per_dimension` workgroups.
-pub fn plan_chunks(limits: &wgpu::Limits, len: usize) -> Result<Vec<Chunk>> {
+/// starting at an offset the device accepts, with two-dimensional dispatches of `shape`'s
+/// workgroups when one chunk needs more than `max_compute_workgroups_per_dimension`.
+pub fn plan_chunks(limits: &wgpu::Limits, len: usize, shape: KernelShape) -> Result<Vec<Chunk>> {
     let align = u64::from(limits.min_storage_buffer_offset_alignment).max(16);
     let max_binding = limits
         .max_storage_buffer_binding_size
@@ -53,7 +53,7 @@ pub fn plan_chunks(limits: &wgpu::Limits, len: usize) -> Result<Vec<Chunk>> {
     let mut start = 0;
     while start < len {
         let elements = chunk_elements.min(len - start);
-        let groups = elements.div_ceil(ELEMENTS_PER_WORKGROUP);
+        let groups = elements.div_ceil(shape.elements_per_workgroup());
         let x = groups.min(u64::from(max_dim));
         let y = groups.div_ceil(x);
         if y > u64::from(max_dim) {
@@ -213,7 +213,8 @@ impl GpuOptimizer {
     ) -> Result<Self> {
         let progress = Progress::new(optimizer)?;
         let limits = ctx.limits();
-        let chunks = plan_chunks(&limits, len)?;
+        let shape = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
+        let chunks = plan_chunks(&limits, len, shape)?;
         let device = ctx.device();
         let bytes = padded_bytes(len);
         let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
@@ -271,7 +272,9 @@ impl GpuOptimizer {
                 });
             }
             let kernel = optimizer.kernel();
-            let (layout, pipeline) = ctx.kernels().get(device, kernel, &optimizer.variant());
+            let (layout, pipeline) = ctx
+                .kernels()
+                .get(device, kernel, &optimizer.variant(), shape);
             let launches = chunks
                 .iter()
                 .enumerate()
