@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuOptimizer, compat};
+use crate::layout::ParamLayout;
 use crate::optim::Optimizer;
 use crate::verify::Data;
 
@@ -152,11 +153,23 @@ impl Bench {
         Ok(Timing::of(samples))
     }
 
-    /// Times one step of `optimizer` over `n` random parameters.
-    pub fn step(&self, optimizer: Optimizer, n: usize) -> Result<Timing> {
+    /// Times one step of `optimizer` over `n` random parameters split into `tensors` tensors
+    /// (packed into one flat buffer by [`ParamLayout`]; 1 = one plain buffer).
+    pub fn step(&self, optimizer: Optimizer, n: usize, tensors: usize) -> Result<Timing> {
         let mut data = Data::new(1);
-        let mut opt = GpuOptimizer::with_params(&self.ctx, optimizer, &data.vector(n))?;
-        opt.write_grads(&data.gradients(n))?;
+        let mut opt = if tensors <= 1 {
+            GpuOptimizer::new(&self.ctx, optimizer, n)?
+        } else {
+            let mut layout = ParamLayout::for_limits(&self.ctx.limits());
+            for k in 0..tensors {
+                let len = n / tensors + usize::from(k < n % tensors);
+                layout.add(&format!("t{k}"), &[len.max(1)])?;
+            }
+            GpuOptimizer::with_layout(&self.ctx, optimizer, layout)?
+        };
+        let len = opt.len();
+        opt.write_params(&data.vector(len))?;
+        opt.write_grads(&data.gradients(len))?;
         self.time(|encoder| opt.record_step(encoder))
     }
 
@@ -194,6 +207,8 @@ pub struct Row {
     pub kernel: String,
     /// Parameters stepped.
     pub params: usize,
+    /// Tensors they are split into (packed into one flat buffer).
+    pub tensors: usize,
     /// Median step time, ms.
     pub median_ms: f64,
     /// Fastest step time, ms.
@@ -208,33 +223,38 @@ pub struct Row {
     pub percent_of_copy: f64,
 }
 
-/// Benchmarks every kernel at every size; `progress` is called after each measurement.
+/// Benchmarks every kernel at every size and tensor count; `progress` is called after each
+/// measurement.
 pub fn run(
     bench: &Bench,
     kernels: &[(&str, Optimizer)],
     sizes: &[usize],
+    tensors: &[usize],
     mut progress: impl FnMut(&Row),
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &n in sizes {
         for &(name, optimizer) in kernels {
-            let copy = bench.copy(n as u64 * 4)?;
-            let t = bench.step(optimizer, n)?;
-            let bytes = optimizer.bytes_moved_per_param();
-            let gb_per_s = bytes as f64 * n as f64 / t.median / 1e9;
-            let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;
-            let row = Row {
-                kernel: name.to_string(),
-                params: n,
-                median_ms: t.median * 1e3,
-                min_ms: t.min * 1e3,
-                bytes_per_param: bytes,
-                gb_per_s,
-                copy_gb_per_s,
-                percent_of_copy: 100.0 * gb_per_s / copy_gb_per_s,
-            };
-            progress(&row);
-            rows.push(row);
+            for &k in tensors {
+                let copy = bench.copy(n as u64 * 4)?;
+                let t = bench.step(optimizer, n, k)?;
+                let bytes = optimizer.bytes_moved_per_param();
+                let gb_per_s = bytes as f64 * n as f64 / t.median / 1e9;
+                let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;
+                let row = Row {
+                    kernel: name.to_string(),
+                    params: n,
+                    tensors: k,
+                    median_ms: t.median * 1e3,
+                    min_ms: t.min * 1e3,
+                    bytes_per_param: bytes,
+                    gb_per_s,
+                    copy_gb_per_s,
+                    percent_of_copy: 100.0 * gb_per_s / copy_gb_per_s,
+                };
+                progress(&row);
+                rows.push(row);
+            }
         }
     }
     Ok(rows)

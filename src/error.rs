@@ -78,6 +78,24 @@ pub enum Error {
         /// The names it has.
         available: String,
     },
+    /// No tensor of that name in the parameter layout.
+    #[error("no tensor `{0}` in the parameter layout")]
+    UnknownTensor(String),
+    /// A tensor name registered twice.
+    #[error("tensor `{0}` is already in the parameter layout")]
+    DuplicateTensor(String),
+    /// A range outside a tensor's view.
+    #[error("range {start}..{end} is outside tensor `{name}` of {len} elements")]
+    ViewOutOfRange {
+        /// The tensor.
+        name: String,
+        /// Start of the range asked for.
+        start: usize,
+        /// End of the range asked for.
+        end: usize,
+        /// The tensor's length.
+        len: usize,
+    },
     /// No adapter matched the request.
     #[error("no GPU adapter found: {0}")]
     NoAdapter(String),

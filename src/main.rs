@@ -75,6 +75,10 @@ enum Command {
         /// Untimed steps first.
         #[arg(long, default_value_t = 3)]
         warmup: usize,
+        /// Split the parameters into K tensors (packed into one flat buffer); several values
+        /// compare, e.g. `--tensors 1,1000`.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        tensors: Vec<usize>,
         /// Print JSON instead of a table.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
@@ -238,16 +242,17 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             optimizers,
             reps,
             warmup,
+            tensors,
             json,
             csv,
             plot,
         } => bench_command(
             &sizes,
             &optimizers,
+            &tensors,
             reps,
             warmup,
-            json,
-            csv,
+            (json, csv),
             plot.as_deref(),
         ),
     }
@@ -256,12 +261,21 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
 fn bench_command(
     sizes: &[usize],
     optimizers: &[String],
+    tensors: &[usize],
     reps: usize,
     warmup: usize,
-    json: bool,
-    csv: bool,
+    (json, csv): (bool, bool),
     plot: Option<&std::path::Path>,
 ) -> wgoptim::Result<ExitCode> {
+    if let Some(&k) = tensors
+        .iter()
+        .find(|&&k| k == 0 || sizes.iter().any(|&n| k > n))
+    {
+        eprintln!(
+            "error: --tensors {k}: each tensor needs at least one parameter (1 <= K <= size)"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let all = verify::variants();
     let mut kernels = Vec::new();
     for name in optimizers {
@@ -279,40 +293,41 @@ fn bench_command(
     }
     let ctx = GpuContext::new()?;
     let session = bench::Bench::new(&ctx, warmup, reps)?;
-    let bar = indicatif::ProgressBar::new((sizes.len() * kernels.len()) as u64);
+    let bar = indicatif::ProgressBar::new((sizes.len() * kernels.len() * tensors.len()) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let rows = bench::run(&session, &kernels, sizes, |r| {
+    let rows = bench::run(&session, &kernels, sizes, tensors, |r| {
         bar.set_message(format!("{} at {}", r.kernel, r.params));
         bar.inc(1);
     })?;
     bar.finish_and_clear();
     let adapter = ctx.describe();
     if json {
-        let report = serde_json::json!({ "adapter": adapter, "clock": session.clock(), "reps": reps, "warmup": warmup, "rows": rows });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report)
-                .map_err(|e| wgoptim::Error::Argument(e.to_string()))?
-        );
+        let report = serde_json::json!({
+            "adapter": adapter, "clock": session.clock(), "reps": reps, "warmup": warmup, "rows": rows
+        });
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| wgoptim::Error::Argument(e.to_string()))?;
+        println!("{text}");
     } else if csv {
         println!(
-            "kernel,params,median_ms,min_ms,bytes_per_param,gb_per_s,copy_gb_per_s,percent_of_copy"
+            "kernel,params,tensors,median_ms,min_ms,bytes_per_param,gb_per_s,copy_gb_per_s,percent_of_copy"
         );
         for r in &rows {
-            println!(
-                "{},{},{},{},{},{},{},{}",
-                r.kernel,
-                r.params,
-                r.median_ms,
-                r.min_ms,
-                r.bytes_per_param,
-                r.gb_per_s,
-                r.copy_gb_per_s,
-                r.percent_of_copy
-            );
+            let fields = [
+                r.kernel.clone(),
+                r.params.to_string(),
+                r.tensors.to_string(),
+                r.median_ms.to_string(),
+                r.min_ms.to_string(),
+                r.bytes_per_param.to_string(),
+                r.gb_per_s.to_string(),
+                r.copy_gb_per_s.to_string(),
+                r.percent_of_copy.to_string(),
+            ];
+            println!("{}", fields.join(","));
         }
     } else {
         println!("adapter: {adapter}");
@@ -321,14 +336,15 @@ fn bench_command(
             session.clock()
         );
         println!(
-            "{:<28} {:>10} {:>10} {:>10} {:>8} {:>10} {:>7}",
-            "kernel", "params", "median ms", "min ms", "GB/s", "copy GB/s", "% copy"
+            "{:<28} {:>10} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7}",
+            "kernel", "params", "tensors", "median ms", "min ms", "GB/s", "copy GB/s", "% copy"
         );
         for r in &rows {
             println!(
-                "{:<28} {:>10} {:>10.3} {:>10.3} {:>8.2} {:>10.2} {:>6.0}%",
+                "{:<28} {:>10} {:>7} {:>10.3} {:>10.3} {:>8.2} {:>10.2} {:>6.0}%",
                 r.kernel,
                 r.params,
+                r.tensors,
                 r.median_ms,
                 r.min_ms,
                 r.gb_per_s,
@@ -340,17 +356,26 @@ fn bench_command(
     if let Some(path) = plot {
         let series = kernels
             .iter()
-            .map(|(name, _)| wgoptim::plot::Series {
-                name: name.to_string(),
+            .flat_map(|(name, _)| tensors.iter().map(move |&k| (*name, k)))
+            .map(|(name, k)| wgoptim::plot::Series {
+                name: if tensors.len() > 1 {
+                    format!("{name} ({k} tensors)")
+                } else {
+                    name.to_string()
+                },
                 points: rows
                     .iter()
-                    .filter(|r| r.kernel == *name)
+                    .filter(|r| r.kernel == name && r.tensors == k)
                     .map(|r| (r.params as f64, r.percent_of_copy))
                     .collect(),
             })
             .collect();
         let panel = wgoptim::plot::Panel {
-            title: format!("fused optimizer step, % of copy bandwidth ({adapter})"),
+            title: format!(
+                "fused optimizer step vs copy bandwidth, {}",
+                ctx.adapter_info()
+                    .map_or("adopted device", |a| a.name.as_str())
+            ),
             x_label: "parameters".into(),
             y_label: "% of copy_buffer_to_buffer bandwidth".into(),
             series,

@@ -9,6 +9,7 @@ use super::context::GpuContext;
 use super::kernel::KernelShape;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
+use crate::layout::{ParamLayout, TensorView};
 use crate::optim::{Optimizer, StateSlot};
 use crate::uniform::{ChunkUniform, StepUniform};
 
@@ -129,6 +130,7 @@ pub struct GpuOptimizer {
     launches: Vec<Launch>,
     chunks: Vec<Chunk>,
     allocations: Vec<Allocation>,
+    layout: Option<ParamLayout>,
 }
 
 const DATA_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -343,6 +345,93 @@ impl GpuOptimizer {
             launches,
             chunks,
             allocations,
+            layout: None,
+        })
+    }
+
+    /// An optimizer over the tensors of `layout`, packed into one flat buffer: one step is one
+    /// fused dispatch per binding-sized chunk however many tensors there are. Parameters start
+    /// at zero; write them per tensor with [`GpuOptimizer::write_tensor`].
+    pub fn with_layout(
+        ctx: &GpuContext,
+        optimizer: impl Into<Optimizer>,
+        layout: ParamLayout,
+    ) -> Result<Self> {
+        let mut opt = Self::new(ctx, optimizer, layout.len())?;
+        opt.layout = Some(layout);
+        Ok(opt)
+    }
+
+    /// The tensor layout, when built with [`GpuOptimizer::with_layout`].
+    pub fn layout(&self) -> Option<&ParamLayout> {
+        self.layout.as_ref()
+    }
+
+    /// The view of tensor `name`.
+    pub fn view(&self, name: &str) -> Result<&TensorView> {
+        match &self.layout {
+            Some(l) => l.get(name),
+            None => Err(Error::UnknownTensor(name.to_string())),
+        }
+    }
+
+    /// Overwrites one tensor's parameters.
+    pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let view = self.view(name)?.clone();
+        self.write_range(
+            "parameter buffer",
+            &self.params,
+            view.offset,
+            view.len,
+            data,
+        )
+    }
+
+    /// Overwrites one tensor's gradients.
+    pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let view = self.view(name)?.clone();
+        self.write_range("gradient buffer", &self.grads, view.offset, view.len, data)
+    }
+
+    /// Reads one tensor's parameters.
+    pub fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
+        let view = self.view(name)?;
+        self.read_range("parameter buffer", &self.params, view.offset, view.len)
+    }
+
+    /// Reads one tensor's slice of a state buffer (`exp_avg`, …).
+    pub fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
+        let view = self.view(name)?;
+        self.read_range(
+            "state buffer",
+            self.state_buffer(state)?,
+            view.offset,
+            view.len,
+        )
+    }
+
+    /// The binding of elements `range` of tensor `name` in the parameter buffer (`grads:
+    /// true`: the gradient buffer), for your own kernels. Tensors start at 256-byte aligned
+    /// offsets (with [`ParamLayout::for_limits`]), so a whole view binds as a storage range.
+    pub fn tensor_binding(
+        &self,
+        name: &str,
+        range: std::ops::Range<usize>,
+        grads: bool,
+    ) -> Result<wgpu::BufferBinding<'_>> {
+        let view = self.view(name)?;
+        if range.start >= range.end || range.end > view.len {
+            return Err(Error::ViewOutOfRange {
+                name: name.to_string(),
+                start: range.start,
+                end: range.end,
+                len: view.len,
+            });
+        }
+        Ok(wgpu::BufferBinding {
+            buffer: if grads { &self.grads } else { &self.params },
+            offset: (view.offset + range.start) as u64 * 4,
+            size: NonZeroU64::new((range.end - range.start) as u64 * 4),
         })
     }
 
@@ -410,9 +499,19 @@ impl GpuOptimizer {
     }
 
     fn read_buffer(&self, what: &'static str, buffer: &wgpu::Buffer) -> Result<Vec<f32>> {
+        self.read_range(what, buffer, 0, self.len)
+    }
+
+    fn read_range(
+        &self,
+        what: &'static str,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<f32>> {
         require(what, buffer, wgpu::BufferUsages::COPY_SRC)?;
         let device = self.ctx.device();
-        let bytes = self.len as u64 * 4;
+        let bytes = len as u64 * 4;
         let staging = compat::scoped(device, || {
             let staging = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback staging"),
@@ -421,7 +520,7 @@ impl GpuOptimizer {
                 mapped_at_creation: false,
             });
             let mut encoder = device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+            encoder.copy_buffer_to_buffer(buffer, offset as u64 * 4, &staging, 0, bytes);
             self.ctx.queue().submit([encoder.finish()]);
             staging
         })?;
@@ -430,18 +529,30 @@ impl GpuOptimizer {
     }
 
     fn write_buffer(&self, what: &'static str, buffer: &wgpu::Buffer, data: &[f32]) -> Result<()> {
-        if data.len() != self.len {
+        self.write_range(what, buffer, 0, self.len, data)
+    }
+
+    fn write_range(
+        &self,
+        what: &'static str,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+        data: &[f32],
+    ) -> Result<()> {
+        if data.len() != len {
             return Err(Error::LengthMismatch {
                 what,
-                expected: self.len,
+                expected: len,
                 got: data.len(),
             });
         }
         require(what, buffer, wgpu::BufferUsages::COPY_DST)?;
         compat::scoped(self.ctx.device(), || {
+            let bytes = bytemuck::cast_slice(data);
             self.ctx
                 .queue()
-                .write_buffer(buffer, 0, bytemuck::cast_slice(data))
+                .write_buffer(buffer, offset as u64 * 4, bytes)
         })
     }
 

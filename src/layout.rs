@@ -1,0 +1,126 @@
+//! Many tensors, one flat buffer: a model's named tensors packed at aligned offsets, so that one
+//! fused dispatch per binding-sized chunk steps all of them (not one dispatch per tensor).
+
+use crate::error::{Error, Result};
+
+/// Where one named tensor lives in the flat parameter space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorView {
+    /// The tensor's name (`fc1.weight`, …).
+    pub name: String,
+    /// Its shape (row-major); the product is `len`.
+    pub shape: Vec<usize>,
+    /// First element in the flat buffers (parameters, gradients, every state tensor).
+    pub offset: usize,
+    /// Number of elements.
+    pub len: usize,
+}
+
+impl TensorView {
+    /// The byte offset of the view in every flat buffer.
+    pub fn byte_offset(&self) -> u64 {
+        self.offset as u64 * 4
+    }
+
+    /// The element range `offset..offset + len`.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// Named tensors packed into one flat f32 vector. Each starts at a multiple of `align`
+/// elements; the gaps between tensors hold zeros in parameters and gradients, so the fused
+/// kernels leave them at zero (every rule maps θ = g = 0 to θ = 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamLayout {
+    tensors: Vec<TensorView>,
+    len: usize,
+    align: usize,
+}
+
+impl ParamLayout {
+    /// An empty layout whose tensors start at multiples of `align` elements (at least 4, one
+    /// vec4 block). Use 64 (256 bytes, wgpu's default `min_storage_buffer_offset_alignment`)
+    /// so that every view can also be bound as a storage buffer range on its own.
+    pub fn new(align: usize) -> Self {
+        Self {
+            tensors: Vec::new(),
+            len: 0,
+            align: align.max(4).next_power_of_two(),
+        }
+    }
+
+    /// An empty layout aligned for binding views on `limits`' device.
+    pub fn for_limits(limits: &wgpu::Limits) -> Self {
+        Self::new(limits.min_storage_buffer_offset_alignment as usize / 4)
+    }
+
+    /// Registers a tensor of `shape` (all dimensions ≥ 1) and returns its view.
+    pub fn add(&mut self, name: &str, shape: &[usize]) -> Result<&TensorView> {
+        if self.tensors.iter().any(|t| t.name == name) {
+            return Err(Error::DuplicateTensor(name.to_string()));
+        }
+        let len = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(0);
+        if shape.is_empty() || len == 0 {
+            return Err(Error::Empty);
+        }
+        let offset = self.len.next_multiple_of(self.align);
+        self.len = offset + len;
+        self.tensors.push(TensorView {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            offset,
+            len,
+        });
+        Ok(&self.tensors[self.tensors.len() - 1])
+    }
+
+    /// The flat length: the end of the last tensor.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no tensor is registered.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Every tensor, in registration order.
+    pub fn tensors(&self) -> &[TensorView] {
+        &self.tensors
+    }
+
+    /// The view of tensor `name`.
+    pub fn get(&self, name: &str) -> Result<&TensorView> {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownTensor(name.to_string()))
+    }
+
+    /// Scatters per-tensor data into one flat vector (gaps zero); `data` in registration order.
+    pub fn pack(&self, data: &[&[f32]]) -> Result<Vec<f32>> {
+        if data.len() != self.tensors.len() {
+            return Err(Error::LengthMismatch {
+                what: "tensors",
+                expected: self.tensors.len(),
+                got: data.len(),
+            });
+        }
+        let mut flat = vec![0.0; self.len];
+        for (t, d) in self.tensors.iter().zip(data) {
+            if d.len() != t.len {
+                return Err(Error::LengthMismatch {
+                    what: "tensor data",
+                    expected: t.len,
+                    got: d.len(),
+                });
+            }
+            flat[t.range()].copy_from_slice(d);
+        }
+        Ok(flat)
+    }
+}
