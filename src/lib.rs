@@ -23,14 +23,17 @@
 //! The same [`Backend`] API runs on the CPU with [`CpuOptimizer`] (the kernels' f32 twins).
 #![warn(missing_docs)]
 
+mod args;
 mod backend;
 pub mod bench;
 pub mod cpu;
 mod error;
 pub mod gpu;
 mod layout;
+pub mod memory;
 pub mod optim;
 pub mod plot;
+pub mod replay;
 pub mod schedule;
 mod uniform;
 pub mod verify;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wgoptim::gpu::list_adapters;
 use wgoptim::verify::{self, twin_ulp_bound};
-use wgoptim::{GpuContext, GpuOptimizer, bench};
+use wgoptim::{Backend, GpuContext, GpuOptimizer, bench};
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +16,14 @@ use wgoptim::{GpuContext, GpuOptimizer, bench};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    /// The WGSL kernels on the wgpu device.
+    Gpu,
+    /// The kernels' f32 twins on the CPU.
+    Cpu,
 }
 
 #[derive(Subcommand)]
@@ -54,6 +62,51 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         steps: u64,
         /// Also draw the curve into this .png or .svg.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
+    },
+    /// Replay recorded gradients through an optimizer and write the final parameters.
+    ///
+    /// `wgoptim replay adam lr=0.01 betas=0.9,0.99 --params p0.npy --grads g.npy --out p.npy`
+    /// (hyperparameters with PyTorch's names and defaults; gradients one row per step).
+    Replay {
+        /// sgd, rmsprop, adam, adamw or adagrad.
+        optimizer: String,
+        /// `key=value` hyperparameters (lr, momentum, dampening, nesterov, alpha, centered,
+        /// betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value, maximize).
+        hyperparameters: Vec<String>,
+        /// Initial parameters: 1-D float32 .npy.
+        #[arg(long)]
+        params: std::path::PathBuf,
+        /// Gradients: 2-D float32 .npy, one row per step.
+        #[arg(long)]
+        grads: std::path::PathBuf,
+        /// Where to write the final parameters (.npy, float32).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// A schedule as `wgoptim schedule` takes it, in one argument: "CosineAnnealingLR T_max=10".
+        /// Its base lr is the optimizer's unless it names `lr=`.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Run the GPU kernels or their CPU f32 twins.
+        #[arg(long, value_enum, default_value_t = Device::Gpu)]
+        device: Device,
+        /// Also write the lr of each step (.npy, float64).
+        #[arg(long)]
+        lrs_out: Option<std::path::PathBuf>,
+    },
+    /// Memory of every buffer each optimizer variant allocates, from the allocations themselves.
+    Memory {
+        /// Parameters per optimizer.
+        #[arg(long, default_value = "2^20", value_parser = parse_size)]
+        params: usize,
+        /// Variants (names as in `verify`), comma-separated; default: all.
+        #[arg(long, value_delimiter = ',')]
+        optimizers: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also draw bytes per parameter into this .png or .svg.
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
@@ -237,6 +290,56 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay {
+            optimizer,
+            hyperparameters,
+            params,
+            grads,
+            out,
+            schedule,
+            device,
+            lrs_out,
+        } => {
+            let opt = wgoptim::optim::spec::parse(&optimizer, &hyperparameters)?;
+            let spec = match &schedule {
+                None => None,
+                Some(text) => {
+                    let mut words = text.split_whitespace().map(str::to_string);
+                    let name = words
+                        .next()
+                        .ok_or_else(|| wgoptim::Error::Argument("--schedule is empty".into()))?;
+                    let mut params: Vec<String> = words.collect();
+                    if !params.iter().any(|p| p.starts_with("lr=")) {
+                        params.push(format!("lr={}", opt.lr()));
+                    }
+                    Some(wgoptim::schedule::spec::parse(&name, &params)?)
+                }
+            };
+            let p0 = wgoptim::replay::read_params(&params)?;
+            let g = wgoptim::replay::read_grads(&grads, p0.len())?;
+            let mut backend: Box<dyn Backend> = match device {
+                Device::Gpu => Box::new(GpuOptimizer::with_params(&GpuContext::new()?, opt, &p0)?),
+                Device::Cpu => Box::new(wgoptim::CpuOptimizer::new(opt, &p0)?),
+            };
+            let lrs = wgoptim::replay::replay(backend.as_mut(), &g, spec.as_ref())?;
+            wgoptim::replay::write_f32(&out, &backend.read_params()?)?;
+            if let Some(path) = lrs_out {
+                wgoptim::replay::write_f64(&path, &lrs)?;
+            }
+            eprintln!(
+                "{} steps of {} on {device:?}: wrote {}",
+                g.nrows(),
+                opt.name(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Memory {
+            params,
+            optimizers,
+            json,
+            plot,
+        } => memory_command(params, &optimizers, json, plot.as_deref()),
         Command::Bench {
             sizes,
             optimizers,
@@ -256,6 +359,96 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             plot.as_deref(),
         ),
     }
+}
+
+/// The named variants, or all of them when `names` is empty; an unknown name is an error.
+fn choose_variants(names: &[String]) -> Result<Vec<(&'static str, wgoptim::Optimizer)>, String> {
+    let all = verify::variants();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|name| {
+            all.iter().find(|(n, _)| n == name).copied().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                format!("unknown optimizer `{name}`; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn memory_command(
+    params: usize,
+    optimizers: &[String],
+    json: bool,
+    plot: Option<&std::path::Path>,
+) -> wgoptim::Result<ExitCode> {
+    let kernels = match choose_variants(optimizers) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let ctx = GpuContext::new()?;
+    let mut reports = Vec::new();
+    for (name, optimizer) in kernels {
+        reports.push(wgoptim::memory::profile(&ctx, name, optimizer, params)?);
+    }
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    if json {
+        let report = serde_json::json!({ "adapter": ctx.describe(), "params": params, "optimizers": reports });
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| wgoptim::Error::Argument(e.to_string()))?;
+        println!("{text}");
+    } else {
+        println!("adapter: {}", ctx.describe());
+        println!("{params} parameters; MiB requested by wgoptim / held by the device allocator");
+        println!(
+            "{:<26} {:>9} {:>12} {:>12} {:>10}  state buffers",
+            "optimizer", "state B/p", "requested", "device", "readback+"
+        );
+        for r in &reports {
+            let states: Vec<String> = r
+                .buffers
+                .iter()
+                .filter(|b| b.role == "state")
+                .map(|b| format!("{} {:.2}", b.label, mib(b.requested_bytes)))
+                .collect();
+            let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.2}", mib(b)));
+            println!(
+                "{:<26} {:>9} {:>12.2} {:>12} {:>10}  {}",
+                r.kernel,
+                r.state_bytes_per_param,
+                mib(r.requested_bytes),
+                opt(r.device_bytes),
+                opt(r.readback_transient_bytes),
+                if states.is_empty() {
+                    "-".to_string()
+                } else {
+                    states.join(", ")
+                }
+            );
+        }
+        println!(
+            "(every row also holds parameters and gradients, 4 B/param each, and 2 uniforms; readback+ is the staging buffer alive during read_params)"
+        );
+    }
+    if let Some(path) = plot {
+        let bars: Vec<(String, f64)> = reports
+            .iter()
+            .map(|r| (r.kernel.clone(), r.state_bytes_per_param))
+            .collect();
+        wgoptim::plot::bars(
+            path,
+            &format!("optimizer state per parameter ({params} parameters, f32)"),
+            "state bytes per parameter",
+            &bars,
+        )?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_command(

@@ -199,3 +199,75 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     }
     Ok(())
 }
+
+/// A horizontal bar chart: one labelled bar per `(label, value)`, into `.png` or `.svg`.
+pub fn bars(path: &Path, title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<()> {
+    register_font();
+    let size = (1000, 120 + 34 * bars.len() as u32);
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => {
+            let root = BitMapBackend::new(path, size).into_drawing_area();
+            draw_bars(&root, title, x_label, bars).map_err(|e| plot_err(path, e))?;
+            root.present().map_err(|e| plot_err(path, e))
+        }
+        Some("svg") => {
+            let root = SVGBackend::new(path, size).into_drawing_area();
+            draw_bars(&root, title, x_label, bars).map_err(|e| plot_err(path, e))?;
+            root.present().map_err(|e| plot_err(path, e))
+        }
+        _ => Err(plot_err(path, "the file name must end in .png or .svg")),
+    }
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    bars: &[(String, f64)],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+    let n = bars.len();
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(42)
+        .y_label_area_size(230)
+        .build_cartesian_2d(0.0..max, -0.5..n as f64 - 0.5)?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .disable_y_mesh()
+        .draw()?;
+    for (i, (_, v)) in bars.iter().enumerate() {
+        let y = i as f64;
+        let color = Palette99::pick(i).to_rgba();
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y - 0.35), (*v, y + 0.35)],
+            color.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{v}"),
+            (*v + max * 0.01, y + 0.15),
+            ("sans-serif", 14).into_font(),
+        )))?;
+    }
+    Ok(())
+}

@@ -187,3 +187,248 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         );
     }
 }
+
+fn npy_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgoptim-replay-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn p(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The golden inputs of tests/golden_pytorch.rs and PyTorch's AdamW result after 5 steps:
+/// torch.optim.AdamW([p], foreach=False, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)
+const PARAMS: [f32; 7] = [0.5, -1.25, 2.0, -0.003, 0.75, -0.4, 1e-3];
+const GRADS: [[f32; 7]; 5] = [
+    [0.1, -0.2, 0.3, 0.05, -0.7, 0.0, 1.5],
+    [-0.3, 0.1, 0.25, -0.6, 0.2, 0.9, -0.05],
+    [0.02, 0.4, -0.15, 0.35, 0.5, -0.8, 0.6],
+    [0.6, -0.45, 0.05, 0.1, -0.1, 0.3, -1.2],
+    [-0.05, 0.3, 0.7, -0.25, 0.15, -0.6, 0.2],
+];
+const ADAMW_AFTER_5: [f32; 7] = [
+    0.48853877,
+    -1.2369024,
+    1.9549451,
+    -0.002812086,
+    0.7563371,
+    -0.40465057,
+    -0.022424897,
+];
+
+#[test]
+fn replay_reproduces_pytorch_on_gpu_and_cpu() {
+    let dir = npy_dir("ok");
+    let (p0, g, out, lrs) = (
+        dir.join("p0.npy"),
+        dir.join("g.npy"),
+        dir.join("out.npy"),
+        dir.join("lrs.npy"),
+    );
+    ndarray_npy::write_npy(&p0, &ndarray::Array1::from(PARAMS.to_vec())).unwrap();
+    let rows = ndarray::Array2::from_shape_vec((5, 7), GRADS.concat()).unwrap();
+    ndarray_npy::write_npy(&g, &rows).unwrap();
+    for device in ["gpu", "cpu"] {
+        let o = wgoptim(&[
+            "replay",
+            "adamw",
+            "lr=0.01",
+            "betas=(0.8, 0.99)",
+            "weight_decay=0.1",
+            "--params",
+            p(&p0),
+            "--grads",
+            p(&g),
+            "--out",
+            p(&out),
+            "--device",
+            device,
+            "--lrs-out",
+            p(&lrs),
+        ]);
+        assert!(o.status.success(), "{device}: {}", stderr(&o));
+        let got: ndarray::Array1<f32> = ndarray_npy::read_npy(&out).unwrap();
+        for (a, b) in got.iter().zip(ADAMW_AFTER_5) {
+            assert!(
+                approx::relative_eq!(*a, b, epsilon = 1e-6, max_relative = 1e-6),
+                "{device}: {a} vs torch {b}"
+            );
+        }
+        let lrs: ndarray::Array1<f64> = ndarray_npy::read_npy(&lrs).unwrap();
+        assert_eq!(lrs.to_vec(), vec![0.01; 5]);
+    }
+    // With a schedule whose base is the optimizer's lr: StepLR(step_size=2, gamma=0.5).
+    let o = wgoptim(&[
+        "replay",
+        "sgd",
+        "lr=0.4",
+        "--schedule",
+        "StepLR step_size=2 gamma=0.5",
+        "--params",
+        p(&p0),
+        "--grads",
+        p(&g),
+        "--out",
+        p(&out),
+        "--lrs-out",
+        p(&lrs),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lrs: ndarray::Array1<f64> = ndarray_npy::read_npy(&lrs).unwrap();
+    assert_eq!(lrs.to_vec(), vec![0.4, 0.4, 0.2, 0.2, 0.1]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn replay_refuses_bad_files_and_flags() {
+    let dir = npy_dir("bad");
+    let p0 = dir.join("p0.npy");
+    ndarray_npy::write_npy(&p0, &ndarray::Array1::from(vec![1.0f32; 4])).unwrap();
+    let g = dir.join("g.npy");
+    ndarray_npy::write_npy(&g, &ndarray::Array2::<f32>::zeros((3, 4))).unwrap();
+    let g64 = dir.join("g64.npy");
+    ndarray_npy::write_npy(&g64, &ndarray::Array2::<f64>::zeros((3, 4))).unwrap();
+    let g1d = dir.join("g1d.npy");
+    ndarray_npy::write_npy(&g1d, &ndarray::Array1::<f32>::zeros(4)).unwrap();
+    let g5 = dir.join("g5.npy");
+    ndarray_npy::write_npy(&g5, &ndarray::Array2::<f32>::zeros((3, 5))).unwrap();
+    let g12 = dir.join("g12.npy");
+    ndarray_npy::write_npy(&g12, &ndarray::Array2::<f32>::zeros((12, 4))).unwrap();
+    let junk = dir.join("junk.npy");
+    std::fs::write(&junk, b"not a numpy file").unwrap();
+    let out = dir.join("out.npy");
+    let run = |opt: &[&str], params: &std::path::Path, grads: &std::path::Path| {
+        let mut args = vec!["replay"];
+        args.extend_from_slice(opt);
+        args.extend_from_slice(&[
+            "--params",
+            p(params),
+            "--grads",
+            p(grads),
+            "--out",
+            p(&out),
+            "--device",
+            "cpu",
+        ]);
+        wgoptim(&args)
+    };
+    let cases: Vec<(Output, &str)> = vec![
+        (run(&["adam"], &dir.join("missing.npy"), &g), "missing.npy"),
+        (run(&["adam"], &p0, &g64), "2-D float32"),
+        (run(&["adam"], &p0, &g1d), "2-D float32"),
+        (
+            run(&["adam"], &p0, &g5),
+            "rows have 5 gradients but there are 4 parameters",
+        ),
+        (run(&["adam"], &junk, &g), "1-D float32"),
+        (run(&["adam"], &g, &g), "1-D float32"),
+        (run(&["lion"], &p0, &g), "unknown optimizer"),
+        (
+            run(&["adam", "beta1=0.9"], &p0, &g),
+            "unknown parameter `beta1`",
+        ),
+        (
+            run(&["adam", "betas=0.9"], &p0, &g),
+            "betas needs two values",
+        ),
+        (run(&["adam", "betas=0.9,1.0"], &p0, &g), "betas.1"),
+        (
+            run(&["sgd", "nesterov=true"], &p0, &g),
+            "nesterov needs momentum",
+        ),
+        (run(&["sgd", "lr=-1"], &p0, &g), "lr"),
+        (
+            run(
+                &[
+                    "adagrad",
+                    "--schedule",
+                    "OneCycleLR max_lr=0.1 total_steps=10",
+                ],
+                &p0,
+                &g,
+            ),
+            "cycles momentum",
+        ),
+        (
+            run(
+                &["adam", "--schedule", "OneCycleLR max_lr=0.1 total_steps=10"],
+                &p0,
+                &g12,
+            ),
+            "past its total_steps",
+        ),
+    ];
+    for (o, message) in cases {
+        let code = o.status.code();
+        assert!(
+            code == Some(1) || code == Some(2),
+            "exit {code:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains(message),
+            "stderr lacks {message:?}:\n{}",
+            stderr(&o)
+        );
+    }
+    assert!(!out.exists(), "no output is written for refused input");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn verify_memory_and_bench_run_end_to_end() {
+    let o = wgoptim(&[
+        "verify", "--size", "1001", "--steps", "3", "--only", "nesterov",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("sgd-nesterov") && stdout(&o).contains(" ok"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = wgoptim(&[
+        "memory",
+        "--params",
+        "4096",
+        "--optimizers",
+        "adam-amsgrad,sgd",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let per_param: Vec<f64> = v["optimizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state_bytes_per_param"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per_param, [12.0, 0.0]);
+
+    let o = wgoptim(&[
+        "bench",
+        "--sizes",
+        "4096",
+        "--tensors",
+        "1,8",
+        "--reps",
+        "2",
+        "--warmup",
+        "1",
+        "--optimizers",
+        "adamw",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r["median_ms"].as_f64().unwrap() > 0.0 && r["bytes_per_param"] == 28)
+    );
+}

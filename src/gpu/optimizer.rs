@@ -131,6 +131,8 @@ pub struct GpuOptimizer {
     chunks: Vec<Chunk>,
     allocations: Vec<Allocation>,
     layout: Option<ParamLayout>,
+    /// Largest device allocator total seen while a readback's staging buffer was alive.
+    readback_peak: std::sync::atomic::AtomicU64,
 }
 
 const DATA_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -346,6 +348,7 @@ impl GpuOptimizer {
             chunks,
             allocations,
             layout: None,
+            readback_peak: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -463,6 +466,13 @@ impl GpuOptimizer {
         &self.allocations
     }
 
+    /// The device allocator's largest total (bytes) seen while a readback's staging buffer was
+    /// alive; 0 before any readback or where the backend gives no allocator report.
+    pub fn readback_peak_bytes(&self) -> u64 {
+        self.readback_peak
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How the parameters are split into bindings and dispatches.
     pub fn chunks(&self) -> &[Chunk] {
         &self.chunks
@@ -524,6 +534,12 @@ impl GpuOptimizer {
             self.ctx.queue().submit([encoder.finish()]);
             staging
         })?;
+        if let Some(report) = device.generate_allocator_report() {
+            self.readback_peak.fetch_max(
+                report.total_allocated_bytes,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let raw = compat::read_mapped(device, &staging)?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }

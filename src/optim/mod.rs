@@ -7,6 +7,7 @@ mod adagrad;
 mod adam;
 mod rmsprop;
 mod sgd;
+pub mod spec;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;

@@ -4,11 +4,10 @@
 //! `lr=` sets the base learning rate (default 0.1); `warmup_steps=W` (and
 //! `warmup_start_factor=f`, default 0) puts a linear warm-up in front of any pure schedule.
 
-use std::collections::BTreeMap;
-
 use super::{
     Anneal, Cyclic, CyclicMode, OneCycle, PlateauMode, ReduceLrOnPlateau, Schedule, ThresholdMode,
 };
+use crate::args::Args;
 use crate::error::{Error, Result};
 
 /// A parsed schedule and what is needed to print its sequence.
@@ -41,105 +40,11 @@ pub struct Row {
     pub momentum: Option<f64>,
 }
 
-struct Args {
-    name: String,
-    map: BTreeMap<String, String>,
-}
-
-impl Args {
-    fn take(&mut self, key: &str) -> Option<String> {
-        self.map.remove(key)
-    }
-
-    fn f64_or(&mut self, key: &str, default: f64) -> Result<f64> {
-        match self.take(key) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| Error::Argument(format!("{}: {key}={v} is not a number", self.name))),
-        }
-    }
-
-    fn required_f64(&mut self, key: &str) -> Result<f64> {
-        if !self.map.contains_key(key) {
-            return Err(Error::Argument(format!("{} needs {key}=…", self.name)));
-        }
-        self.f64_or(key, f64::NAN)
-    }
-
-    fn u64_or(&mut self, key: &str, default: u64) -> Result<u64> {
-        match self.take(key) {
-            None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| {
-                Error::Argument(format!(
-                    "{}: {key}={v} is not a non-negative integer",
-                    self.name
-                ))
-            }),
-        }
-    }
-
-    fn required_u64(&mut self, key: &str) -> Result<u64> {
-        if !self.map.contains_key(key) {
-            return Err(Error::Argument(format!("{} needs {key}=…", self.name)));
-        }
-        self.u64_or(key, 0)
-    }
-
-    fn bool_or(&mut self, key: &str, default: bool) -> Result<bool> {
-        match self.take(key).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if v == "true" || v == "1" => Ok(true),
-            Some(v) if v == "false" || v == "0" => Ok(false),
-            Some(v) => Err(Error::Argument(format!(
-                "{}: {key}={v} is not true or false",
-                self.name
-            ))),
-        }
-    }
-
-    fn list(&mut self, key: &str) -> Result<Option<Vec<f64>>> {
-        let Some(v) = self.take(key) else {
-            return Ok(None);
-        };
-        let v = v.trim().trim_start_matches('[').trim_end_matches(']');
-        v.split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                s.trim().parse().map_err(|_| {
-                    Error::Argument(format!("{}: {key} has `{s}`, not a number", self.name))
-                })
-            })
-            .collect::<Result<Vec<f64>>>()
-            .map(Some)
-    }
-
-    fn finish(self) -> Result<()> {
-        match self.map.keys().next() {
-            None => Ok(()),
-            Some(k) => Err(Error::Argument(format!(
-                "{}: unknown parameter `{k}`",
-                self.name
-            ))),
-        }
-    }
-}
-
 const NAMES: &str = "constant, StepLR, MultiStepLR, ExponentialLR, PolynomialLR, LinearLR, ConstantLR, \
 CosineAnnealingLR, CosineAnnealingWarmRestarts, OneCycleLR, CyclicLR, ReduceLROnPlateau";
 
 /// Parses `NAME` and `key=value` parameters.
 pub fn parse(name: &str, params: &[String]) -> Result<ScheduleSpec> {
-    let mut map = BTreeMap::new();
-    for p in params {
-        let Some((k, v)) = p.split_once('=') else {
-            return Err(Error::Argument(format!("parameter `{p}` is not key=value")));
-        };
-        if map.insert(k.trim().to_string(), v.to_string()).is_some() {
-            return Err(Error::Argument(format!("parameter `{k}` given twice")));
-        }
-    }
     let full = name.to_ascii_lowercase().replace(['_', '-'], "");
     // `ConstantLR` is PyTorch's constant *factor* schedule; plain `constant` is a fixed lr.
     let key = if full == "constantlr" {
@@ -147,10 +52,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<ScheduleSpec> {
     } else {
         full.strip_suffix("lr").unwrap_or(&full).to_string()
     };
-    let mut a = Args {
-        name: name.to_string(),
-        map,
-    };
+    let mut a = Args::parse(name, params)?;
     let lr = a.f64_or("lr", 0.1)?;
     let schedule = match key.as_str() {
         "constant" => Schedule::Constant,

@@ -1,0 +1,90 @@
+//! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
+//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, case-insensitive) and argument names (`lr`,
+//! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
+//! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
+//! PyTorch's defaults for whatever is left out.
+
+use super::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::args::Args;
+use crate::error::{Error, Result};
+
+/// Parses and validates an optimizer.
+pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
+    let mut a = Args::parse(name, params)?;
+    let optimizer: Optimizer = match name.to_ascii_lowercase().as_str() {
+        "sgd" => {
+            let d = Sgd::default();
+            Sgd {
+                lr: a.f64_or("lr", d.lr)?,
+                momentum: a.f64_or("momentum", d.momentum)?,
+                dampening: a.f64_or("dampening", d.dampening)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                nesterov: a.bool_or("nesterov", d.nesterov)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+            }
+            .into()
+        }
+        "rmsprop" => {
+            let d = RmsProp::default();
+            RmsProp {
+                lr: a.f64_or("lr", d.lr)?,
+                alpha: a.f64_or("alpha", d.alpha)?,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                momentum: a.f64_or("momentum", d.momentum)?,
+                centered: a.bool_or("centered", d.centered)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+            }
+            .into()
+        }
+        "adam" | "adamw" => {
+            let d = if name.eq_ignore_ascii_case("adamw") {
+                Adam::adamw()
+            } else {
+                Adam::default()
+            };
+            let betas = match a.list("betas")? {
+                None => d.betas,
+                Some(b) if b.len() == 2 => (b[0], b[1]),
+                Some(b) => {
+                    return Err(Error::Argument(format!(
+                        "{name}: betas needs two values, got {}",
+                        b.len()
+                    )));
+                }
+            };
+            Adam {
+                lr: a.f64_or("lr", d.lr)?,
+                betas,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                amsgrad: a.bool_or("amsgrad", d.amsgrad)?,
+                decoupled_weight_decay: a
+                    .bool_or("decoupled_weight_decay", d.decoupled_weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+            }
+            .into()
+        }
+        "adagrad" => {
+            let d = Adagrad::default();
+            Adagrad {
+                lr: a.f64_or("lr", d.lr)?,
+                lr_decay: a.f64_or("lr_decay", d.lr_decay)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                initial_accumulator_value: a
+                    .f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
+                eps: a.f64_or("eps", d.eps)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+            }
+            .into()
+        }
+        _ => {
+            return Err(Error::Argument(format!(
+                "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad"
+            )));
+        }
+    };
+    a.finish()?;
+    optimizer.validate()?;
+    Ok(optimizer)
+}

@@ -1,0 +1,66 @@
+//! `wgoptim memory`'s numbers agree with SEMANTICS.md (state bytes per parameter, written here
+//! from the families' flags, not from the library's layout) and with the device allocator.
+
+mod common;
+
+use wgoptim::Optimizer;
+use wgoptim::memory::profile;
+use wgoptim::verify::variants;
+
+/// SEMANTICS.md: SGD 0 B (4 with momentum), RMSprop 4 (+4 centered, +4 momentum), Adam and
+/// AdamW 8 (+4 AMSGrad), Adagrad 4.
+fn expected_state_bytes(o: &Optimizer) -> f64 {
+    match o {
+        Optimizer::Sgd(s) => 4.0 * f64::from(u8::from(s.momentum != 0.0)),
+        Optimizer::RmsProp(r) => {
+            4.0 + 4.0 * f64::from(u8::from(r.centered))
+                + 4.0 * f64::from(u8::from(r.momentum > 0.0))
+        }
+        Optimizer::Adam(a) => 8.0 + 4.0 * f64::from(u8::from(a.amsgrad)),
+        Optimizer::Adagrad(_) => 4.0,
+    }
+}
+
+#[test]
+fn state_bytes_per_parameter_match_semantics() {
+    let Some(ctx) = common::full() else { return };
+    let n = 1 << 16;
+    for (name, optimizer) in variants() {
+        let r = profile(&ctx, name, optimizer, n).unwrap();
+        assert_eq!(
+            r.state_bytes_per_param,
+            expected_state_bytes(&optimizer),
+            "{name}"
+        );
+        let data: u64 = r
+            .buffers
+            .iter()
+            .filter(|b| b.role != "uniform")
+            .map(|b| b.requested_bytes)
+            .sum();
+        assert_eq!(
+            data as f64,
+            (8.0 + r.state_bytes_per_param) * n as f64,
+            "{name}: params + grads + state"
+        );
+        if let Some(device) = r.device_bytes {
+            assert!(
+                device >= r.requested_bytes,
+                "{name}: the allocator holds at least what was asked"
+            );
+            for b in &r.buffers {
+                assert!(
+                    b.device_bytes.is_some_and(|d| d >= b.requested_bytes),
+                    "{name}: {} not found in the allocator report",
+                    b.label
+                );
+            }
+        }
+        if let Some(t) = r.readback_transient_bytes {
+            assert!(
+                t >= 4 * n as u64,
+                "{name}: a readback stages the whole vector ({t} bytes)"
+            );
+        }
+    }
+}
