@@ -5,9 +5,9 @@
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * step.grad_scale;
+    var g = grad[i] * (step.grad_scale * control.grad_mul);
     g = g + step.weight_decay * p;
     let s = sum[i] + g * g;
     sum[i] = keep(sum[i], s, lanes);
-    param[i] = keep(p, p - step.lr * (g / (sqrt(s) + step.eps)), lanes);
+    param[i] = keep(p, p - (step.lr * at_step.lr_mul) * (g / (sqrt(s) + step.eps)), lanes);
 }

@@ -1,9 +1,10 @@
 // Adam and AdamW, with optional AMSGrad (torch.optim.Adam, torch.optim.AdamW).
-//   g ← s·g + λθ                 (coupled L2: Adam; λ = 0 here for AdamW)
+//   g ← s·c·g + λθ               (coupled L2: Adam; λ = 0 here for AdamW)
 //   θ ← θ(1 − γλ)                (decoupled: AdamW; decay = 1 for Adam)
 //   m ← β₁m + (1−β₁)g ;  v ← β₂v + (1−β₂)g²
 //   v̂ ← max(v̂, v) if AMSGRAD, else v̂ = v
 //   θ ← θ − (γ/(1−β₁ᵗ)) · m / (√v̂ / √(1−β₂ᵗ) + ε)
+// (the step's factors are the uniform's times at_step's: one of the two is 1)
 
 override AMSGRAD: bool = false;
 
@@ -13,7 +14,7 @@ override AMSGRAD: bool = false;
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * step.grad_scale;
+    var g = grad[i] * (step.grad_scale * control.grad_mul);
     g = g + step.weight_decay * p;
     let m = step.beta1 * exp_avg[i] + step.one_minus_beta1 * g;
     let v = step.beta2 * exp_avg_sq[i] + step.one_minus_beta2 * g * g;
@@ -24,6 +25,6 @@ fn update(i: u32, lanes: vec4<bool>) {
         v_hat = max(max_exp_avg_sq[i], v);
         max_exp_avg_sq[i] = keep(max_exp_avg_sq[i], v_hat, lanes);
     }
-    let d = sqrt(v_hat) / step.bias_correction2_sqrt + step.eps;
-    param[i] = keep(p, p * step.decay - step.lr * (m / d), lanes);
+    let d = sqrt(v_hat) / (step.bias_correction2_sqrt * at_step.bias_correction2_sqrt) + step.eps;
+    param[i] = keep(p, p * step.decay - (step.lr * at_step.lr_mul) * (m / d), lanes);
 }

@@ -45,6 +45,33 @@ struct Chunk {
     _pad1: u32,
 }
 
+// Written on the device each step by `norm.wgsl` when gradient clipping or non-finite skipping
+// is on; a constant {1, 0, 0, 0} otherwise. Mirrored by `wgoptim::ControlBlock`.
+struct Control {
+    // Multiplies every gradient: loss-scale unscale × global-norm clip factor (1 when off).
+    grad_mul: f32,
+    // Non-zero: a gradient was non-finite and skipping is on; nothing is written this step.
+    skip: u32,
+    // Optimizer steps taken on the device, this one included (skipped steps not counted).
+    steps: u32,
+    // Steps skipped so far.
+    skipped: u32,
+}
+
+// Step-dependent scalars, computed in f64 on the host for each step count t and looked up by
+// the device's count (the host cannot know which steps the device skips). Without skipping
+// there is one entry of ones and the uniform carries the exact values. Mirrored by
+// `wgoptim::StepScalars`.
+struct StepScalars {
+    // Multiplies the learning rate: Adam 1/(1−β₁ᵗ), Adagrad 1/(1+(t−1)η).
+    lr_mul: f32,
+    // Multiplies Adam's bias correction √(1−β₂ᵗ) of the uniform.
+    bias_correction2_sqrt: f32,
+    // Non-zero on step 1: SGD's momentum buffer starts as the gradient.
+    first: u32,
+    _pad: u32,
+}
+
 // Set by the host from one Rust constant (src/gpu/kernel.rs), never by hand.
 override WORKGROUP_SIZE: u32 = 256u;
 override VECS_PER_INVOCATION: u32 = 2u;
@@ -53,6 +80,11 @@ override VECS_PER_INVOCATION: u32 = 2u;
 @group(0) @binding(1) var<uniform> chunk: Chunk;
 @group(0) @binding(2) var<storage, read_write> param: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> grad: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> control: Control;
+@group(0) @binding(9) var<storage, read> scalars: array<StepScalars>;
+
+// This step's scalars, read once per invocation in `main`.
+var<private> at_step: StepScalars;
 
 // Writes `updated` where `lanes` is set and keeps `old` elsewhere (the partial last block).
 fn keep(old: vec4<f32>, updated: vec4<f32>, lanes: vec4<bool>) -> vec4<f32> {
@@ -67,6 +99,10 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
+    if control.skip != 0u {
+        return;
+    }
+    at_step = scalars[control.steps % arrayLength(&scalars)];
     let invocation = (wg.y * groups.x + wg.x) * WORKGROUP_SIZE + local;
     let first = invocation * VECS_PER_INVOCATION;
     let all = vec4<bool>(true);

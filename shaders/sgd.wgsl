@@ -1,6 +1,7 @@
 // SGD with momentum, dampening, Nesterov, coupled weight decay and maximize (torch.optim.SGD).
-//   g ← s·g + λθ                        (s = grad_scale: −1 when maximizing)
-//   b ← buf_keep·b + buf_add·g          ((0, 1) on the first step, then (μ, 1−τ))
+//   g ← s·c·g + λθ                      (s = grad_scale: −1 when maximizing; c = control.grad_mul)
+//   b ← buf_keep·b + buf_add·g          ((0, 1) on the first step, then (μ, 1−τ); the first
+//                                        step is the uniform's, or at_step.first when skipping)
 //   g ← g + μb if NESTEROV, else g ← b  (only with MOMENTUM)
 //   θ ← θ − γg
 
@@ -11,10 +12,13 @@ override NESTEROV: bool = false;
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * step.grad_scale;
+    var g = grad[i] * (step.grad_scale * control.grad_mul);
     g = g + step.weight_decay * p;
     if MOMENTUM {
-        let b = step.buf_keep * momentum_buffer[i] + step.buf_add * g;
+        let first = at_step.first != 0u;
+        let keep_b = select(step.buf_keep, 0.0, first);
+        let add_g = select(step.buf_add, 1.0, first);
+        let b = keep_b * momentum_buffer[i] + add_g * g;
         momentum_buffer[i] = keep(momentum_buffer[i], b, lanes);
         if NESTEROV {
             g = g + step.momentum * b;

@@ -96,6 +96,22 @@ pub enum Error {
         /// The tensor's length.
         len: usize,
     },
+    /// Parameter groups of different optimizer families.
+    #[error("parameter groups must share one optimizer family: `{first}` and `{other}` do not")]
+    MixedFamilies {
+        /// The first group's optimizer.
+        first: &'static str,
+        /// The group that differs.
+        other: &'static str,
+    },
+    /// A parameter group index out of range.
+    #[error("no parameter group {group}: there are {groups}")]
+    UnknownGroup {
+        /// The index asked for.
+        group: usize,
+        /// How many groups there are.
+        groups: usize,
+    },
     /// No adapter matched the request.
     #[error("no GPU adapter found: {0}")]
     NoAdapter(String),

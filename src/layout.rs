@@ -2,6 +2,7 @@
 //! fused dispatch per binding-sized chunk steps all of them (not one dispatch per tensor).
 
 use crate::error::{Error, Result};
+use crate::optim::Optimizer;
 
 /// Where one named tensor lives in the flat parameter space.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,11 @@ impl ParamLayout {
     /// An empty layout aligned for binding views on `limits`' device.
     pub fn for_limits(limits: &wgpu::Limits) -> Self {
         Self::new(limits.min_storage_buffer_offset_alignment as usize / 4)
+    }
+
+    /// The alignment of tensor offsets, in elements.
+    pub fn align(&self) -> usize {
+        self.align
     }
 
     /// Registers a tensor of `shape` (all dimensions ≥ 1) and returns its view.
@@ -122,5 +128,57 @@ impl ParamLayout {
             flat[t.range()].copy_from_slice(d);
         }
         Ok(flat)
+    }
+}
+
+/// One parameter group, as in `torch.optim`'s `param_groups`: named tensors and the optimizer
+/// hyperparameters they are stepped with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamGroup {
+    /// The group's optimizer and hyperparameters.
+    pub optimizer: Optimizer,
+    /// (name, shape) of each tensor.
+    pub tensors: Vec<(String, Vec<usize>)>,
+}
+
+impl ParamGroup {
+    /// An empty group stepped with `optimizer`.
+    pub fn new(optimizer: impl Into<Optimizer>) -> Self {
+        Self {
+            optimizer: optimizer.into(),
+            tensors: Vec::new(),
+        }
+    }
+
+    /// Adds a tensor.
+    #[must_use]
+    pub fn tensor(mut self, name: &str, shape: &[usize]) -> Self {
+        self.tensors.push((name.to_string(), shape.to_vec()));
+        self
+    }
+
+    /// The usual weight-decay mask: tensors for which `no_decay(name)` holds (biases, norms)
+    /// go to a second group with weight decay 0, the rest keep `optimizer`'s. A group that
+    /// would be empty is left out.
+    pub fn split_weight_decay(
+        optimizer: impl Into<Optimizer>,
+        tensors: &[(&str, &[usize])],
+        no_decay: impl Fn(&str) -> bool,
+    ) -> Vec<ParamGroup> {
+        let optimizer = optimizer.into();
+        let mut decay = ParamGroup::new(optimizer);
+        let mut plain = ParamGroup::new(optimizer.with_weight_decay(0.0));
+        for (name, shape) in tensors {
+            let group = if no_decay(name) {
+                &mut plain
+            } else {
+                &mut decay
+            };
+            group.tensors.push((name.to_string(), shape.to_vec()));
+        }
+        [decay, plain]
+            .into_iter()
+            .filter(|g| !g.tensors.is_empty())
+            .collect()
     }
 }

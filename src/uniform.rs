@@ -83,3 +83,71 @@ impl ChunkUniform {
         }
     }
 }
+
+/// Host twin of WGSL `Control`: written on the device each step when clipping or skipping is
+/// on (`shaders/norm.wgsl`), a constant [`ControlBlock::NEUTRAL`] otherwise.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct ControlBlock {
+    /// Multiplies every gradient: loss-scale unscale × global-norm clip factor.
+    pub grad_mul: f32,
+    /// Non-zero when this step is skipped.
+    pub skip: u32,
+    /// Optimizer steps taken on the device, skipped ones not counted.
+    pub steps: u32,
+    /// Steps skipped so far.
+    pub skipped: u32,
+}
+
+impl ControlBlock {
+    /// No clipping, no skipping, no unscaling.
+    pub const NEUTRAL: Self = Self {
+        grad_mul: 1.0,
+        skip: 0,
+        steps: 0,
+        skipped: 0,
+    };
+}
+
+/// Host twin of WGSL `StepScalars`: the step-dependent factors for device step count `t`,
+/// computed in f64 by the optimizer; all ones (and `first` 0) when the uniform carries them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct StepScalars {
+    /// Multiplies the learning rate (Adam 1/(1−β₁ᵗ), Adagrad 1/(1+(t−1)η)).
+    pub lr_mul: f32,
+    /// Multiplies Adam's √(1−β₂ᵗ) of the uniform.
+    pub bias_correction2_sqrt: f32,
+    /// Non-zero on step 1 (SGD's momentum buffer starts as the gradient).
+    pub first: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+impl StepScalars {
+    /// The factors that leave the uniform's values as they are.
+    pub const ONES: Self = Self {
+        lr_mul: 1.0,
+        bias_correction2_sqrt: 1.0,
+        first: 0,
+        _pad: 0,
+    };
+}
+
+/// What the device contributes to one step besides the uniform: the control block's gradient
+/// multiplier and the step's scalars. The CPU twins take it so that they read like the WGSL.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeviceStep {
+    /// `control.grad_mul`.
+    pub grad_mul: f32,
+    /// `at_step`.
+    pub at_step: StepScalars,
+}
+
+impl DeviceStep {
+    /// No clipping or skipping: multiplier 1, scalars all ones.
+    pub const NEUTRAL: Self = Self {
+        grad_mul: 1.0,
+        at_step: StepScalars::ONES,
+    };
+}

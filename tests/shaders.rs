@@ -6,7 +6,7 @@ use std::mem::{offset_of, size_of};
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use wgoptim::gpu::kernel::{KernelShape, pipeline_constants, shader_source};
-use wgoptim::{ChunkUniform, Kernel, StepUniform};
+use wgoptim::{ChunkUniform, ControlBlock, Kernel, StepScalars, StepUniform};
 
 fn parse(kernel: Kernel) -> naga::Module {
     naga::front::wgsl::parse_str(&shader_source(kernel)).unwrap_or_else(|e| {
@@ -95,7 +95,8 @@ fn every_family_declares_its_state_bindings() {
             .filter_map(|(_, v)| v.binding.as_ref().map(|b| b.binding))
             .collect();
         bindings.sort_unstable();
-        let expected: Vec<u32> = (0..4 + kernel.state_bindings() as u32).collect();
+        let mut expected: Vec<u32> = (0..4 + kernel.state_bindings() as u32).collect();
+        expected.extend([8, 9]); // control block, step scalars
         assert_eq!(bindings, expected, "{}", kernel.name());
     }
 }
@@ -134,4 +135,16 @@ fn step_uniform_matches_wgsl() {
 fn chunk_uniform_matches_wgsl() {
     let rust = rust_layout!(ChunkUniform; full_vecs, tail_lanes, _pad0, _pad1);
     assert_eq!(rust, wgsl_struct("Chunk"));
+}
+
+#[test]
+fn control_block_matches_wgsl() {
+    let rust = rust_layout!(ControlBlock; grad_mul, skip, steps, skipped);
+    assert_eq!(rust, wgsl_struct("Control"));
+}
+
+#[test]
+fn step_scalars_match_wgsl() {
+    let rust = rust_layout!(StepScalars; lr_mul, bias_correction2_sqrt, first, _pad);
+    assert_eq!(rust, wgsl_struct("StepScalars"));
 }

@@ -1,22 +1,23 @@
 //! CPU twins of `shaders/adagrad.wgsl`.
 
 use crate::optim::Adagrad;
-use crate::uniform::StepUniform;
+use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
 pub fn update(
     step: &StepUniform,
+    dev: &DeviceStep,
     []: [bool; 0],
     param: &mut f32,
     grad: f32,
     [sum, ..]: &mut [f32; 3],
 ) {
     let p = *param;
-    let mut g = grad * step.grad_scale;
+    let mut g = grad * (step.grad_scale * dev.grad_mul);
     g = g + step.weight_decay * p;
     let s = *sum + g * g;
     *sum = s;
-    *param = p - step.lr * (g / (s.sqrt() + step.eps));
+    *param = p - (step.lr * dev.at_step.lr_mul) * (g / (s.sqrt() + step.eps));
 }
 
 /// The f64 oracle: SEMANTICS.md's rule for step `t` at learning rate `lr`.

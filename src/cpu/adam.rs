@@ -1,18 +1,19 @@
 //! CPU twins of `shaders/adam.wgsl` (Adam and AdamW).
 
 use crate::optim::Adam;
-use crate::uniform::StepUniform;
+use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
 pub fn update(
     step: &StepUniform,
+    dev: &DeviceStep,
     [amsgrad]: [bool; 1],
     param: &mut f32,
     grad: f32,
     [exp_avg, exp_avg_sq, max_exp_avg_sq]: &mut [f32; 3],
 ) {
     let p = *param;
-    let mut g = grad * step.grad_scale;
+    let mut g = grad * (step.grad_scale * dev.grad_mul);
     g = g + step.weight_decay * p;
     let m = step.beta1 * *exp_avg + step.one_minus_beta1 * g;
     let v = step.beta2 * *exp_avg_sq + step.one_minus_beta2 * g * g;
@@ -23,8 +24,9 @@ pub fn update(
         v_hat = max_exp_avg_sq.max(v);
         *max_exp_avg_sq = v_hat;
     }
-    let d = v_hat.sqrt() / step.bias_correction2_sqrt + step.eps;
-    *param = p * step.decay - step.lr * (m / d);
+    let d =
+        v_hat.sqrt() / (step.bias_correction2_sqrt * dev.at_step.bias_correction2_sqrt) + step.eps;
+    *param = p * step.decay - (step.lr * dev.at_step.lr_mul) * (m / d);
 }
 
 /// The f64 oracle: SEMANTICS.md's rule for step `t` at learning rate `lr`.

@@ -13,7 +13,7 @@ pub mod sgd;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
-use crate::uniform::StepUniform;
+use crate::uniform::{DeviceStep, StepUniform};
 
 /// Applies `f(param, grad, state)` to every element, gathering the element's state from the
 /// slots that exist (empty vectors are unused slots).
@@ -43,22 +43,23 @@ fn for_each<T: Copy + Default>(
 pub fn twin_step(
     optimizer: &Optimizer,
     step: &StepUniform,
+    dev: &DeviceStep,
     params: &mut [f32],
     grads: &[f32],
     state: &mut [Vec<f32>; 3],
 ) {
     match optimizer {
         Optimizer::Sgd(o) => for_each(params, grads, state, |p, g, s| {
-            sgd::update(step, o.variant(), p, g, s)
+            sgd::update(step, dev, o.variant(), p, g, s)
         }),
         Optimizer::RmsProp(o) => for_each(params, grads, state, |p, g, s| {
-            rmsprop::update(step, o.variant(), p, g, s)
+            rmsprop::update(step, dev, o.variant(), p, g, s)
         }),
         Optimizer::Adam(o) => for_each(params, grads, state, |p, g, s| {
-            adam::update(step, o.variant(), p, g, s)
+            adam::update(step, dev, o.variant(), p, g, s)
         }),
         Optimizer::Adagrad(_) => for_each(params, grads, state, |p, g, s| {
-            adagrad::update(step, [], p, g, s)
+            adagrad::update(step, dev, [], p, g, s)
         }),
     }
 }
@@ -152,6 +153,7 @@ impl Backend for CpuOptimizer {
         twin_step(
             &self.progress.optimizer,
             &u,
+            &DeviceStep::NEUTRAL,
             &mut self.params,
             &self.grads,
             &mut self.state,

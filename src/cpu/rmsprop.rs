@@ -1,18 +1,19 @@
 //! CPU twins of `shaders/rmsprop.wgsl`.
 
 use crate::optim::RmsProp;
-use crate::uniform::StepUniform;
+use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
 pub fn update(
     step: &StepUniform,
+    dev: &DeviceStep,
     [centered, momentum]: [bool; 2],
     param: &mut f32,
     grad: f32,
     [square_avg, grad_avg, momentum_buffer]: &mut [f32; 3],
 ) {
     let p = *param;
-    let mut g = grad * step.grad_scale;
+    let mut g = grad * (step.grad_scale * dev.grad_mul);
     g = g + step.weight_decay * p;
     let v = step.alpha * *square_avg + step.one_minus_alpha * g * g;
     *square_avg = v;

@@ -1,21 +1,25 @@
 //! CPU twins of `shaders/sgd.wgsl`.
 
 use crate::optim::Sgd;
-use crate::uniform::StepUniform;
+use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
 pub fn update(
     step: &StepUniform,
+    dev: &DeviceStep,
     [momentum, nesterov]: [bool; 2],
     param: &mut f32,
     grad: f32,
     [momentum_buffer, ..]: &mut [f32; 3],
 ) {
     let p = *param;
-    let mut g = grad * step.grad_scale;
+    let mut g = grad * (step.grad_scale * dev.grad_mul);
     g = g + step.weight_decay * p;
     if momentum {
-        let b = step.buf_keep * *momentum_buffer + step.buf_add * g;
+        let first = dev.at_step.first != 0;
+        let keep_b = if first { 0.0 } else { step.buf_keep };
+        let add_g = if first { 1.0 } else { step.buf_add };
+        let b = keep_b * *momentum_buffer + add_g * g;
         *momentum_buffer = b;
         if nesterov {
             g = g + step.momentum * b;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::compat;
 use super::kernel::KernelCache;
 use crate::error::Result;
+use crate::uniform::{ControlBlock, StepScalars};
 
 /// How [`GpuContext::with_options`] creates its device.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +25,10 @@ struct Inner {
     kernels: Mutex<KernelCache>,
     /// Bound in place of state a variant does not use (16 bytes each, never read or written).
     placeholders: Vec<wgpu::Buffer>,
+    /// `ControlBlock::NEUTRAL` and one `StepScalars::ONES`: bound when no clipping or skipping
+    /// is configured, so that the kernels' factors are exactly 1.
+    neutral_control: wgpu::Buffer,
+    neutral_scalars: wgpu::Buffer,
 }
 
 /// A wgpu device and queue, with the compiled kernels cached for their lifetime.
@@ -83,6 +88,22 @@ impl GpuContext {
                 })
             })
             .collect();
+        use wgpu::util::DeviceExt;
+        let constant = |label, contents: &[u8]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        };
+        let neutral_control = constant(
+            "wgoptim neutral control",
+            bytemuck::bytes_of(&ControlBlock::NEUTRAL),
+        );
+        let neutral_scalars = constant(
+            "wgoptim neutral step scalars",
+            bytemuck::bytes_of(&StepScalars::ONES),
+        );
         Self {
             inner: Arc::new(Inner {
                 device,
@@ -90,6 +111,8 @@ impl GpuContext {
                 adapter,
                 kernels: Mutex::new(KernelCache::default()),
                 placeholders,
+                neutral_control,
+                neutral_scalars,
             }),
         }
     }
@@ -143,6 +166,14 @@ impl GpuContext {
 
     pub(crate) fn placeholder(&self, slot: usize) -> &wgpu::Buffer {
         &self.inner.placeholders[slot]
+    }
+
+    pub(crate) fn neutral_control(&self) -> &wgpu::Buffer {
+        &self.inner.neutral_control
+    }
+
+    pub(crate) fn neutral_scalars(&self) -> &wgpu::Buffer {
+        &self.inner.neutral_scalars
     }
 }
 

@@ -65,7 +65,8 @@ pub fn pipeline_constants(
 
 /// The bind-group layout of a family:
 /// 0 step uniform, 1 chunk uniform, 2 parameters (read-write), 3 gradients (read-only),
-/// 4… state (read-write), one per state binding the family declares.
+/// 4… state (read-write), one per state binding the family declares, 8 the control block and
+/// 9 the step scalars (both read-only).
 fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLayout {
     let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
         binding,
@@ -87,6 +88,8 @@ fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLa
     for k in 0..kernel.state_bindings() {
         entries.push(entry(4 + k as u32, storage(false)));
     }
+    entries.push(entry(8, storage(true))); // control block
+    entries.push(entry(9, storage(true))); // step scalars
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some(kernel.name()),
         entries: &entries,

@@ -4,6 +4,7 @@ pub(crate) mod compat;
 mod context;
 pub mod kernel;
 mod optimizer;
+mod segment;
 
 pub use context::{ContextOptions, GpuContext, list_adapters};
 pub use optimizer::{Allocation, BufferRole, Chunk, GpuOptimizer, padded_bytes, plan_chunks};

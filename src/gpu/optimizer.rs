@@ -1,17 +1,18 @@
 //! An optimizer whose parameters, gradients and state live in device buffers.
 
 use std::num::NonZeroU64;
-
-use wgpu::util::DeviceExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::compat;
 use super::context::GpuContext;
 use super::kernel::KernelShape;
-use crate::backend::{Backend, Progress};
+use super::segment::{DATA_USAGE, Segment};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::layout::{ParamLayout, TensorView};
-use crate::optim::{Optimizer, StateSlot};
-use crate::uniform::{ChunkUniform, StepUniform};
+use crate::layout::{ParamGroup, ParamLayout, TensorView};
+use crate::optim::Optimizer;
+use crate::schedule::Schedule;
+use crate::uniform::StepUniform;
 
 /// Bytes a buffer of `len` f32 elements needs: the kernels read whole vec4 blocks, so the
 /// length is rounded up to a multiple of 4 (the padding lanes are never written).
@@ -98,15 +99,11 @@ pub struct Allocation {
     pub bytes: u64,
 }
 
-struct Launch {
-    bind_group: wgpu::BindGroup,
-    workgroups: [u32; 2],
-}
-
-/// An optimizer over `len` f32 parameters in device buffers, stepped by one fused kernel.
+/// An optimizer over `len` f32 parameters in device buffers, stepped by one fused kernel per
+/// parameter group.
 ///
-/// Built once: buffers, pipeline and one bind group per chunk. [`GpuOptimizer::step`] then
-/// writes the step's uniform, records one dispatch per chunk and submits: it compiles nothing,
+/// Built once: buffers, pipelines and one bind group per binding-sized chunk. [`Backend::step`]
+/// then writes each group's uniform, records one compute pass and submits: it compiles nothing,
 /// reads nothing back and does not wait for the device.
 ///
 /// ```no_run
@@ -120,53 +117,23 @@ struct Launch {
 /// ```
 pub struct GpuOptimizer {
     ctx: GpuContext,
-    progress: Progress,
     len: usize,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
-    state: Vec<(StateSlot, wgpu::Buffer)>,
-    step_uniform: wgpu::Buffer,
-    pipeline: wgpu::ComputePipeline,
-    launches: Vec<Launch>,
-    chunks: Vec<Chunk>,
+    /// One per parameter group, in flat-buffer order.
+    segments: Vec<Segment>,
     allocations: Vec<Allocation>,
     layout: Option<ParamLayout>,
     /// Largest device allocator total seen while a readback's staging buffer was alive.
-    readback_peak: std::sync::atomic::AtomicU64,
+    readback_peak: AtomicU64,
 }
-
-const DATA_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_DST)
-    .union(wgpu::BufferUsages::COPY_SRC);
 
 impl GpuOptimizer {
     /// An optimizer over `len` parameters, all zero until written.
     pub fn new(ctx: &GpuContext, optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
         let optimizer = optimizer.into();
         optimizer.validate()?;
-        let bytes = check_size(ctx, "parameters", len)?;
-        let create = |label| {
-            ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage: DATA_USAGE,
-                mapped_at_creation: false,
-            })
-        };
-        let (params, grads) =
-            compat::scoped(ctx.device(), || (create("parameters"), create("gradients")))?;
-        let mut opt = Self::build(ctx, optimizer, len, params, grads)?;
-        for (label, role) in [
-            ("parameters", BufferRole::Parameters),
-            ("gradients", BufferRole::Gradients),
-        ] {
-            opt.allocations.push(Allocation {
-                label: label.into(),
-                role,
-                bytes,
-            });
-        }
-        Ok(opt)
+        Self::owned(ctx, &[(optimizer, 0, len)], len, None)
     }
 
     /// An optimizer over a copy of `params`.
@@ -178,6 +145,56 @@ impl GpuOptimizer {
         let mut opt = Self::new(ctx, optimizer, params.len())?;
         opt.write_params(params)?;
         Ok(opt)
+    }
+
+    /// An optimizer over the tensors of `layout`, packed into one flat buffer: one step is one
+    /// fused dispatch per binding-sized chunk however many tensors there are. Parameters start
+    /// at zero; write them per tensor with [`GpuOptimizer::write_tensor`].
+    pub fn with_layout(
+        ctx: &GpuContext,
+        optimizer: impl Into<Optimizer>,
+        layout: ParamLayout,
+    ) -> Result<Self> {
+        let optimizer = optimizer.into();
+        optimizer.validate()?;
+        if layout.is_empty() {
+            return Err(Error::Empty);
+        }
+        let len = layout.len();
+        Self::owned(ctx, &[(optimizer, 0, len)], len, Some(layout))
+    }
+
+    /// An optimizer over parameter groups, as `torch.optim` takes `param_groups`: each group's
+    /// tensors are packed contiguously and stepped by one pass with the group's own
+    /// hyperparameters (learning rate, weight decay, betas, momentum, variant). All groups
+    /// must be of one family (all Adam/AdamW, all SGD, …). See
+    /// [`ParamGroup::split_weight_decay`] for the usual no-decay mask on biases and norms.
+    pub fn with_groups(ctx: &GpuContext, groups: Vec<ParamGroup>) -> Result<Self> {
+        let Some(first) = groups.first() else {
+            return Err(Error::Empty);
+        };
+        let family = first.optimizer.kernel();
+        let mut layout = ParamLayout::for_limits(&ctx.limits());
+        let mut ranges = Vec::with_capacity(groups.len());
+        for group in &groups {
+            group.optimizer.validate()?;
+            if group.optimizer.kernel() != family {
+                return Err(Error::MixedFamilies {
+                    first: first.optimizer.name(),
+                    other: group.optimizer.name(),
+                });
+            }
+            if group.tensors.is_empty() {
+                return Err(Error::Empty);
+            }
+            let start = layout.len().next_multiple_of(layout.align());
+            for (name, shape) in &group.tensors {
+                layout.add(name, shape)?;
+            }
+            ranges.push((group.optimizer, start, layout.len() - start));
+        }
+        let len = layout.len();
+        Self::owned(ctx, &ranges, len, Some(layout))
     }
 
     /// An optimizer that steps the caller's own buffers in place, with no copies.
@@ -205,167 +222,90 @@ impl GpuOptimizer {
                 });
             }
         }
-        Self::build(ctx, optimizer, len, params, grads)
+        Self::build(
+            ctx,
+            &[(optimizer, 0, len)],
+            len,
+            params,
+            grads,
+            Vec::new(),
+            None,
+        )
+    }
+
+    /// Allocates the parameter and gradient buffers, then builds the segments.
+    fn owned(
+        ctx: &GpuContext,
+        ranges: &[(Optimizer, usize, usize)],
+        len: usize,
+        layout: Option<ParamLayout>,
+    ) -> Result<Self> {
+        let bytes = check_size(ctx, "parameters", len)?;
+        let create = |label| {
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: DATA_USAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let (params, grads) =
+            compat::scoped(ctx.device(), || (create("parameters"), create("gradients")))?;
+        let allocations = vec![
+            Allocation {
+                label: "parameters".into(),
+                role: BufferRole::Parameters,
+                bytes,
+            },
+            Allocation {
+                label: "gradients".into(),
+                role: BufferRole::Gradients,
+                bytes,
+            },
+        ];
+        Self::build(ctx, ranges, len, params, grads, allocations, layout)
     }
 
     fn build(
         ctx: &GpuContext,
-        optimizer: Optimizer,
+        ranges: &[(Optimizer, usize, usize)],
         len: usize,
         params: wgpu::Buffer,
         grads: wgpu::Buffer,
+        mut allocations: Vec<Allocation>,
+        layout: Option<ParamLayout>,
     ) -> Result<Self> {
-        let progress = Progress::new(optimizer)?;
-        let limits = ctx.limits();
-        let shape = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
-        let chunks = plan_chunks(&limits, len, shape)?;
-        let device = ctx.device();
-        let bytes = padded_bytes(len);
-        let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
-        let built = compat::scoped(device, || {
-            let mut allocations = Vec::new();
-            let state: Vec<(StateSlot, wgpu::Buffer)> = optimizer
-                .state_layout()
-                .slots
-                .into_iter()
-                .map(|slot| {
-                    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(slot.name),
-                        size: bytes,
-                        usage: DATA_USAGE,
-                        mapped_at_creation: false,
-                    });
-                    if slot.init != 0.0 {
-                        let fill = vec![slot.init; (bytes / 4) as usize];
-                        ctx.queue()
-                            .write_buffer(&buffer, 0, bytemuck::cast_slice(&fill));
-                    }
-                    allocations.push(Allocation {
-                        label: slot.name.into(),
-                        role: BufferRole::State,
-                        bytes,
-                    });
-                    (slot, buffer)
-                })
-                .collect();
-            let step_uniform = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("step uniform"),
-                size: std::mem::size_of::<StepUniform>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let mut chunk_bytes = vec![0u8; chunks.len() * uniform_align as usize];
-            for (i, c) in chunks.iter().enumerate() {
-                let at = i * uniform_align as usize;
-                let u = ChunkUniform::for_len(c.elements);
-                chunk_bytes[at..at + 16].copy_from_slice(bytemuck::bytes_of(&u));
-            }
-            let chunk_uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("chunk uniforms"),
-                contents: &chunk_bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            for (label, size) in [
-                ("step uniform", step_uniform.size()),
-                ("chunk uniforms", chunk_uniform.size()),
-            ] {
-                allocations.push(Allocation {
-                    label: label.into(),
-                    role: BufferRole::Uniform,
-                    bytes: size,
-                });
-            }
-            let kernel = optimizer.kernel();
-            let (layout, pipeline) = ctx
-                .kernels()
-                .get(device, kernel, &optimizer.variant(), shape);
-            let launches = chunks
+        let segments = compat::scoped(ctx.device(), || {
+            ranges
                 .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let range = |buffer| {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer,
-                            offset: c.offset_bytes,
-                            size: NonZeroU64::new(c.size_bytes),
-                        })
-                    };
-                    let mut entries = vec![
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: step_uniform.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: &chunk_uniform,
-                                offset: i as u64 * uniform_align,
-                                size: NonZeroU64::new(16),
-                            }),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: range(&params),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: range(&grads),
-                        },
-                    ];
-                    for k in 0..kernel.state_bindings() {
-                        let resource = match state.iter().find(|(s, _)| s.slot == k) {
-                            Some((_, buffer)) => range(buffer),
-                            None => ctx.placeholder(k).as_entire_binding(),
-                        };
-                        entries.push(wgpu::BindGroupEntry {
-                            binding: 4 + k as u32,
-                            resource,
-                        });
-                    }
-                    Launch {
-                        bind_group: device.create_bind_group(&wgpu::BindGroupDescriptor {
-                            label: Some(kernel.name()),
-                            layout: &layout,
-                            entries: &entries,
-                        }),
-                        workgroups: c.workgroups,
-                    }
+                .map(|&(optimizer, offset, seg_len)| {
+                    let mut segment =
+                        Segment::build(ctx, optimizer, offset, seg_len, &mut allocations)?;
+                    segment.bind(
+                        ctx,
+                        &params,
+                        &grads,
+                        ctx.neutral_control(),
+                        ctx.neutral_scalars(),
+                    );
+                    Ok(segment)
                 })
-                .collect();
-            (state, step_uniform, pipeline, launches, allocations)
-        })?;
-        let (state, step_uniform, pipeline, launches, allocations) = built;
+                .collect::<Result<Vec<Segment>>>()
+        })??;
         Ok(Self {
             ctx: ctx.clone(),
-            progress,
             len,
             params,
             grads,
-            state,
-            step_uniform,
-            pipeline,
-            launches,
-            chunks,
+            segments,
             allocations,
-            layout: None,
-            readback_peak: std::sync::atomic::AtomicU64::new(0),
+            layout,
+            readback_peak: AtomicU64::new(0),
         })
     }
 
-    /// An optimizer over the tensors of `layout`, packed into one flat buffer: one step is one
-    /// fused dispatch per binding-sized chunk however many tensors there are. Parameters start
-    /// at zero; write them per tensor with [`GpuOptimizer::write_tensor`].
-    pub fn with_layout(
-        ctx: &GpuContext,
-        optimizer: impl Into<Optimizer>,
-        layout: ParamLayout,
-    ) -> Result<Self> {
-        let mut opt = Self::new(ctx, optimizer, layout.len())?;
-        opt.layout = Some(layout);
-        Ok(opt)
-    }
-
-    /// The tensor layout, when built with [`GpuOptimizer::with_layout`].
+    /// The tensor layout, when built with [`GpuOptimizer::with_layout`] or
+    /// [`GpuOptimizer::with_groups`].
     pub fn layout(&self) -> Option<&ParamLayout> {
         self.layout.as_ref()
     }
@@ -402,13 +342,15 @@ impl GpuOptimizer {
         self.read_range("parameter buffer", &self.params, view.offset, view.len)
     }
 
-    /// Reads one tensor's slice of a state buffer (`exp_avg`, …).
+    /// Reads one tensor's slice of a state buffer (`exp_avg`, …) of its group.
     pub fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
         let view = self.view(name)?;
+        let g = self.group_of(view.offset);
+        let segment = &self.segments[g];
         self.read_range(
             "state buffer",
-            self.state_buffer(state)?,
-            view.offset,
+            self.group_state_buffer(g, state)?,
+            view.offset - segment.offset,
             view.len,
         )
     }
@@ -448,16 +390,62 @@ impl GpuOptimizer {
         &self.grads
     }
 
-    /// The buffer of one state tensor, by PyTorch's name.
+    /// Number of parameter groups (1 unless built with [`GpuOptimizer::with_groups`]).
+    pub fn groups(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The element range of group `g` in the flat buffers.
+    pub fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>> {
+        self.segments.get(g).map(|s| s.offset..s.offset + s.len)
+    }
+
+    /// Group `g`'s optimizer and hyperparameters.
+    pub fn group_optimizer(&self, g: usize) -> Option<&Optimizer> {
+        self.segments.get(g).map(|s| &s.progress.optimizer)
+    }
+
+    /// Sets group `g`'s base learning rate.
+    pub fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
+        let n = self.segments.len();
+        match self.segments.get_mut(g) {
+            Some(s) => s.progress.set_lr(lr),
+            None => Err(Error::UnknownGroup {
+                group: g,
+                groups: n,
+            }),
+        }
+    }
+
+    fn group_of(&self, offset: usize) -> usize {
+        self.segments
+            .iter()
+            .rposition(|s| s.offset <= offset)
+            .unwrap_or(0)
+    }
+
+    /// The buffer of one state tensor of the first group, by PyTorch's name.
     pub fn state_buffer(&self, name: &str) -> Result<&wgpu::Buffer> {
-        self.state
+        self.group_state_buffer(0, name)
+    }
+
+    /// The buffer of one state tensor of group `g` (indexed from the group's first element).
+    pub fn group_state_buffer(&self, g: usize, name: &str) -> Result<&wgpu::Buffer> {
+        let Some(segment) = self.segments.get(g) else {
+            return Err(Error::UnknownGroup {
+                group: g,
+                groups: self.segments.len(),
+            });
+        };
+        segment
+            .state
             .iter()
             .find(|(s, _)| s.name == name)
             .map(|(_, b)| b)
             .ok_or_else(|| Error::UnknownState {
-                optimizer: self.progress.optimizer.name(),
+                optimizer: segment.progress.optimizer.name(),
                 name: name.to_string(),
-                available: self.progress.optimizer.state_layout().names(),
+                available: segment.progress.optimizer.state_layout().names(),
             })
     }
 
@@ -469,13 +457,15 @@ impl GpuOptimizer {
     /// The device allocator's largest total (bytes) seen while a readback's staging buffer was
     /// alive; 0 before any readback or where the backend gives no allocator report.
     pub fn readback_peak_bytes(&self) -> u64 {
-        self.readback_peak
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.readback_peak.load(Ordering::Relaxed)
     }
 
-    /// How the parameters are split into bindings and dispatches.
-    pub fn chunks(&self) -> &[Chunk] {
-        &self.chunks
+    /// How the parameters are split into bindings and dispatches, group after group.
+    pub fn chunks(&self) -> Vec<Chunk> {
+        self.segments
+            .iter()
+            .flat_map(|s| s.chunks.iter().copied())
+            .collect()
     }
 
     /// The context the optimizer runs on.
@@ -485,26 +475,30 @@ impl GpuOptimizer {
 
     /// Records one step into the caller's `encoder` and counts it, without submitting.
     ///
-    /// The step's uniform is written with `Queue::write_buffer`, which takes effect at the
+    /// The steps' uniforms are written with `Queue::write_buffer`, which takes effect at the
     /// next submission: record at most one step of this optimizer per submitted batch.
-    /// Fails (recording nothing) only when the schedule is finished.
+    /// Fails (recording nothing) only when a schedule is finished.
     pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
-        let uniform = self.progress.next_uniform()?;
-        self.ctx
-            .queue()
-            .write_buffer(&self.step_uniform, 0, bytemuck::bytes_of(&uniform));
+        let uniforms = self
+            .segments
+            .iter()
+            .map(|s| s.progress.next_uniform())
+            .collect::<Result<Vec<StepUniform>>>()?;
+        for (segment, uniform) in self.segments.iter().zip(&uniforms) {
+            segment.write_uniform(self.ctx.queue(), uniform);
+        }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(self.progress.optimizer.name()),
+                label: Some("wgoptim step"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&self.pipeline);
-            for launch in &self.launches {
-                pass.set_bind_group(0, &launch.bind_group, &[]);
-                pass.dispatch_workgroups(launch.workgroups[0], launch.workgroups[1], 1);
+            for segment in &self.segments {
+                segment.encode(&mut pass);
             }
         }
-        self.progress.advance();
+        for segment in &mut self.segments {
+            segment.progress.advance();
+        }
         Ok(())
     }
 
@@ -535,10 +529,8 @@ impl GpuOptimizer {
             staging
         })?;
         if let Some(report) = device.generate_allocator_report() {
-            self.readback_peak.fetch_max(
-                report.total_allocated_bytes,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            self.readback_peak
+                .fetch_max(report.total_allocated_bytes, Ordering::Relaxed);
         }
         let raw = compat::read_mapped(device, &staging)?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
@@ -579,26 +571,43 @@ impl GpuOptimizer {
 }
 
 impl Backend for GpuOptimizer {
+    /// The first group's optimizer.
     fn optimizer(&self) -> &Optimizer {
-        &self.progress.optimizer
+        &self.segments[0].progress.optimizer
     }
     fn len(&self) -> usize {
         self.len
     }
     fn steps(&self) -> u64 {
-        self.progress.steps
+        self.segments[0].progress.steps
     }
+    /// The first group's learning rate for the next step.
     fn lr(&self) -> Result<f64> {
-        self.progress.next_lr()
+        self.segments[0].progress.next_lr()
     }
+    /// Sets every group's base learning rate (see [`GpuOptimizer::set_group_lr`]).
     fn set_lr(&mut self, lr: f64) -> Result<()> {
-        self.progress.set_lr(lr)
+        crate::optim::ensure_lr(lr)?;
+        for s in &mut self.segments {
+            s.progress.set_lr(lr)?;
+        }
+        Ok(())
     }
-    fn set_schedule(&mut self, schedule: Option<crate::schedule::Schedule>) -> Result<()> {
-        self.progress.set_schedule(schedule)
+    /// Drives every group from `schedule`, each from its own base learning rate (PyTorch's
+    /// per-group semantics). Refused as a whole if any group cannot take it.
+    fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()> {
+        let mut trial: Vec<_> = self.segments.iter().map(|s| s.progress.clone()).collect();
+        for p in &mut trial {
+            p.set_schedule(schedule.clone())?;
+        }
+        for (s, p) in self.segments.iter_mut().zip(trial) {
+            s.progress = p;
+        }
+        Ok(())
     }
+    /// The first group's next uniform.
     fn next_uniform(&self) -> Result<StepUniform> {
-        self.progress.next_uniform()
+        self.segments[0].progress.next_uniform()
     }
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
         self.write_buffer("parameter buffer", &self.params, params)
@@ -606,11 +615,11 @@ impl Backend for GpuOptimizer {
     fn write_grads(&mut self, grads: &[f32]) -> Result<()> {
         self.write_buffer("gradient buffer", &self.grads, grads)
     }
-    /// One fused step over every chunk, submitted without waiting. wgpu errors (a destroyed
+    /// One fused step of every group, submitted without waiting. wgpu errors (a destroyed
     /// buffer, say) come back as [`Error::Wgpu`] and the step is not counted.
     fn step(&mut self) -> Result<()> {
         let device = self.ctx.device().clone();
-        let saved = self.progress.steps;
+        let saved: Vec<u64> = self.segments.iter().map(|s| s.progress.steps).collect();
         let result = compat::scoped(&device, || {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgoptim step"),
@@ -621,15 +630,32 @@ impl Backend for GpuOptimizer {
         })
         .and_then(|recorded| recorded);
         if result.is_err() {
-            self.progress.steps = saved;
+            for (s, steps) in self.segments.iter_mut().zip(saved) {
+                s.progress.steps = steps;
+            }
         }
         result
     }
     fn read_params(&self) -> Result<Vec<f32>> {
         self.read_buffer("parameter buffer", &self.params)
     }
+    /// One state tensor over all parameters, group by group (zero where a group has no such
+    /// state or between groups).
     fn read_state(&self, name: &str) -> Result<Vec<f32>> {
-        self.read_buffer("state buffer", self.state_buffer(name)?)
+        let mut flat = vec![0.0; self.len];
+        let mut found = false;
+        for (g, segment) in self.segments.iter().enumerate() {
+            if let Ok(buffer) = self.group_state_buffer(g, name) {
+                let part = self.read_range("state buffer", buffer, 0, segment.len)?;
+                flat[segment.offset..segment.offset + segment.len].copy_from_slice(&part);
+                found = true;
+            }
+        }
+        if found {
+            Ok(flat)
+        } else {
+            self.state_buffer(name).map(|_| flat)
+        }
     }
 }
 

@@ -275,6 +275,16 @@ impl Optimizer {
         }
     }
 
+    /// The same optimizer with weight decay λ set to `weight_decay`.
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(o.weight_decay(weight_decay)),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.weight_decay(weight_decay)),
+            Optimizer::Adam(o) => Optimizer::Adam(o.weight_decay(weight_decay)),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.weight_decay(weight_decay)),
+        }
+    }
+
     /// Bytes one fused step must move per parameter (SEMANTICS.md): θ read and written, g
     /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36.
     pub fn bytes_moved_per_param(&self) -> u64 {

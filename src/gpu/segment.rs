@@ -1,0 +1,220 @@
+//! One parameter group's share of a step: a contiguous range of the flat parameter and
+//! gradient buffers, its own hyperparameters, state buffers, uniform, pipeline and one bind
+//! group per binding-sized chunk.
+
+use std::num::NonZeroU64;
+
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::kernel::KernelShape;
+use super::optimizer::{Allocation, BufferRole, Chunk, padded_bytes, plan_chunks};
+use crate::backend::Progress;
+use crate::error::Result;
+use crate::optim::{Optimizer, StateSlot};
+use crate::uniform::{ChunkUniform, StepUniform};
+
+pub(crate) const DATA_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+struct Launch {
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 2],
+}
+
+pub(crate) struct Segment {
+    /// First element of the range in the flat buffers (a bindable offset).
+    pub offset: usize,
+    /// Elements in the range.
+    pub len: usize,
+    pub progress: Progress,
+    /// State tensors of this range only, indexed from its start.
+    pub state: Vec<(StateSlot, wgpu::Buffer)>,
+    pub chunks: Vec<Chunk>,
+    step_uniform: wgpu::Buffer,
+    chunk_uniform: wgpu::Buffer,
+    uniform_align: u64,
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+    launches: Vec<Launch>,
+}
+
+impl Segment {
+    /// Allocates the state and uniforms of `optimizer` over `len` elements starting at
+    /// `offset`, and fetches (or compiles) its pipeline. Call inside an error scope, then
+    /// [`Segment::bind`].
+    pub fn build(
+        ctx: &GpuContext,
+        optimizer: Optimizer,
+        offset: usize,
+        len: usize,
+        allocations: &mut Vec<Allocation>,
+    ) -> Result<Self> {
+        let progress = Progress::new(optimizer)?;
+        let limits = ctx.limits();
+        let shape = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
+        let chunks = plan_chunks(&limits, len, shape)?;
+        let device = ctx.device();
+        let bytes = padded_bytes(len);
+        let state = optimizer
+            .state_layout()
+            .slots
+            .into_iter()
+            .map(|slot| {
+                let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(slot.name),
+                    size: bytes,
+                    usage: DATA_USAGE,
+                    mapped_at_creation: false,
+                });
+                if slot.init != 0.0 {
+                    let fill = vec![slot.init; (bytes / 4) as usize];
+                    ctx.queue()
+                        .write_buffer(&buffer, 0, bytemuck::cast_slice(&fill));
+                }
+                allocations.push(Allocation {
+                    label: slot.name.into(),
+                    role: BufferRole::State,
+                    bytes,
+                });
+                (slot, buffer)
+            })
+            .collect();
+        let step_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step uniform"),
+            size: std::mem::size_of::<StepUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
+        let mut chunk_bytes = vec![0u8; chunks.len() * uniform_align as usize];
+        for (i, c) in chunks.iter().enumerate() {
+            let at = i * uniform_align as usize;
+            chunk_bytes[at..at + 16]
+                .copy_from_slice(bytemuck::bytes_of(&ChunkUniform::for_len(c.elements)));
+        }
+        let chunk_uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("chunk uniforms"),
+            contents: &chunk_bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        for (label, size) in [
+            ("step uniform", step_uniform.size()),
+            ("chunk uniforms", chunk_uniform.size()),
+        ] {
+            allocations.push(Allocation {
+                label: label.into(),
+                role: BufferRole::Uniform,
+                bytes: size,
+            });
+        }
+        let (layout, pipeline) =
+            ctx.kernels()
+                .get(device, optimizer.kernel(), &optimizer.variant(), shape);
+        Ok(Self {
+            offset,
+            len,
+            progress,
+            state,
+            chunks,
+            step_uniform,
+            chunk_uniform,
+            uniform_align,
+            layout,
+            pipeline,
+            launches: Vec::new(),
+        })
+    }
+
+    /// (Re)builds the bind groups over the shared buffers and the control block and step
+    /// scalars in force. Call inside an error scope.
+    pub fn bind(
+        &mut self,
+        ctx: &GpuContext,
+        params: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+        control: &wgpu::Buffer,
+        scalars: &wgpu::Buffer,
+    ) {
+        let device = ctx.device();
+        let kernel = self.progress.optimizer.kernel();
+        let base = self.offset as u64 * 4;
+        self.launches = self
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let range = |buffer, at: u64| {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: at + c.offset_bytes,
+                        size: NonZeroU64::new(c.size_bytes),
+                    })
+                };
+                let mut entries = vec![
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: self.step_uniform.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &self.chunk_uniform,
+                            offset: i as u64 * self.uniform_align,
+                            size: NonZeroU64::new(16),
+                        }),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: range(params, base),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: range(grads, base),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 8,
+                        resource: control.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 9,
+                        resource: scalars.as_entire_binding(),
+                    },
+                ];
+                for k in 0..kernel.state_bindings() {
+                    let resource = match self.state.iter().find(|(s, _)| s.slot == k) {
+                        Some((_, buffer)) => range(buffer, 0),
+                        None => ctx.placeholder(k).as_entire_binding(),
+                    };
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: 4 + k as u32,
+                        resource,
+                    });
+                }
+                Launch {
+                    bind_group: device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(kernel.name()),
+                        layout: &self.layout,
+                        entries: &entries,
+                    }),
+                    workgroups: c.workgroups,
+                }
+            })
+            .collect();
+    }
+
+    /// Writes this step's uniform (lands at the next submission).
+    pub fn write_uniform(&self, queue: &wgpu::Queue, uniform: &StepUniform) {
+        queue.write_buffer(&self.step_uniform, 0, bytemuck::bytes_of(uniform));
+    }
+
+    /// Records this segment's dispatches.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        for launch in &self.launches {
+            pass.set_bind_group(0, &launch.bind_group, &[]);
+            pass.dispatch_workgroups(launch.workgroups[0], launch.workgroups[1], 1);
+        }
+    }
+}
