@@ -356,8 +356,8 @@ impl GpuOptimizer {
     }
 
     /// The binding of elements `range` of tensor `name` in the parameter buffer (`grads:
-    /// true`: the gradient buffer), for your own kernels. Tensors start at 256-byte aligned
-    /// offsets (with [`ParamLayout::for_limits`]), so a whole view binds as a storage range.
+    /// true`: the gradient buffer), for your own kernels. Tensors start at the device's storage
+    /// offset alignment (with [`ParamLayout::for_limits`]), so a whole view binds as a range.
     pub fn tensor_binding(
         &self,
         name: &str,
