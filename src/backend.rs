@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, ensure_lr};
 use crate::schedule::Schedule;
-use crate::uniform::StepUniform;
+use crate::uniform::{StepScalars, StepUniform};
 
 /// One optimizer over a flat vector of `len()` f32 parameters, on some backend.
 ///
@@ -53,6 +53,9 @@ pub(crate) struct Progress {
     pub lr: f64,
     pub steps: u64,
     pub schedule: Option<Schedule>,
+    /// The device counts steps (non-finite skipping): uniforms leave the step-dependent factors
+    /// to the device's step-scalar table.
+    pub deferred: bool,
 }
 
 impl Progress {
@@ -63,6 +66,7 @@ impl Progress {
             optimizer,
             steps: 0,
             schedule: None,
+            deferred: false,
         })
     }
 
@@ -106,7 +110,16 @@ impl Progress {
     /// The uniform of step `steps + 1`.
     pub fn next_uniform(&self) -> Result<StepUniform> {
         let (optimizer, lr) = self.next()?;
-        Ok(optimizer.uniform(lr, self.steps + 1))
+        Ok(if self.deferred {
+            optimizer.deferred_uniform(lr)
+        } else {
+            optimizer.uniform(lr, self.steps + 1)
+        })
+    }
+
+    /// The step scalars of device step `t`, with the optimizer as the next step runs it.
+    pub fn scalars(&self, t: u64) -> Result<StepScalars> {
+        Ok(self.next()?.0.step_scalars(t))
     }
 
     pub fn advance(&mut self) {

@@ -41,6 +41,7 @@ pub mod verify;
 pub use backend::Backend;
 pub use cpu::{CpuOptimizer, Oracle};
 pub use error::{Error, Result};
+pub use gpu::clip::GradientControl;
 pub use gpu::{ContextOptions, GpuContext, GpuOptimizer};
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{Adagrad, Adam, Kernel, Optimizer, RmsProp, Sgd, StateLayout};

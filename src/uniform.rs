@@ -66,10 +66,10 @@ pub struct ChunkUniform {
     pub full_vecs: u32,
     /// Elements (0–3) in the partial block after them.
     pub tail_lanes: u32,
+    /// Norm pass only: index of this chunk's first partial sum.
+    pub first_partial: u32,
     /// Padding.
-    pub _pad0: u32,
-    /// Padding.
-    pub _pad1: u32,
+    pub _pad: u32,
 }
 
 impl ChunkUniform {
@@ -78,8 +78,8 @@ impl ChunkUniform {
         Self {
             full_vecs: (len / 4) as u32,
             tail_lanes: (len % 4) as u32,
-            _pad0: 0,
-            _pad1: 0,
+            first_partial: 0,
+            _pad: 0,
         }
     }
 }
@@ -97,6 +97,10 @@ pub struct ControlBlock {
     pub steps: u32,
     /// Steps skipped so far.
     pub skipped: u32,
+    /// ‖g‖₂ of the last step's unscaled gradients, before clipping.
+    pub grad_norm: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
 }
 
 impl ControlBlock {
@@ -106,6 +110,8 @@ impl ControlBlock {
         skip: 0,
         steps: 0,
         skipped: 0,
+        grad_norm: 0.0,
+        _pad: [0; 3],
     };
 }
 

@@ -78,7 +78,7 @@ pub fn scoped<T>(device: &wgpu::Device, f: impl FnOnce() -> T) -> Result<T> {
     }
 }
 
-/// A compute pipeline for `entry` with override `constants`.
+/// A compute pipeline for entry point `main` with override `constants`.
 pub fn compute_pipeline(
     device: &wgpu::Device,
     label: &str,
@@ -86,11 +86,23 @@ pub fn compute_pipeline(
     module: &wgpu::ShaderModule,
     constants: &[(&str, f64)],
 ) -> wgpu::ComputePipeline {
+    compute_pipeline_entry(device, label, layout, module, "main", constants)
+}
+
+/// A compute pipeline for `entry` with override `constants`.
+pub fn compute_pipeline_entry(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),
         layout: Some(layout),
         module,
-        entry_point: Some("main"),
+        entry_point: Some(entry),
         compilation_options: wgpu::PipelineCompilationOptions {
             constants,
             zero_initialize_workgroup_memory: false,

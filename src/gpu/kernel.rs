@@ -34,9 +34,11 @@ impl KernelShape {
     }
 }
 
+const TYPES: &str = include_str!("../../shaders/types.wgsl");
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const NORM: &str = include_str!("../../shaders/norm.wgsl");
 
-/// The complete WGSL module of a family: `common.wgsl` followed by the family's file.
+/// The complete WGSL module of a family: `types.wgsl`, `common.wgsl`, then the family's file.
 pub fn shader_source(kernel: Kernel) -> String {
     let family = match kernel {
         Kernel::Sgd => include_str!("../../shaders/sgd.wgsl"),
@@ -44,7 +46,12 @@ pub fn shader_source(kernel: Kernel) -> String {
         Kernel::Adam => include_str!("../../shaders/adam.wgsl"),
         Kernel::Adagrad => include_str!("../../shaders/adagrad.wgsl"),
     };
-    format!("{COMMON}\n{family}")
+    format!("{TYPES}\n{COMMON}\n{family}")
+}
+
+/// The WGSL module of the gradient-norm pass: `types.wgsl` then `norm.wgsl`.
+pub fn norm_source() -> String {
+    format!("{TYPES}\n{NORM}")
 }
 
 /// The override constants of one pipeline: its shape and the variant's flags.
@@ -107,12 +114,76 @@ struct Family {
 #[derive(Default)]
 pub(crate) struct KernelCache {
     families: HashMap<Kernel, Family>,
+    norm: HashMap<
+        u32,
+        (
+            wgpu::BindGroupLayout,
+            wgpu::ComputePipeline,
+            wgpu::ComputePipeline,
+        ),
+    >,
     pipelines: HashMap<(Kernel, Vec<bool>, KernelShape), wgpu::ComputePipeline>,
     /// Pipelines compiled so far (a test checks that stepping compiles none).
     pub created: usize,
 }
 
 impl KernelCache {
+    /// The norm pass's layout and its `partial` and `finish` pipelines for `partial_groups`
+    /// workgroups per chunk, compiled if new.
+    pub fn norm(
+        &mut self,
+        device: &wgpu::Device,
+        partial_groups: u32,
+    ) -> (
+        wgpu::BindGroupLayout,
+        wgpu::ComputePipeline,
+        wgpu::ComputePipeline,
+    ) {
+        let created = &mut self.created;
+        let (layout, partial, finish) = self.norm.entry(partial_groups).or_insert_with(|| {
+            let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("norm"),
+                entries: &[
+                    entry(0, wgpu::BufferBindingType::Uniform),
+                    entry(1, wgpu::BufferBindingType::Uniform),
+                    entry(2, storage(true)),
+                    entry(3, storage(false)),
+                    entry(4, storage(false)),
+                ],
+            });
+            let pipeline_layout = super::compat::pipeline_layout(device, "norm", &layout);
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("norm"),
+                source: wgpu::ShaderSource::Wgsl(norm_source().into()),
+            });
+            *created += 2;
+            let constants = [("PARTIAL_GROUPS", f64::from(partial_groups))];
+            let make = |entry: &str| {
+                super::compat::compute_pipeline_entry(
+                    device,
+                    entry,
+                    &pipeline_layout,
+                    &module,
+                    entry,
+                    &constants,
+                )
+            };
+            (layout, make("partial"), make("finish"))
+        });
+        (layout.clone(), partial.clone(), finish.clone())
+    }
+
     /// The bind-group layout and pipeline of `(kernel, variant, shape)`, compiled if new.
     pub fn get(
         &mut self,

@@ -3,16 +3,17 @@
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::clip::{Clip, GradientControl};
 use super::compat;
 use super::context::GpuContext;
 use super::kernel::KernelShape;
-use super::segment::{DATA_USAGE, Segment};
+use super::segment::{DATA_USAGE, SCALAR_RING, Segment};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView};
 use crate::optim::Optimizer;
 use crate::schedule::Schedule;
-use crate::uniform::StepUniform;
+use crate::uniform::{ControlBlock, StepUniform};
 
 /// Bytes a buffer of `len` f32 elements needs: the kernels read whole vec4 blocks, so the
 /// length is rounded up to a multiple of 4 (the padding lanes are never written).
@@ -126,6 +127,8 @@ pub struct GpuOptimizer {
     layout: Option<ParamLayout>,
     /// Largest device allocator total seen while a readback's staging buffer was alive.
     readback_peak: AtomicU64,
+    /// Clipping, unscaling and skipping, when configured.
+    clip: Option<Clip>,
 }
 
 impl GpuOptimizer {
@@ -301,7 +304,102 @@ impl GpuOptimizer {
             allocations,
             layout,
             readback_peak: AtomicU64::new(0),
+            clip: None,
         })
+    }
+
+    /// Turns on (or, with `None`, off) global-norm clipping, loss-scale unscaling and
+    /// non-finite skipping, all decided on the device each step (see [`GradientControl`]).
+    /// A configuration call: it may build pipelines and buffers and, when turning skipping
+    /// off, reads the device's step count back; `step()` itself stays free of both.
+    pub fn set_gradient_control(&mut self, control: Option<GradientControl>) -> Result<()> {
+        if let Some(c) = &control {
+            c.validate()?;
+        }
+        // The step count the device and the host agree on from here.
+        let steps = self.device_steps()?;
+        let skipping = control.is_some_and(|c| c.skip_nonfinite);
+        let ctx = self.ctx.clone();
+        let (params, grads) = (&self.params, &self.grads);
+        let clip = compat::scoped(ctx.device(), || -> Result<Option<Clip>> {
+            let clip = match control {
+                Some(c) => Some(Clip::build(&ctx, grads, self.len, c, steps)?),
+                None => None,
+            };
+            for segment in &mut self.segments {
+                segment.scalar_ring = skipping.then(|| {
+                    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("step scalar ring"),
+                        size: SCALAR_RING * 16,
+                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                });
+                let control = clip.as_ref().map_or(ctx.neutral_control(), |c| &c.control);
+                let scalars = segment
+                    .scalar_ring
+                    .clone()
+                    .unwrap_or_else(|| ctx.neutral_scalars().clone());
+                segment.bind(&ctx, params, grads, control, &scalars);
+            }
+            Ok(clip)
+        })??;
+        for segment in &mut self.segments {
+            segment.progress.steps = steps;
+            segment.progress.deferred = skipping;
+        }
+        self.clip = clip;
+        Ok(())
+    }
+
+    /// The clipping and skipping configuration in force.
+    pub fn gradient_control(&self) -> Option<GradientControl> {
+        self.clip.as_ref().map(|c| c.config)
+    }
+
+    /// Sets the loss scale S the gradients are divided by (GradScaler's scale), turning the
+    /// gradient control on if it was off. Writes 16 bytes; may be called every step.
+    pub fn set_loss_scale(&mut self, scale: f64) -> Result<()> {
+        let mut config = self.gradient_control().unwrap_or_default();
+        config.loss_scale = scale;
+        config.validate()?;
+        match &mut self.clip {
+            Some(clip) => {
+                clip.set_config(self.ctx.queue(), config);
+                Ok(())
+            }
+            None => self.set_gradient_control(Some(config)),
+        }
+    }
+
+    fn read_control(&self) -> Result<Option<ControlBlock>> {
+        let Some(clip) = &self.clip else {
+            return Ok(None);
+        };
+        let words = self.read_range("control block", &clip.control, 0, 8)?;
+        Ok(Some(bytemuck::pod_read_unaligned(bytemuck::cast_slice(
+            &words,
+        ))))
+    }
+
+    /// Steps the device has applied (reads back when gradient control is on): with skipping,
+    /// [`Backend::steps`] counts calls and this the steps that were not skipped.
+    pub fn device_steps(&self) -> Result<u64> {
+        Ok(match self.read_control()? {
+            Some(c) => u64::from(c.steps),
+            None => self.segments[0].progress.steps,
+        })
+    }
+
+    /// Steps skipped for non-finite gradients so far (reads back; 0 without skipping).
+    pub fn skipped_steps(&self) -> Result<u64> {
+        Ok(self.read_control()?.map_or(0, |c| u64::from(c.skipped)))
+    }
+
+    /// ‖g‖₂ of the last step's unscaled gradients before clipping (reads back; `None` without
+    /// gradient control).
+    pub fn last_grad_norm(&self) -> Result<Option<f32>> {
+        Ok(self.read_control()?.map(|c| c.grad_norm))
     }
 
     /// The tensor layout, when built with [`GpuOptimizer::with_layout`] or
@@ -485,13 +583,17 @@ impl GpuOptimizer {
             .map(|s| s.progress.next_uniform())
             .collect::<Result<Vec<StepUniform>>>()?;
         for (segment, uniform) in self.segments.iter().zip(&uniforms) {
-            segment.write_uniform(self.ctx.queue(), uniform);
+            // The device's count of this step is at most the host's: its scalars go at t.
+            segment.write_uniform(self.ctx.queue(), uniform, segment.progress.steps + 1)?;
         }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("wgoptim step"),
                 timestamp_writes: None,
             });
+            if let Some(clip) = &self.clip {
+                clip.encode(&mut pass);
+            }
             for segment in &self.segments {
                 segment.encode(&mut pass);
             }

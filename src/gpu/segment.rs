@@ -38,7 +38,14 @@ pub(crate) struct Segment {
     layout: wgpu::BindGroupLayout,
     pipeline: wgpu::ComputePipeline,
     launches: Vec<Launch>,
+    /// Skipping on: the step scalars of the last `SCALAR_RING` device step counts, entry t at
+    /// t mod SCALAR_RING (the device may lag the host by the steps it skipped).
+    pub scalar_ring: Option<wgpu::Buffer>,
 }
+
+/// Entries of the step-scalar ring: the device may skip up to this many steps in all before
+/// the host's entries overwrite ones it still needs.
+pub(crate) const SCALAR_RING: u64 = 4096;
 
 impl Segment {
     /// Allocates the state and uniforms of `optimizer` over `len` elements starting at
@@ -124,6 +131,7 @@ impl Segment {
             layout,
             pipeline,
             launches: Vec::new(),
+            scalar_ring: None,
         })
     }
 
@@ -204,9 +212,15 @@ impl Segment {
             .collect();
     }
 
-    /// Writes this step's uniform (lands at the next submission).
-    pub fn write_uniform(&self, queue: &wgpu::Queue, uniform: &StepUniform) {
+    /// Writes this step's uniform and, with a scalar ring, the scalars of device step `t`
+    /// (both land at the next submission).
+    pub fn write_uniform(&self, queue: &wgpu::Queue, uniform: &StepUniform, t: u64) -> Result<()> {
         queue.write_buffer(&self.step_uniform, 0, bytemuck::bytes_of(uniform));
+        if let Some(ring) = &self.scalar_ring {
+            let scalars = self.progress.scalars(t)?;
+            queue.write_buffer(ring, (t % SCALAR_RING) * 16, bytemuck::bytes_of(&scalars));
+        }
+        Ok(())
     }
 
     /// Records this segment's dispatches.

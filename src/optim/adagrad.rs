@@ -60,9 +60,14 @@ impl Adagrad {
         ensure_eps(self.eps)
     }
 
+    /// 1 + (t−1)η, in f64.
+    pub fn decay_divisor(&self, t: u64) -> f64 {
+        1.0 + (t.max(1) - 1) as f64 * self.lr_decay
+    }
+
     /// Per-step scalars for step `t`: γ̃ = γ/(1+(t−1)η) in f64.
     pub fn uniform(&self, lr: f64, t: u64) -> StepUniform {
-        let clr = lr / (1.0 + (t.max(1) - 1) as f64 * self.lr_decay);
+        let clr = lr / self.decay_divisor(t);
         StepUniform {
             weight_decay: self.weight_decay as f32,
             eps: self.eps as f32,

@@ -87,12 +87,29 @@ impl Adam {
         ensure_non_negative("weight_decay", self.weight_decay)
     }
 
+    /// 1 − β₁ᵗ, in f64.
+    pub fn bias_correction1(&self, t: u64) -> f64 {
+        1.0 - self.betas.0.powf(t.max(1) as f64)
+    }
+
+    /// 1 − β₂ᵗ, in f64.
+    pub fn bias_correction2(&self, t: u64) -> f64 {
+        1.0 - self.betas.1.powf(t.max(1) as f64)
+    }
+
     /// Per-step scalars for step `t`: γ/(1−β₁ᵗ), √(1−β₂ᵗ), 1−γλ (decoupled), each in f64.
     pub fn uniform(&self, lr: f64, t: u64) -> StepUniform {
+        self.uniform_with(lr, self.bias_correction1(t), self.bias_correction2(t))
+    }
+
+    /// The uniform with given bias corrections (1 and 1 leave them to the device).
+    pub(crate) fn uniform_with(
+        &self,
+        lr: f64,
+        bias_correction1: f64,
+        bias_correction2: f64,
+    ) -> StepUniform {
         let (beta1, beta2) = self.betas;
-        let t = t.max(1) as f64;
-        let bias_correction1 = 1.0 - beta1.powf(t);
-        let bias_correction2 = 1.0 - beta2.powf(t);
         let (coupled, decay) = if self.decoupled_weight_decay {
             (0.0, 1.0 - lr * self.weight_decay)
         } else {

@@ -15,7 +15,7 @@ pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
-use crate::uniform::StepUniform;
+use crate::uniform::{StepScalars, StepUniform};
 
 /// The kernel families, one WGSL file each in `shaders/`. Variants of a family (Nesterov,
 /// centered, AMSGrad, decoupled decay…) are override constants or uniform values of its kernel.
@@ -289,6 +289,40 @@ impl Optimizer {
     /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36.
     pub fn bytes_moved_per_param(&self) -> u64 {
         12 + 2 * self.state_layout().bytes_per_param()
+    }
+
+    /// The uniform whose step-dependent factors are left to the device's [`StepScalars`]
+    /// (skipping on: only the device knows its step count): `uniform` with every factor that
+    /// depends on t neutral.
+    pub fn deferred_uniform(&self, lr: f64) -> StepUniform {
+        match self {
+            Optimizer::Sgd(o) => o.uniform(lr, 2),
+            Optimizer::RmsProp(o) => o.uniform(lr, 1),
+            Optimizer::Adam(o) => o.uniform_with(lr, 1.0, 1.0),
+            Optimizer::Adagrad(o) => o.uniform(lr, 1),
+        }
+    }
+
+    /// The step-dependent factors of step `t` (from 1), in f64 rounded once to f32: Adam
+    /// 1/(1−β₁ᵗ) and √(1−β₂ᵗ), Adagrad 1/(1+(t−1)η), SGD whether t is the first step.
+    pub fn step_scalars(&self, t: u64) -> StepScalars {
+        let t = t.max(1);
+        match self {
+            Optimizer::Sgd(_) => StepScalars {
+                first: u32::from(t == 1),
+                ..StepScalars::ONES
+            },
+            Optimizer::RmsProp(_) => StepScalars::ONES,
+            Optimizer::Adam(o) => StepScalars {
+                lr_mul: (1.0 / o.bias_correction1(t)) as f32,
+                bias_correction2_sqrt: o.bias_correction2(t).sqrt() as f32,
+                ..StepScalars::ONES
+            },
+            Optimizer::Adagrad(o) => StepScalars {
+                lr_mul: (1.0 / o.decay_divisor(t)) as f32,
+                ..StepScalars::ONES
+            },
+        }
     }
 
     /// The per-step scalars for step `t` (counted from 1) at learning rate `lr`, computed in

@@ -1,0 +1,76 @@
+// The structs the host writes or reads, shared by every kernel. Each has a Rust twin in
+// src/uniform.rs; tests/shaders.rs checks sizes and offsets through naga.
+
+// Per-step scalars, computed in f64 on the host and rounded once to f32. Mirrored by
+// `wgoptim::StepUniform` (src/uniform.rs); a test compares sizes and offsets through naga.
+struct Step {
+    // γ as the kernel applies it: Adam γ/(1−β₁ᵗ), Adagrad γ/(1+(t−1)η), else γ.
+    lr: f32,
+    // λ of coupled L2 decay, g ← g + λθ (0 for decoupled decay).
+    weight_decay: f32,
+    // 1 − γλ of decoupled decay, θ ← θ(1 − γλ) (1 when there is none).
+    decay: f32,
+    // Multiplies the gradient before anything else: −1 when maximizing, else 1.
+    grad_scale: f32,
+    // ε, added after the square root.
+    eps: f32,
+    // μ: RMSprop's momentum, SGD's Nesterov look-ahead.
+    momentum: f32,
+    // SGD momentum buffer b ← buf_keep·b + buf_add·g: (0, 1) on the first step, (μ, 1−τ) after.
+    buf_keep: f32,
+    buf_add: f32,
+    // Adam's β₁, 1−β₁, β₂, 1−β₂ (each 1−β rounded once from f64, as PyTorch does).
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    // RMSprop's α and 1−α.
+    alpha: f32,
+    one_minus_alpha: f32,
+    // Adam's √(1−β₂ᵗ).
+    bias_correction2_sqrt: f32,
+    _pad: f32,
+}
+
+// Where this dispatch's chunk ends: `full_vecs` whole vec4 blocks, then `tail_lanes` (0–3)
+// elements in one last block. Written once when the optimizer is built.
+struct Chunk {
+    full_vecs: u32,
+    tail_lanes: u32,
+    // norm.wgsl only: where this chunk's workgroups write their partial sums.
+    first_partial: u32,
+    _pad: u32,
+}
+
+// Written on the device each step by `norm.wgsl` when gradient clipping or non-finite skipping
+// is on; a constant {1, 0, 0, 0, 0} otherwise. Mirrored by `wgoptim::ControlBlock`.
+struct Control {
+    // Multiplies every gradient: loss-scale unscale × global-norm clip factor (1 when off).
+    grad_mul: f32,
+    // Non-zero: a gradient was non-finite and skipping is on; nothing is written this step.
+    skip: u32,
+    // Optimizer steps taken on the device, this one included (skipped steps not counted).
+    steps: u32,
+    // Steps skipped so far.
+    skipped: u32,
+    // ‖g‖₂ of the last step's (unscaled) gradients, before clipping.
+    grad_norm: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Step-dependent scalars, computed in f64 on the host for each step count t and looked up by
+// the device's count (the host cannot know which steps the device skips). Without skipping
+// there is one entry of ones and the uniform carries the exact values. Mirrored by
+// `wgoptim::StepScalars`.
+struct StepScalars {
+    // Multiplies the learning rate: Adam 1/(1−β₁ᵗ), Adagrad 1/(1+(t−1)η).
+    lr_mul: f32,
+    // Multiplies Adam's bias correction √(1−β₂ᵗ) of the uniform.
+    bias_correction2_sqrt: f32,
+    // Non-zero on step 1: SGD's momentum buffer starts as the gradient.
+    first: u32,
+    _pad: u32,
+}
+

@@ -1,0 +1,241 @@
+//! Global-norm gradient clipping, loss-scale unscaling and non-finite skipping, decided on the
+//! device each step by `shaders/norm.wgsl` before the update passes read the control block.
+
+use std::num::NonZeroU64;
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::kernel::KernelShape;
+use super::optimizer::plan_chunks;
+use crate::error::Result;
+use crate::optim::ensure;
+use crate::uniform::{ChunkUniform, ControlBlock};
+
+/// Workgroups of the norm pass per chunk (the override `PARTIAL_GROUPS` of norm.wgsl), at most;
+/// devices allowing fewer per dimension get their limit.
+pub const PARTIAL_GROUPS: u32 = 64;
+
+/// The norm pass's workgroups per chunk on a device with `limits`.
+pub fn partial_groups(limits: &wgpu::Limits) -> u32 {
+    PARTIAL_GROUPS
+        .min(limits.max_compute_workgroups_per_dimension)
+        .max(1)
+}
+
+/// What happens to the gradients before an update, all on the device.
+///
+/// ```text
+/// ĝ = g / loss_scale
+/// n = ‖ĝ‖₂ over all parameters of the step;  ĝ ← ĝ · min(1, max_norm / (n + 1e-6))
+/// skip the whole step (parameters and state untouched, not counted) if some ĝ is NaN or ±∞
+/// ```
+/// as `GradScaler.unscale_`, `torch.nn.utils.clip_grad_norm_` and the `found_inf` of PyTorch's
+/// fused optimizers do. The norm costs one extra read of the gradients per step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradientControl {
+    /// Clip the global gradient norm to this (finite, > 0); `None`: no clipping.
+    pub max_norm: Option<f64>,
+    /// Skip steps with non-finite gradients.
+    pub skip_nonfinite: bool,
+    /// Divide the gradients by this loss scale S (finite, > 0; 1 = none).
+    pub loss_scale: f64,
+}
+
+impl Default for GradientControl {
+    fn default() -> Self {
+        Self {
+            max_norm: None,
+            skip_nonfinite: false,
+            loss_scale: 1.0,
+        }
+    }
+}
+
+impl GradientControl {
+    /// Checks `max_norm` and `loss_scale`.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(m) = self.max_norm {
+            ensure(
+                m.is_finite() && m > 0.0,
+                "max_norm",
+                m,
+                "must be finite and > 0",
+            )?;
+        }
+        let s = self.loss_scale;
+        ensure(
+            s.is_finite() && s > 0.0,
+            "loss_scale",
+            s,
+            "must be finite and > 0",
+        )
+    }
+
+    fn uniform(&self, partials: u32) -> NormUniform {
+        NormUniform {
+            unscale: (1.0 / self.loss_scale) as f32,
+            max_norm: self.max_norm.unwrap_or(0.0) as f32,
+            skip_nonfinite: u32::from(self.skip_nonfinite),
+            partials,
+        }
+    }
+}
+
+/// Host twin of WGSL `NormConfig` (norm.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct NormUniform {
+    /// 1/S.
+    pub unscale: f32,
+    /// Clip threshold, ≤ 0 for none.
+    pub max_norm: f32,
+    /// Non-zero: skip non-finite steps.
+    pub skip_nonfinite: u32,
+    /// Partial sums to add up.
+    pub partials: u32,
+}
+
+pub(crate) struct Clip {
+    pub config: GradientControl,
+    /// The control block the update kernels read.
+    pub control: wgpu::Buffer,
+    uniform: wgpu::Buffer,
+    partials: u32,
+    groups: u32,
+    partial: wgpu::ComputePipeline,
+    finish: wgpu::ComputePipeline,
+    chunk_groups: Vec<wgpu::BindGroup>,
+    finish_group: wgpu::BindGroup,
+}
+
+impl Clip {
+    /// Buffers and bind groups over the `len` gradients of `grads`; the control block starts
+    /// with the device step count at `steps`. Call inside an error scope.
+    pub fn build(
+        ctx: &GpuContext,
+        grads: &wgpu::Buffer,
+        len: usize,
+        config: GradientControl,
+        steps: u64,
+    ) -> Result<Self> {
+        let device = ctx.device();
+        let limits = ctx.limits();
+        let chunks = plan_chunks(
+            &limits,
+            len,
+            KernelShape {
+                workgroup_size: 256,
+                vecs_per_invocation: 1,
+            },
+        )?;
+        let groups = partial_groups(&limits);
+        let partials = chunks.len() as u32 * groups;
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("norm config"),
+            contents: bytemuck::bytes_of(&config.uniform(partials)),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
+        let mut chunk_bytes = vec![0u8; chunks.len() * align as usize];
+        for (i, c) in chunks.iter().enumerate() {
+            let u = ChunkUniform {
+                first_partial: i as u32 * groups,
+                ..ChunkUniform::for_len(c.elements)
+            };
+            let at = i * align as usize;
+            chunk_bytes[at..at + 16].copy_from_slice(bytemuck::bytes_of(&u));
+        }
+        let chunk_uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("norm chunks"),
+            contents: &chunk_bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let partial_sums = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("norm partial sums"),
+            size: u64::from(partials) * 8,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let start = ControlBlock {
+            steps: steps as u32,
+            ..ControlBlock::NEUTRAL
+        };
+        let control = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("control block"),
+            contents: bytemuck::bytes_of(&start),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        });
+        let (layout, partial, finish) = ctx.kernels().norm(device, groups);
+        let entry = |binding, resource| wgpu::BindGroupEntry { binding, resource };
+        let chunk_groups = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("norm"),
+                    layout: &layout,
+                    entries: &[
+                        entry(0, uniform.as_entire_binding()),
+                        entry(
+                            1,
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &chunk_uniform,
+                                offset: i as u64 * align,
+                                size: NonZeroU64::new(16),
+                            }),
+                        ),
+                        entry(
+                            2,
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: grads,
+                                offset: c.offset_bytes,
+                                size: NonZeroU64::new(c.size_bytes),
+                            }),
+                        ),
+                        entry(3, partial_sums.as_entire_binding()),
+                        entry(4, control.as_entire_binding()),
+                    ],
+                })
+            })
+            .collect::<Vec<_>>();
+        // `finish` reads neither the chunk nor the gradients; it reuses the first chunk's group.
+        let finish_group = chunk_groups[0].clone();
+        Ok(Self {
+            config,
+            control,
+            uniform,
+            partials,
+            groups,
+            partial,
+            finish,
+            chunk_groups,
+            finish_group,
+        })
+    }
+
+    /// Writes a new configuration (lands at the next submission).
+    pub fn set_config(&mut self, queue: &wgpu::Queue, config: GradientControl) {
+        self.config = config;
+        queue.write_buffer(
+            &self.uniform,
+            0,
+            bytemuck::bytes_of(&config.uniform(self.partials)),
+        );
+    }
+
+    /// Records the norm pass: partial sums per chunk, then the control block.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.partial);
+        for group in &self.chunk_groups {
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(self.groups, 1, 1);
+        }
+        pass.set_pipeline(&self.finish);
+        pass.set_bind_group(0, &self.finish_group, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+    }
+}
