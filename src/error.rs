@@ -153,6 +153,21 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A checkpoint that cannot be read (truncated, corrupt, or not a wgoptim checkpoint).
+    #[error("checkpoint unreadable: {0}")]
+    Checkpoint(String),
+    /// A checkpoint of another optimizer, shape or dtype than the one loading it.
+    #[error(
+        "checkpoint does not fit this optimizer: {what} is {found} in the checkpoint but {expected} here"
+    )]
+    CheckpointMismatch {
+        /// What differs.
+        what: String,
+        /// This optimizer's.
+        expected: String,
+        /// The checkpoint's.
+        found: String,
+    },
     /// A wgpu validation or out-of-memory error caught by an error scope.
     #[error("wgpu error: {0}")]
     Wgpu(String),

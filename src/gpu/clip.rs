@@ -33,7 +33,7 @@ pub fn partial_groups(limits: &wgpu::Limits) -> u32 {
 /// ```
 /// as `GradScaler.unscale_`, `torch.nn.utils.clip_grad_norm_` and the `found_inf` of PyTorch's
 /// fused optimizers do. The norm costs one extra read of the gradients per step.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GradientControl {
     /// Clip the global gradient norm to this (finite, > 0); `None`: no clipping.
     pub max_norm: Option<f64>,

@@ -1,5 +1,6 @@
 //! The GPU path: device context, kernels and the optimizer over device buffers.
 
+pub mod checkpoint;
 pub mod clip;
 pub(crate) mod compat;
 mod context;

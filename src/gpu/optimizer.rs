@@ -372,7 +372,8 @@ impl GpuOptimizer {
         }
     }
 
-    fn read_control(&self) -> Result<Option<ControlBlock>> {
+    /// The control block, read back, when gradient control is on.
+    pub(crate) fn control_block(&self) -> Result<Option<ControlBlock>> {
         let Some(clip) = &self.clip else {
             return Ok(None);
         };
@@ -382,10 +383,69 @@ impl GpuOptimizer {
         ))))
     }
 
+    pub(crate) fn write_control_block(&self, block: &ControlBlock) -> Result<()> {
+        if let Some(clip) = &self.clip {
+            compat::scoped(self.ctx.device(), || {
+                self.ctx
+                    .queue()
+                    .write_buffer(&clip.control, 0, bytemuck::bytes_of(block))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the step scalars of device step counts `steps` into every group's ring.
+    pub(crate) fn write_step_scalars(&self, steps: std::ops::RangeInclusive<u64>) -> Result<()> {
+        for segment in &self.segments {
+            for t in steps.clone() {
+                segment.write_scalars(self.ctx.queue(), t)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn group_progress(&self, g: usize) -> &crate::backend::Progress {
+        &self.segments[g].progress
+    }
+
+    /// Puts a checkpoint's hyperparameters, base lr, schedule and step count into group `g`
+    /// (the caller has checked that the variant is the same).
+    pub(crate) fn restore_group(
+        &mut self,
+        g: usize,
+        optimizer: Optimizer,
+        lr: f64,
+        schedule: Option<Schedule>,
+        steps: u64,
+    ) {
+        let p = &mut self.segments[g].progress;
+        p.optimizer = optimizer;
+        p.lr = lr;
+        p.schedule = schedule;
+        p.steps = steps;
+    }
+
+    /// Reads one state tensor of group `g` (the group's own elements).
+    pub fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
+        let len = self.segments.get(g).map_or(0, |s| s.len);
+        self.read_range("state buffer", self.group_state_buffer(g, name)?, 0, len)
+    }
+
+    pub(crate) fn write_group_state(&self, g: usize, name: &str, data: &[f32]) -> Result<()> {
+        let len = self.segments.get(g).map_or(0, |s| s.len);
+        self.write_range(
+            "state buffer",
+            self.group_state_buffer(g, name)?,
+            0,
+            len,
+            data,
+        )
+    }
+
     /// Steps the device has applied (reads back when gradient control is on): with skipping,
     /// [`Backend::steps`] counts calls and this the steps that were not skipped.
     pub fn device_steps(&self) -> Result<u64> {
-        Ok(match self.read_control()? {
+        Ok(match self.control_block()? {
             Some(c) => u64::from(c.steps),
             None => self.segments[0].progress.steps,
         })
@@ -393,13 +453,13 @@ impl GpuOptimizer {
 
     /// Steps skipped for non-finite gradients so far (reads back; 0 without skipping).
     pub fn skipped_steps(&self) -> Result<u64> {
-        Ok(self.read_control()?.map_or(0, |c| u64::from(c.skipped)))
+        Ok(self.control_block()?.map_or(0, |c| u64::from(c.skipped)))
     }
 
     /// ‖g‖₂ of the last step's unscaled gradients before clipping (reads back; `None` without
     /// gradient control).
     pub fn last_grad_norm(&self) -> Result<Option<f32>> {
-        Ok(self.read_control()?.map(|c| c.grad_norm))
+        Ok(self.control_block()?.map(|c| c.grad_norm))
     }
 
     /// The tensor layout, when built with [`GpuOptimizer::with_layout`] or

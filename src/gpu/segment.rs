@@ -216,6 +216,11 @@ impl Segment {
     /// (both land at the next submission).
     pub fn write_uniform(&self, queue: &wgpu::Queue, uniform: &StepUniform, t: u64) -> Result<()> {
         queue.write_buffer(&self.step_uniform, 0, bytemuck::bytes_of(uniform));
+        self.write_scalars(queue, t)
+    }
+
+    /// With a scalar ring, writes the scalars of device step `t` into it.
+    pub fn write_scalars(&self, queue: &wgpu::Queue, t: u64) -> Result<()> {
         if let Some(ring) = &self.scalar_ring {
             let scalars = self.progress.scalars(t)?;
             queue.write_buffer(ring, (t % SCALAR_RING) * 16, bytemuck::bytes_of(&scalars));

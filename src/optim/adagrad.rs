@@ -12,7 +12,7 @@ use crate::uniform::StepUniform;
 ///
 /// Defaults are PyTorch's: lr 1e-2, η (`lr_decay`) 0, λ 0, S₀ (`initial_accumulator_value`) 0,
 /// ε 1e-10. State: `sum` (4 B/parameter), filled with S₀.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Adagrad {
     /// Learning rate γ.
     pub lr: f64,

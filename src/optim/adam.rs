@@ -21,7 +21,7 @@ use crate::uniform::StepUniform;
 /// Defaults: [`Adam::default`] is PyTorch's Adam (lr 1e-3, β (0.9, 0.999), ε 1e-8, λ 0);
 /// [`Adam::adamw`] is PyTorch's AdamW (the same with λ 1e-2, decoupled).
 /// State: `exp_avg` and `exp_avg_sq` (8 B/parameter), `max_exp_avg_sq` with amsgrad (+4).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Adam {
     /// Learning rate γ.
     pub lr: f64,

@@ -136,7 +136,7 @@ impl StateLayout {
 /// assert_eq!(opt.name(), "adamw");
 /// assert_eq!(opt.state_layout().bytes_per_param(), 8);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Optimizer {
     /// [`Sgd`]
     Sgd(Sgd),

@@ -16,7 +16,7 @@ use crate::uniform::StepUniform;
 /// Defaults are PyTorch's: lr 1e-2, α 0.99, ε 1e-8, λ 0, μ 0, not centered.
 /// State: `square_avg` (4 B/parameter), `grad_avg` when centered (+4), `momentum_buffer` when
 /// μ > 0 (+4).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RmsProp {
     /// Learning rate γ.
     pub lr: f64,

@@ -17,7 +17,7 @@ use crate::uniform::StepUniform;
 ///
 /// Defaults are PyTorch's: lr 1e-3, μ 0, τ 0, λ 0, no Nesterov. Nesterov needs μ > 0 and τ = 0.
 /// State: a momentum buffer (4 B/parameter) only when μ ≠ 0.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sgd {
     /// Learning rate γ.
     pub lr: f64,

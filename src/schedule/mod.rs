@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::optim::ensure;
 
 /// How OneCycleLR anneals between its phase end points.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Anneal {
     /// `z + (a − z)(1 + cos πp)/2` from `a` to `z` at fraction `p`.
     Cos,
@@ -41,7 +41,7 @@ impl Anneal {
 }
 
 /// CyclicLR's amplitude policy.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CyclicMode {
     /// Constant amplitude.
     Triangular,
@@ -57,7 +57,7 @@ pub enum CyclicMode {
 /// OneCycleLR (Smith & Topin, 2017): warm up from `max_lr/div_factor` to `max_lr`, then anneal
 /// to `max_lr/div_factor/final_div_factor`; momentum (or Adam's β₁) moves inversely between
 /// `max_momentum` and `base_momentum`. Defaults are PyTorch's.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OneCycle {
     /// Peak learning rate.
     pub max_lr: f64,
@@ -83,7 +83,7 @@ pub struct OneCycle {
 
 /// CyclicLR (Smith, 2017): lr between `base_lr` and `max_lr` in triangles of
 /// `step_size_up + step_size_down` steps; momentum inversely. Defaults are PyTorch's.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cyclic {
     /// Lower bound.
     pub base_lr: f64,
@@ -104,7 +104,7 @@ pub struct Cyclic {
 }
 
 /// A learning-rate schedule: `lr(b, e)` for base lr `b` at scheduler step `e` (from 0).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Schedule {
     /// `b`.
     Constant,

@@ -1,0 +1,256 @@
+//! Checkpoints: resuming gives a bit-identical trajectory (50 steps straight against 20, save,
+//! load into a fresh optimizer, 30), with groups, a schedule, clipping and skipped steps in
+//! play; and a corrupt, truncated or foreign checkpoint is refused with the optimizer intact.
+
+mod common;
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, TensorView};
+use wgoptim::schedule::Schedule;
+use wgoptim::verify::Data;
+use wgoptim::{Adam, Backend, Error, GpuContext, GpuOptimizer, GradientControl, ParamGroup, Sgd};
+
+fn build(ctx: &GpuContext) -> GpuOptimizer {
+    let groups = ParamGroup::split_weight_decay(
+        Adam::adamw().lr(0.01).weight_decay(0.05).amsgrad(true),
+        &[
+            ("w1", &[40, 25]),
+            ("b1", &[40]),
+            ("w2", &[3, 40]),
+            ("b2", &[3]),
+        ],
+        |n| n.starts_with('b'),
+    );
+    let mut opt = GpuOptimizer::with_groups(ctx, groups).unwrap();
+    opt.set_schedule(Some(Schedule::warmup(
+        5,
+        Schedule::Cosine {
+            t_max: 40,
+            eta_min: 1e-4,
+        },
+    )))
+    .unwrap();
+    opt.set_gradient_control(Some(GradientControl {
+        max_norm: Some(5.0),
+        skip_nonfinite: true,
+        loss_scale: 256.0,
+    }))
+    .unwrap();
+    opt
+}
+
+fn gradients(len: usize) -> Vec<Vec<f32>> {
+    let mut data = Data::new(41);
+    (1..=50)
+        .map(|t| {
+            let mut g: Vec<f32> = data.gradients(len).iter().map(|x| x * 256.0).collect();
+            if t == 7 || t == 33 {
+                g[t] = f32::NAN; // skipped, before and after the checkpoint
+            }
+            g
+        })
+        .collect()
+}
+
+#[test]
+fn resume_is_bit_identical() {
+    let Some(ctx) = common::full() else { return };
+    let mut straight = build(&ctx);
+    let p0 = Data::new(40).vector(straight.len());
+    straight.write_params(&p0).unwrap();
+    let grads = gradients(straight.len());
+    for g in &grads {
+        straight.write_grads(g).unwrap();
+        straight.step().unwrap();
+    }
+
+    let mut first = build(&ctx);
+    first.write_params(&p0).unwrap();
+    for g in &grads[..20] {
+        first.write_grads(g).unwrap();
+        first.step().unwrap();
+    }
+    let path =
+        std::env::temp_dir().join(format!("wgoptim-ckpt-{}.safetensors", std::process::id()));
+    first.save(&path).unwrap();
+    drop(first);
+
+    let mut resumed = build(&ctx);
+    resumed.load(&path).unwrap();
+    assert_eq!(resumed.steps(), 20);
+    assert_eq!(resumed.device_steps().unwrap(), 19);
+    for g in &grads[20..] {
+        resumed.write_grads(g).unwrap();
+        resumed.step().unwrap();
+    }
+    assert_eq!(
+        resumed.read_params().unwrap(),
+        straight.read_params().unwrap()
+    );
+    for name in ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] {
+        assert_eq!(
+            resumed.read_state(name).unwrap(),
+            straight.read_state(name).unwrap(),
+            "{name}"
+        );
+    }
+    assert_eq!(resumed.skipped_steps().unwrap(), 2);
+    assert_eq!(
+        resumed.device_steps().unwrap(),
+        straight.device_steps().unwrap()
+    );
+    assert_eq!(resumed.lr().unwrap(), straight.lr().unwrap());
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn bad_checkpoints_are_refused_and_change_nothing() {
+    let Some(ctx) = common::full() else { return };
+    let mut adam =
+        GpuOptimizer::with_params(&ctx, Adam::default(), &[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    adam.write_grads(&[0.5; 5]).unwrap();
+    adam.step().unwrap();
+    let good = adam.checkpoint().unwrap();
+
+    let mut target = GpuOptimizer::with_params(&ctx, Adam::default(), &[9.0; 5]).unwrap();
+    let refused = |target: &mut GpuOptimizer, bytes: &[u8], want: &str| {
+        let e = target.restore(bytes).unwrap_err();
+        assert!(e.to_string().contains(want), "expected {want:?}, got: {e}");
+        assert_eq!(
+            target.read_params().unwrap(),
+            [9.0; 5],
+            "a refused checkpoint wrote parameters"
+        );
+        assert_eq!(target.steps(), 0);
+        e
+    };
+    assert!(matches!(
+        refused(&mut target, &good[..good.len() / 2], "not a safetensors"),
+        Error::Checkpoint(_)
+    ));
+    assert!(matches!(
+        refused(
+            &mut target,
+            b"definitely not a checkpoint",
+            "not a safetensors"
+        ),
+        Error::Checkpoint(_)
+    ));
+    let mut flipped = good.clone();
+    flipped[10] ^= 0xff; // inside the JSON header length/contents
+    assert!(matches!(
+        target.restore(&flipped),
+        Err(Error::Checkpoint(_) | Error::CheckpointMismatch { .. })
+    ));
+    assert_eq!(target.read_params().unwrap(), [9.0; 5]);
+
+    // A plain safetensors file without wgoptim's header.
+    let data = [0u8; 20];
+    let plain = safetensors::serialize(
+        [(
+            "params",
+            TensorView::new(Dtype::F32, vec![5], &data).unwrap(),
+        )],
+        None,
+    )
+    .unwrap();
+    assert!(matches!(
+        refused(&mut target, &plain, "not a wgoptim checkpoint"),
+        Error::Checkpoint(_)
+    ));
+
+    // Another optimizer kind, another variant, another size.
+    let mut sgd = GpuOptimizer::with_params(&ctx, Sgd::default().momentum(0.9), &[9.0; 5]).unwrap();
+    let e = sgd.restore(&good).unwrap_err();
+    assert!(
+        matches!(e, Error::CheckpointMismatch { .. }) && e.to_string().contains("optimizer"),
+        "{e}"
+    );
+    let mut amsgrad =
+        GpuOptimizer::with_params(&ctx, Adam::default().amsgrad(true), &[9.0; 5]).unwrap();
+    assert!(matches!(
+        amsgrad.restore(&good),
+        Err(Error::CheckpointMismatch { .. })
+    ));
+    let mut longer = GpuOptimizer::with_params(&ctx, Adam::default(), &[9.0; 6]).unwrap();
+    let e = longer.restore(&good).unwrap_err();
+    assert!(e.to_string().contains("parameter count"), "{e}");
+    assert_eq!(longer.read_params().unwrap(), [9.0; 6]);
+
+    // The right header with a tensor of the wrong dtype or shape.
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&good).unwrap();
+    let header: HashMap<String, String> = meta.metadata().clone().unwrap();
+    let f64s = [0u8; 40];
+    let f32s = [0u8; 20];
+    let wrong_dtype = safetensors::serialize(
+        [
+            (
+                "params",
+                TensorView::new(Dtype::F64, vec![5], &f64s).unwrap(),
+            ),
+            (
+                "group0.exp_avg",
+                TensorView::new(Dtype::F32, vec![5], &f32s).unwrap(),
+            ),
+            (
+                "group0.exp_avg_sq",
+                TensorView::new(Dtype::F32, vec![5], &f32s).unwrap(),
+            ),
+        ],
+        Some(header.clone()),
+    )
+    .unwrap();
+    assert!(matches!(
+        refused(&mut target, &wrong_dtype, "dtype"),
+        Error::CheckpointMismatch { .. }
+    ));
+    let f32x4 = [0u8; 16];
+    let wrong_shape = safetensors::serialize(
+        [
+            (
+                "params",
+                TensorView::new(Dtype::F32, vec![5], &f32s).unwrap(),
+            ),
+            (
+                "group0.exp_avg",
+                TensorView::new(Dtype::F32, vec![4], &f32x4).unwrap(),
+            ),
+            (
+                "group0.exp_avg_sq",
+                TensorView::new(Dtype::F32, vec![5], &f32s).unwrap(),
+            ),
+        ],
+        Some(header.clone()),
+    )
+    .unwrap();
+    assert!(matches!(
+        refused(&mut target, &wrong_shape, "shape"),
+        Error::CheckpointMismatch { .. }
+    ));
+    let missing = safetensors::serialize(
+        [(
+            "params",
+            TensorView::new(Dtype::F32, vec![5], &f32s).unwrap(),
+        )],
+        Some(header),
+    )
+    .unwrap();
+    assert!(matches!(
+        refused(&mut target, &missing, "missing"),
+        Error::CheckpointMismatch { .. }
+    ));
+
+    // After all that, the good checkpoint loads and the optimizer steps on.
+    target.restore(&good).unwrap();
+    assert_eq!(target.read_params().unwrap(), adam.read_params().unwrap());
+    target.write_grads(&[0.5; 5]).unwrap();
+    adam.step().unwrap();
+    target.step().unwrap();
+    assert_eq!(target.read_params().unwrap(), adam.read_params().unwrap());
+    assert!(
+        target
+            .load(std::path::Path::new("/nonexistent/ckpt.safetensors"))
+            .is_err()
+    );
+}
