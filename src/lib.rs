@@ -27,6 +27,7 @@ mod args;
 mod backend;
 pub mod bench;
 pub mod cpu;
+pub mod demo;
 mod error;
 pub mod gpu;
 mod layout;

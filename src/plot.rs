@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         // The bytes are a valid TrueType font (checked by the plot tests), so this cannot fail.
@@ -45,6 +45,9 @@ pub struct Panel {
     pub log_y: bool,
     /// Points drawn as labelled circles (e.g. a suggested learning rate).
     pub marks: Vec<(f64, f64, String)>,
+    /// Put the legend in the lower right corner instead of the upper right (curves that end
+    /// high, such as accuracies).
+    pub legend_lower: bool,
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -103,18 +106,20 @@ fn axis(v: f64, log: bool) -> f64 {
 }
 
 fn label(v: f64, log: bool) -> String {
-    if log {
-        let p = 10f64.powf(v);
-        if v.fract().abs() < 1e-9 {
-            format!("1e{}", v.round())
-        } else {
-            format!("{p:.1e}")
+    let plain = |x: f64| -> String {
+        if x != 0.0 && !(1e-3..1e5).contains(&x.abs()) {
+            return format!("{x:.1e}");
         }
-    } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e5) {
-        format!("{v:.1e}")
-    } else {
-        format!("{}", (v * 1e4).round() / 1e4)
-    }
+        // Three significant digits, no trailing zeros.
+        let digits = (2 - x.abs().max(1e-3).log10().floor() as i32).max(0) as usize;
+        let text = format!("{x:.digits$}");
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    };
+    if log { plain(10f64.powf(v)) } else { plain(v) }
 }
 
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
@@ -189,9 +194,14 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         )))?;
     }
     if panel.series.len() > 1 || panel.series.first().is_some_and(|s| !s.name.is_empty()) {
+        let at = if panel.legend_lower {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(at)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font(("sans-serif", 14))

@@ -1,0 +1,344 @@
+//! Classifiers trained with each optimizer: softmax regression and a one-hidden-layer MLP.
+//! Forward and backward run on the CPU (ndarray, full batch); every update is the library's
+//! fused GPU step over the model's tensors packed in one [`ParamLayout`].
+
+use std::path::Path;
+
+use ndarray::{Array2, Axis};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::data::Dataset;
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::gpu::{GpuContext, GpuOptimizer};
+use crate::layout::ParamLayout;
+use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::plot::{Panel, Series, draw};
+
+/// The model trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// Softmax (multinomial logistic) regression.
+    Logistic,
+    /// One hidden layer of `hidden` tanh units, then softmax.
+    Mlp {
+        /// Hidden units.
+        hidden: usize,
+    },
+}
+
+impl Model {
+    /// Short name.
+    pub fn name(self) -> String {
+        match self {
+            Model::Logistic => "logistic regression".into(),
+            Model::Mlp { hidden } => format!("MLP ({hidden} tanh units)"),
+        }
+    }
+
+    /// The model's tensors for `inputs` features and `classes` outputs.
+    pub fn layout(self, inputs: usize, classes: usize) -> Result<ParamLayout> {
+        let mut l = ParamLayout::new(4);
+        match self {
+            Model::Logistic => {
+                l.add("w", &[inputs, classes])?;
+                l.add("b", &[classes])?;
+            }
+            Model::Mlp { hidden } => {
+                l.add("w1", &[inputs, hidden])?;
+                l.add("b1", &[hidden])?;
+                l.add("w2", &[hidden, classes])?;
+                l.add("b2", &[classes])?;
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// The optimizers the examples compare, with learning rates that suit these problems.
+pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
+    vec![
+        ("SGD", Sgd::default().lr(0.5).into()),
+        ("momentum 0.9", Sgd::default().lr(0.05).momentum(0.9).into()),
+        (
+            "Nesterov 0.9",
+            Sgd::default().lr(0.05).momentum(0.9).nesterov(true).into(),
+        ),
+        ("RMSprop", RmsProp::default().lr(0.003).into()),
+        ("Adam", Adam::default().lr(0.01).into()),
+        ("AdamW λ=0.01", Adam::adamw().lr(0.01).into()),
+        ("Adagrad", Adagrad::default().lr(0.1).into()),
+    ]
+}
+
+fn flat_view(flat: &[f32], layout: &ParamLayout, name: &str) -> Result<Array2<f32>> {
+    let t = layout.get(name)?;
+    let cols = if t.shape.len() == 2 {
+        t.shape[1]
+    } else {
+        t.len
+    };
+    let rows = t.len / cols;
+    Array2::from_shape_vec((rows, cols), flat[t.range()].to_vec())
+        .map_err(|e| crate::Error::Argument(e.to_string()))
+}
+
+/// Mean cross-entropy, accuracy, and (with `grads`) the gradient in the flat layout.
+pub fn evaluate(
+    model: Model,
+    layout: &ParamLayout,
+    params: &[f32],
+    data: &Dataset,
+    grads: Option<&mut Vec<f32>>,
+) -> Result<(f64, f64)> {
+    let n = data.y.len();
+    let (hidden, logits) = match model {
+        Model::Logistic => (
+            None,
+            data.x.dot(&flat_view(params, layout, "w")?) + flat_view(params, layout, "b")?.row(0),
+        ),
+        Model::Mlp { .. } => {
+            let h = (data.x.dot(&flat_view(params, layout, "w1")?)
+                + flat_view(params, layout, "b1")?.row(0))
+            .mapv(f32::tanh);
+            let out =
+                h.dot(&flat_view(params, layout, "w2")?) + flat_view(params, layout, "b2")?.row(0);
+            (Some(h), out)
+        }
+    };
+    // Softmax with the max subtracted, cross-entropy, accuracy.
+    let mut probs = logits.clone();
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for (i, mut row) in probs.axis_iter_mut(Axis(0)).enumerate() {
+        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum: f32 = row.sum();
+        row.mapv_inplace(|v| v / sum);
+        loss -= f64::from(row[data.y[i]].max(1e-12)).ln();
+        let best = row
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (k, &p)| if p > b.1 { (k, p) } else { b })
+            .0;
+        correct += usize::from(best == data.y[i]);
+    }
+    if let Some(g) = grads {
+        g.iter_mut().for_each(|v| *v = 0.0);
+        let mut d = probs;
+        for (i, mut row) in d.axis_iter_mut(Axis(0)).enumerate() {
+            row[data.y[i]] -= 1.0;
+        }
+        d /= n as f32;
+        let mut put = |name: &str, value: Array2<f32>| -> Result<()> {
+            let t = layout.get(name)?;
+            g[t.range()].copy_from_slice(
+                value
+                    .as_slice()
+                    .unwrap_or(&value.to_owned().into_raw_vec_and_offset().0),
+            );
+            Ok(())
+        };
+        let sum_rows = |a: &Array2<f32>| a.sum_axis(Axis(0)).insert_axis(Axis(0));
+        match (model, hidden) {
+            (Model::Logistic, _) => {
+                put("w", data.x.t().dot(&d))?;
+                put("b", sum_rows(&d))?;
+            }
+            (Model::Mlp { .. }, Some(h)) => {
+                put("w2", h.t().dot(&d))?;
+                put("b2", sum_rows(&d))?;
+                let dh = d.dot(&flat_view(params, layout, "w2")?.t()) * h.mapv(|v| 1.0 - v * v);
+                put("w1", data.x.t().dot(&dh))?;
+                put("b1", sum_rows(&dh))?;
+            }
+            _ => {}
+        }
+    }
+    Ok((loss / n as f64, correct as f64 / n as f64))
+}
+
+/// The initial parameters of `model` (seeded, Glorot-uniform weights, zero biases).
+pub fn init(layout: &ParamLayout, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut p = vec![0.0f32; layout.len()];
+    for t in layout.tensors() {
+        if t.shape.len() == 2 {
+            let limit = (6.0 / (t.shape[0] + t.shape[1]) as f64).sqrt();
+            for v in &mut p[t.range()] {
+                *v = rng.random_range(-limit..limit) as f32;
+            }
+        }
+    }
+    p
+}
+
+/// One optimizer's training run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Optimizer label.
+    pub optimizer: String,
+    /// Training loss after each step (index 0: before training).
+    pub train_loss: Vec<f64>,
+    /// Test accuracy after each step (index 0: before training).
+    pub test_accuracy: Vec<f64>,
+}
+
+impl Run {
+    /// The first step at which the training loss is at most `threshold`.
+    pub fn steps_to(&self, threshold: f64) -> Option<usize> {
+        self.train_loss.iter().position(|&l| l <= threshold)
+    }
+}
+
+/// Trains `model` on `train` for `steps` full-batch steps with the (label, optimizer) pair on
+/// the GPU,
+/// recording the training loss and the test accuracy after every step.
+pub fn train(
+    ctx: &GpuContext,
+    model: Model,
+    (name, optimizer): (&str, Optimizer),
+    train: &Dataset,
+    test: &Dataset,
+    steps: usize,
+    seed: u64,
+) -> Result<Run> {
+    let layout = model.layout(train.x.ncols(), train.classes)?;
+    let mut opt = GpuOptimizer::with_layout(ctx, optimizer, layout.clone())?;
+    opt.write_params(&init(&layout, seed))?;
+    let mut grads = vec![0.0f32; layout.len()];
+    let mut run = Run {
+        optimizer: name.to_string(),
+        train_loss: Vec::with_capacity(steps + 1),
+        test_accuracy: Vec::with_capacity(steps + 1),
+    };
+    for step in 0..=steps {
+        let params = opt.read_params()?;
+        let last = step == steps;
+        let (loss, _) = evaluate(
+            model,
+            &layout,
+            &params,
+            train,
+            (!last).then_some(&mut grads),
+        )?;
+        let (_, accuracy) = evaluate(model, &layout, &params, test, None)?;
+        run.train_loss.push(loss);
+        run.test_accuracy.push(accuracy);
+        if !last {
+            opt.write_grads(&grads)?;
+            opt.step()?;
+        }
+    }
+    Ok(run)
+}
+
+/// Draws loss and accuracy curves of every run of every model into one PNG: a row per model.
+pub fn draw_runs(path: &Path, title: &str, runs: &[(Model, Vec<Run>)]) -> Result<()> {
+    let mut panels = Vec::new();
+    for (model, model_runs) in runs {
+        let series = |f: &dyn Fn(&Run) -> &Vec<f64>| -> Vec<Series> {
+            model_runs
+                .iter()
+                .map(|r| Series {
+                    name: r.optimizer.clone(),
+                    points: f(r)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &v)| (i as f64, v))
+                        .collect(),
+                })
+                .collect()
+        };
+        panels.push(Panel {
+            title: format!("{title}: {}, training loss", model.name()),
+            legend_lower: false,
+            x_label: "step".into(),
+            y_label: "cross-entropy (log scale)".into(),
+            series: series(&|r| &r.train_loss),
+            log_y: true,
+            ..Default::default()
+        });
+        panels.push(Panel {
+            title: format!("{title}: {}, test accuracy", model.name()),
+            x_label: "step".into(),
+            y_label: "accuracy".into(),
+            series: series(&|r| &r.test_accuracy),
+            legend_lower: true,
+            ..Default::default()
+        });
+    }
+    draw(path, &panels, 2, (760, 480))
+}
+
+/// The learning-rate range test on `model`: `optimizer`'s learning rate swept by `finder`
+/// until the finder stops, one GPU step per minibatch of `batch` samples taken in turn (as
+/// fastai runs it; the loss recorded is the minibatch's).
+pub fn lr_sweep(
+    ctx: &GpuContext,
+    model: Model,
+    optimizer: Optimizer,
+    train: &Dataset,
+    batch: usize,
+    finder: &mut crate::schedule::LrFinder,
+    seed: u64,
+) -> Result<()> {
+    let layout = model.layout(train.x.ncols(), train.classes)?;
+    let mut opt = GpuOptimizer::with_layout(ctx, optimizer, layout.clone())?;
+    opt.write_params(&init(&layout, seed))?;
+    let mut grads = vec![0.0f32; layout.len()];
+    let n = train.y.len();
+    let batch = batch.clamp(1, n);
+    let mut start = 0;
+    while let Some(lr) = finder.next_lr() {
+        let rows: Vec<usize> = (start..start + batch).map(|i| i % n).collect();
+        start = (start + batch) % n;
+        let minibatch = Dataset {
+            name: train.name.clone(),
+            x: train.x.select(Axis(0), &rows),
+            y: rows.iter().map(|&i| train.y[i]).collect(),
+            classes: train.classes,
+        };
+        let params = opt.read_params()?;
+        let (loss, _) = evaluate(model, &layout, &params, &minibatch, Some(&mut grads))?;
+        if !finder.record(loss) {
+            break;
+        }
+        opt.set_lr(lr)?;
+        opt.write_grads(&grads)?;
+        opt.step()?;
+    }
+    Ok(())
+}
+
+/// Draws a finished sweep: raw and smoothed loss against the learning rate (log axis), with
+/// the suggestion marked.
+pub fn draw_sweep(path: &Path, title: &str, finder: &crate::schedule::LrFinder) -> Result<()> {
+    let pts = finder.points();
+    let mut panel = Panel {
+        title: title.to_string(),
+        x_label: "learning rate (log scale)".into(),
+        y_label: "training loss".into(),
+        series: vec![
+            Series {
+                name: "loss".into(),
+                points: pts.iter().map(|p| (p.lr, p.loss)).collect(),
+            },
+            Series {
+                name: "smoothed (β = 0.98, bias-corrected)".into(),
+                points: pts.iter().map(|p| (p.lr, p.smoothed)).collect(),
+            },
+        ],
+        log_x: true,
+        legend_lower: false,
+        ..Default::default()
+    };
+    if let Some(lr) = finder.suggestion()
+        && let Some(p) = pts.iter().find(|p| p.lr == lr)
+    {
+        panel
+            .marks
+            .push((lr, p.smoothed, format!("  suggested lr {lr:.2e}")));
+    }
+    draw(path, &[panel], 1, (1000, 600))
+}

@@ -1,0 +1,134 @@
+//! The examples' cores at small sizes: the loss falls, the pictures are written and non-empty.
+//! (The examples themselves run them at full size: `cargo run --release --example NAME`.)
+
+mod common;
+
+use wgoptim::demo::classify::{Model, draw_runs, draw_sweep, lr_sweep, train};
+use wgoptim::demo::data::{digits, make_classification};
+use wgoptim::demo::schedules::{catalog, plateau_trace, trace};
+use wgoptim::demo::surfaces::{Surface, draw, path};
+use wgoptim::{Adam, LrFinder, Sgd};
+
+fn out(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgoptim-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn assert_png(path: &std::path::Path) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "{} is {} bytes",
+        path.display(),
+        bytes.len()
+    );
+}
+
+#[test]
+fn loss_surfaces_descend_and_draw() {
+    let Some(ctx) = common::full() else { return };
+    for surface in Surface::ALL {
+        let mut paths = Vec::new();
+        for (name, optimizer) in surface
+            .optimizers()
+            .into_iter()
+            .take(3)
+            .chain(surface.optimizers().into_iter().skip(4).take(1))
+        {
+            let p = path(&ctx, surface, optimizer, 40).unwrap();
+            let (start, end) = (p[0], *p.last().unwrap());
+            assert!(
+                surface.value(end.0, end.1) < surface.value(start.0, start.1),
+                "{} {name}: f did not fall",
+                surface.name()
+            );
+            paths.push((name, p));
+        }
+        let file = out(&format!("{}.png", surface.name()));
+        draw(&file, surface, &paths).unwrap();
+        assert_png(&file);
+    }
+}
+
+#[test]
+fn classifiers_learn_and_draw() {
+    let Some(ctx) = common::full() else { return };
+    let data = make_classification(300, 8, 3, 2, 2, 2, 1.0, 0.0, 1).unwrap();
+    let (tr, te) = data.split(0.25, 2);
+    let mut runs = Vec::new();
+    for model in [Model::Logistic, Model::Mlp { hidden: 8 }] {
+        let run = train(
+            &ctx,
+            model,
+            ("Adam", Adam::default().lr(0.01).into()),
+            &tr,
+            &te,
+            30,
+            3,
+        )
+        .unwrap();
+        assert!(
+            run.train_loss[30] < 0.8 * run.train_loss[0],
+            "{}: {:?}",
+            model.name(),
+            run.train_loss
+        );
+        assert!(run.test_accuracy[30] > 0.6);
+        runs.push((model, vec![run]));
+    }
+    let file = out("classifiers.png");
+    draw_runs(&file, "test", &runs).unwrap();
+    assert_png(&file);
+    let d = digits().unwrap();
+    assert_eq!((d.x.nrows(), d.x.ncols(), d.classes), (1797, 64, 10));
+    assert!(d.y.iter().all(|&y| y < 10) && d.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
+    assert!(
+        make_classification(10, 3, 3, 1, 2, 1, 1.0, 0.0, 1).is_err(),
+        "informative + redundant > features"
+    );
+}
+
+#[test]
+fn lr_finder_sweeps_and_draws() {
+    let Some(ctx) = common::full() else { return };
+    let (tr, _) = digits().unwrap().split(0.5, 1);
+    let mut finder = LrFinder::new(1e-5, 10.0, 60).unwrap();
+    lr_sweep(
+        &ctx,
+        Model::Logistic,
+        Sgd::default().into(),
+        &tr,
+        64,
+        &mut finder,
+        1,
+    )
+    .unwrap();
+    let pts = finder.points();
+    assert!(pts.len() > 20);
+    assert!(
+        pts.iter().map(|p| p.smoothed).fold(f64::INFINITY, f64::min) < pts[0].smoothed,
+        "the loss falls somewhere"
+    );
+    assert!(finder.suggestion().is_some());
+    let file = out("lr_finder.png");
+    draw_sweep(&file, "test", &finder).unwrap();
+    assert_png(&file);
+}
+
+#[test]
+fn schedules_trace_through_the_gpu_uniform() {
+    let Some(ctx) = common::full() else { return };
+    for (name, schedule) in catalog() {
+        let t = trace(&ctx, &schedule, 0.1, 30).unwrap();
+        for (e, s) in t.iter().enumerate() {
+            assert_eq!(
+                s.lr,
+                f64::from(schedule.lr(0.1, e as u64).unwrap() as f32),
+                "{name} at {e}"
+            );
+        }
+    }
+    let p = plateau_trace(0.1, 100).unwrap();
+    assert!(p[99] < p[0], "the plateau schedule reduces");
+}
