@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::gpu::clip::GradientControl;
 use crate::gpu::{GpuContext, GpuOptimizer, compat};
 use crate::layout::ParamLayout;
 use crate::optim::Optimizer;
@@ -155,7 +156,13 @@ impl Bench {
 
     /// Times one step of `optimizer` over `n` random parameters split into `tensors` tensors
     /// (packed into one flat buffer by [`ParamLayout`]; 1 = one plain buffer).
-    pub fn step(&self, optimizer: Optimizer, n: usize, tensors: usize) -> Result<Timing> {
+    pub fn step(
+        &self,
+        optimizer: Optimizer,
+        n: usize,
+        tensors: usize,
+        control: Option<GradientControl>,
+    ) -> Result<Timing> {
         let mut data = Data::new(1);
         let mut opt = if tensors <= 1 {
             GpuOptimizer::new(&self.ctx, optimizer, n)?
@@ -167,6 +174,7 @@ impl Bench {
             }
             GpuOptimizer::with_layout(&self.ctx, optimizer, layout)?
         };
+        opt.set_gradient_control(control)?;
         let len = opt.len();
         opt.write_params(&data.vector(len))?;
         opt.write_grads(&data.gradients(len))?;
@@ -223,13 +231,15 @@ pub struct Row {
     pub percent_of_copy: f64,
 }
 
-/// Benchmarks every kernel at every size and tensor count; `progress` is called after each
-/// measurement.
+/// Benchmarks every kernel at every size and tensor count, with `control` (clipping, skipping)
+/// if given; `progress` is called after each measurement. Bytes per parameter stay those of
+/// the update alone, so the norm pass shows as a lower share of copy bandwidth.
 pub fn run(
     bench: &Bench,
     kernels: &[(&str, Optimizer)],
     sizes: &[usize],
     tensors: &[usize],
+    control: Option<GradientControl>,
     mut progress: impl FnMut(&Row),
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -237,7 +247,7 @@ pub fn run(
         for &(name, optimizer) in kernels {
             for &k in tensors {
                 let copy = bench.copy(n as u64 * 4)?;
-                let t = bench.step(optimizer, n, k)?;
+                let t = bench.step(optimizer, n, k, control)?;
                 let bytes = optimizer.bytes_moved_per_param();
                 let gb_per_s = bytes as f64 * n as f64 / t.median / 1e9;
                 let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;

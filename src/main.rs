@@ -111,37 +111,46 @@ enum Command {
         plot: Option<std::path::PathBuf>,
     },
     /// Time each kernel's step against the device's copy bandwidth, measured beside it.
-    Bench {
-        /// Parameter counts: numbers or powers of two written 2^k.
-        #[arg(long, value_delimiter = ',', default_value = "2^16,2^20,2^24", value_parser = parse_size)]
-        sizes: Vec<usize>,
-        /// Variants (names as in `verify`), comma-separated.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "sgd,sgd-momentum,rmsprop,rmsprop-centered-momentum,adam,adam-amsgrad,adamw,adagrad"
-        )]
-        optimizers: Vec<String>,
-        /// Timed repetitions (median and min reported).
-        #[arg(long, default_value_t = 15)]
-        reps: usize,
-        /// Untimed steps first.
-        #[arg(long, default_value_t = 3)]
-        warmup: usize,
-        /// Split the parameters into K tensors (packed into one flat buffer); several values
-        /// compare, e.g. `--tensors 1,1000`.
-        #[arg(long, value_delimiter = ',', default_value = "1")]
-        tensors: Vec<usize>,
-        /// Print JSON instead of a table.
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        /// Print CSV instead of a table.
-        #[arg(long)]
-        csv: bool,
-        /// Also draw % of copy bandwidth against size into this .png or .svg.
-        #[arg(long)]
-        plot: Option<std::path::PathBuf>,
-    },
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Parameter counts: numbers or powers of two written 2^k.
+    #[arg(long, value_delimiter = ',', default_value = "2^16,2^20,2^24", value_parser = parse_size)]
+    sizes: Vec<usize>,
+    /// Variants (names as in `verify`), comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sgd,sgd-momentum,rmsprop,rmsprop-centered-momentum,adam,adam-amsgrad,adamw,adagrad"
+    )]
+    optimizers: Vec<String>,
+    /// Timed repetitions (median and min reported).
+    #[arg(long, default_value_t = 15)]
+    reps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Split the parameters into K tensors (packed into one flat buffer); several values
+    /// compare, e.g. `--tensors 1,1000`.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    tensors: Vec<usize>,
+    /// Clip the global gradient norm to this on the device (adds the norm pass).
+    #[arg(long)]
+    max_norm: Option<f64>,
+    /// Skip steps with non-finite gradients (adds the norm pass).
+    #[arg(long)]
+    skip_nonfinite: bool,
+    /// Print JSON instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    csv: bool,
+    /// Also draw % of copy bandwidth against size into this .png or .svg.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -340,24 +349,7 @@ fn run(command: Command) -> wgoptim::Result<ExitCode> {
             json,
             plot,
         } => memory_command(params, &optimizers, json, plot.as_deref()),
-        Command::Bench {
-            sizes,
-            optimizers,
-            reps,
-            warmup,
-            tensors,
-            json,
-            csv,
-            plot,
-        } => bench_command(
-            &sizes,
-            &optimizers,
-            &tensors,
-            reps,
-            warmup,
-            (json, csv),
-            plot.as_deref(),
-        ),
+        Command::Bench(args) => bench_command(&args),
     }
 }
 
@@ -451,15 +443,25 @@ fn memory_command(
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_command(
-    sizes: &[usize],
-    optimizers: &[String],
-    tensors: &[usize],
-    reps: usize,
-    warmup: usize,
-    (json, csv): (bool, bool),
-    plot: Option<&std::path::Path>,
-) -> wgoptim::Result<ExitCode> {
+fn bench_command(args: &BenchArgs) -> wgoptim::Result<ExitCode> {
+    let BenchArgs {
+        sizes,
+        optimizers,
+        tensors,
+        reps,
+        warmup,
+        max_norm,
+        skip_nonfinite,
+        json,
+        csv,
+        plot,
+    } = args;
+    let (reps, warmup, json, csv, plot) = (*reps, *warmup, *json, *csv, plot.as_deref());
+    let control = (max_norm.is_some() || *skip_nonfinite).then_some(wgoptim::GradientControl {
+        max_norm: *max_norm,
+        skip_nonfinite: *skip_nonfinite,
+        ..Default::default()
+    });
     if let Some(&k) = tensors
         .iter()
         .find(|&&k| k == 0 || sizes.iter().any(|&n| k > n))
@@ -491,7 +493,7 @@ fn bench_command(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let rows = bench::run(&session, &kernels, sizes, tensors, |r| {
+    let rows = bench::run(&session, &kernels, sizes, tensors, control, |r| {
         bar.set_message(format!("{} at {}", r.kernel, r.params));
         bar.inc(1);
     })?;

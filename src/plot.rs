@@ -19,6 +19,33 @@ pub(crate) fn register_font() {
     });
 }
 
+/// Draws with `$draw(&root)` on a PNG or an SVG backend, as `$path`'s extension says, and
+/// writes the file. (A macro: the two backends are different types.)
+macro_rules! on_file {
+    ($path:expr, $size:expr, |$root:ident| $draw:expr) => {
+        match $path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("png") => {
+                let area = BitMapBackend::new($path, $size).into_drawing_area();
+                let $root = &area;
+                $draw.map_err(|e| plot_err($path, e))?;
+                area.present().map_err(|e| plot_err($path, e))
+            }
+            Some("svg") => {
+                let area = SVGBackend::new($path, $size).into_drawing_area();
+                let $root = &area;
+                $draw.map_err(|e| plot_err($path, e))?;
+                area.present().map_err(|e| plot_err($path, e))
+            }
+            _ => Err(plot_err($path, "the file name must end in .png or .svg")),
+        }
+    };
+}
+
 /// One named line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -64,24 +91,7 @@ pub fn draw(path: &Path, panels: &[Panel], columns: usize, panel_size: (u32, u32
     let columns = columns.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(columns).max(1);
     let size = (panel_size.0 * columns as u32, panel_size.1 * rows as u32);
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("png") => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw_on(&root, panels, rows, columns).map_err(|e| plot_err(path, e))?;
-            root.present().map_err(|e| plot_err(path, e))
-        }
-        Some("svg") => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            draw_on(&root, panels, rows, columns).map_err(|e| plot_err(path, e))?;
-            root.present().map_err(|e| plot_err(path, e))
-        }
-        _ => Err(plot_err(path, "the file name must end in .png or .svg")),
-    }
+    on_file!(path, size, |root| draw_on(root, panels, rows, columns))
 }
 
 type DrawResult<DB> =
@@ -214,24 +224,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
 pub fn bars(path: &Path, title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<()> {
     register_font();
     let size = (1000, 120 + 34 * bars.len() as u32);
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("png") => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw_bars(&root, title, x_label, bars).map_err(|e| plot_err(path, e))?;
-            root.present().map_err(|e| plot_err(path, e))
-        }
-        Some("svg") => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            draw_bars(&root, title, x_label, bars).map_err(|e| plot_err(path, e))?;
-            root.present().map_err(|e| plot_err(path, e))
-        }
-        _ => Err(plot_err(path, "the file name must end in .png or .svg")),
-    }
+    on_file!(path, size, |root| draw_bars(root, title, x_label, bars))
 }
 
 fn draw_bars<DB: DrawingBackend>(

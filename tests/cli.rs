@@ -198,25 +198,12 @@ fn p(path: &std::path::Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// The golden inputs of tests/golden_pytorch.rs and PyTorch's AdamW result after 5 steps:
-/// torch.optim.AdamW([p], foreach=False, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)
-const PARAMS: [f32; 7] = [0.5, -1.25, 2.0, -0.003, 0.75, -0.4, 1e-3];
-const GRADS: [[f32; 7]; 5] = [
-    [0.1, -0.2, 0.3, 0.05, -0.7, 0.0, 1.5],
-    [-0.3, 0.1, 0.25, -0.6, 0.2, 0.9, -0.05],
-    [0.02, 0.4, -0.15, 0.35, 0.5, -0.8, 0.6],
-    [0.6, -0.45, 0.05, 0.1, -0.1, 0.3, -1.2],
-    [-0.05, 0.3, 0.7, -0.25, 0.15, -0.6, 0.2],
-];
-const ADAMW_AFTER_5: [f32; 7] = [
-    0.48853877,
-    -1.2369024,
-    1.9549451,
-    -0.002812086,
-    0.7563371,
-    -0.40465057,
-    -0.022424897,
-];
+/// The golden inputs and PyTorch results of tests/golden_pytorch.rs.
+mod golden {
+    #![allow(dead_code)]
+    include!("golden/pytorch_optim.rs");
+}
+use golden::{ADAMW, GRADS, PARAMS};
 
 #[test]
 fn replay_reproduces_pytorch_on_gpu_and_cpu() {
@@ -250,7 +237,7 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
         ]);
         assert!(o.status.success(), "{device}: {}", stderr(&o));
         let got: ndarray::Array1<f32> = ndarray_npy::read_npy(&out).unwrap();
-        for (a, b) in got.iter().zip(ADAMW_AFTER_5) {
+        for (a, &b) in got.iter().zip(&ADAMW[4]) {
             assert!(
                 approx::relative_eq!(*a, b, epsilon = 1e-6, max_relative = 1e-6),
                 "{device}: {a} vs torch {b}"

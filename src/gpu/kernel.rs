@@ -70,12 +70,9 @@ pub fn pipeline_constants(
     constants
 }
 
-/// The bind-group layout of a family:
-/// 0 step uniform, 1 chunk uniform, 2 parameters (read-write), 3 gradients (read-only),
-/// 4… state (read-write), one per state binding the family declares, 8 the control block and
-/// 9 the step scalars (both read-only).
-fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLayout {
-    let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+/// One compute-visible buffer entry of a bind-group layout.
+fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
@@ -84,8 +81,20 @@ fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLa
             min_binding_size: None,
         },
         count: None,
-    };
-    let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+    }
+}
+
+/// A storage-buffer binding type.
+fn storage(read_only: bool) -> wgpu::BufferBindingType {
+    wgpu::BufferBindingType::Storage { read_only }
+}
+
+/// The bind-group layout of a family:
+/// 0 step uniform, 1 chunk uniform, 2 parameters (read-write), 3 gradients (read-only),
+/// 4… state (read-write), one per state binding the family declares, 8 the control block and
+/// 9 the step scalars (both read-only).
+fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLayout {
+    let entry = layout_entry;
     let mut entries = vec![
         entry(0, wgpu::BufferBindingType::Uniform),
         entry(1, wgpu::BufferBindingType::Uniform),
@@ -141,17 +150,7 @@ impl KernelCache {
     ) {
         let created = &mut self.created;
         let (layout, partial, finish) = self.norm.entry(partial_groups).or_insert_with(|| {
-            let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
-            let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+            let entry = layout_entry;
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("norm"),
                 entries: &[
