@@ -5,7 +5,7 @@
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * (step.grad_scale * control.grad_mul);
+    var g = grad[i] * grad_factor;
     g = g + step.weight_decay * p;
     let s = sum[i] + g * g;
     sum[i] = keep(sum[i], s, lanes);

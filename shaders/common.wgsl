@@ -16,8 +16,10 @@ override VECS_PER_INVOCATION: u32 = 2u;
 @group(0) @binding(8) var<storage, read> control: Control;
 @group(0) @binding(9) var<storage, read> scalars: array<StepScalars>;
 
-// This step's scalars, read once per invocation in `main`.
+// This step's scalars and gradient factor (grad_scale × control.grad_mul), read once per
+// invocation in `main`: storage reads are costly per block on some drivers (llvmpipe).
 var<private> at_step: StepScalars;
+var<private> grad_factor: f32;
 
 // Writes `updated` where `lanes` is set and keeps `old` elsewhere (the partial last block).
 fn keep(old: vec4<f32>, updated: vec4<f32>, lanes: vec4<bool>) -> vec4<f32> {
@@ -36,6 +38,7 @@ fn main(
         return;
     }
     at_step = scalars[control.steps % arrayLength(&scalars)];
+    grad_factor = step.grad_scale * control.grad_mul;
     let invocation = (wg.y * groups.x + wg.x) * WORKGROUP_SIZE + local;
     let first = invocation * VECS_PER_INVOCATION;
     let all = vec4<bool>(true);

@@ -13,7 +13,7 @@ override MOMENTUM: bool = false;
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * (step.grad_scale * control.grad_mul);
+    var g = grad[i] * grad_factor;
     g = g + step.weight_decay * p;
     let v = step.alpha * square_avg[i] + step.one_minus_alpha * g * g;
     square_avg[i] = keep(square_avg[i], v, lanes);
