@@ -424,7 +424,7 @@ fn memory_command(
             );
         }
         println!(
-            "(every row also holds parameters and gradients, 4 B/param each, and 2 uniforms; readback+ is the staging buffer alive during read_params)"
+            "(every row also holds parameters and gradients, 4 B/param each, and 2 uniforms; readback+ is the staging buffer read_params creates and drops)"
         );
     }
     if let Some(path) = plot {

@@ -1,7 +1,7 @@
 //! What each optimizer costs in memory, measured from the allocations themselves: the buffers
-//! the library asked for, and where the backend reports it (wgpu's Vulkan, DX12 and Metal
-//! allocators), what the device allocator actually holds for them and the transient peak of a
-//! readback.
+//! the library asked for, what the device allocator actually holds for them where the backend
+//! reports it (wgpu's Vulkan, DX12 and Metal allocators), and the staging buffer a readback
+//! creates for as long as it runs.
 
 use serde::Serialize;
 
@@ -38,7 +38,7 @@ pub struct MemoryReport {
     pub requested_bytes: u64,
     /// Growth of the device allocator's total when the optimizer was built, where reported.
     pub device_bytes: Option<u64>,
-    /// Extra device bytes alive during `read_params` (the staging buffer), where reported.
+    /// The staging buffer alive during `read_params` (bytes the library requested).
     pub readback_transient_bytes: Option<u64>,
 }
 
@@ -116,9 +116,7 @@ pub fn profile(
             .as_ref()
             .zip(device_total)
             .map(|(b, a)| a.saturating_sub(b.0)),
-        readback_transient_bytes: device_total
-            .filter(|_| peak > 0)
-            .map(|a| peak.saturating_sub(a)),
+        readback_transient_bytes: (peak > 0).then_some(peak),
         buffers,
     })
 }

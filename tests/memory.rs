@@ -56,11 +56,10 @@ fn state_bytes_per_parameter_match_semantics() {
                 );
             }
         }
-        if let Some(t) = r.readback_transient_bytes {
-            assert!(
-                t >= 4 * n as u64,
-                "{name}: a readback stages the whole vector ({t} bytes)"
-            );
-        }
+        assert_eq!(
+            r.readback_transient_bytes,
+            Some(4 * n as u64),
+            "{name}: a readback stages the whole vector"
+        );
     }
 }

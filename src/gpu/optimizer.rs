@@ -125,7 +125,7 @@ pub struct GpuOptimizer {
     segments: Vec<Segment>,
     allocations: Vec<Allocation>,
     layout: Option<ParamLayout>,
-    /// Largest device allocator total seen while a readback's staging buffer was alive.
+    /// Largest readback staging buffer created so far (bytes).
     readback_peak: AtomicU64,
     /// Clipping, unscaling and skipping, when configured.
     clip: Option<Clip>,
@@ -612,8 +612,8 @@ impl GpuOptimizer {
         &self.allocations
     }
 
-    /// The device allocator's largest total (bytes) seen while a readback's staging buffer was
-    /// alive; 0 before any readback or where the backend gives no allocator report.
+    /// The largest staging buffer (bytes) a readback has created: the transient cost of
+    /// reading back. 0 before any readback.
     pub fn readback_peak_bytes(&self) -> u64 {
         self.readback_peak.load(Ordering::Relaxed)
     }
@@ -690,10 +690,7 @@ impl GpuOptimizer {
             self.ctx.queue().submit([encoder.finish()]);
             staging
         })?;
-        if let Some(report) = device.generate_allocator_report() {
-            self.readback_peak
-                .fetch_max(report.total_allocated_bytes, Ordering::Relaxed);
-        }
+        self.readback_peak.fetch_max(bytes, Ordering::Relaxed);
         let raw = compat::read_mapped(device, &staging)?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
