@@ -18,6 +18,21 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A refusal: exit 1 or 2 (never a panic's 101) and `message` on stderr.
+fn assert_refused(o: &Output, message: &str, what: &str) {
+    let code = o.status.code();
+    assert!(
+        code == Some(1) || code == Some(2),
+        "{what}: exit {code:?}\n{}",
+        stderr(o)
+    );
+    assert!(
+        stderr(o).contains(message),
+        "{what}: stderr lacks {message:?}:\n{}",
+        stderr(o)
+    );
+}
+
 #[test]
 fn schedule_prints_pytorch_csv() {
     // torch.optim.lr_scheduler.StepLR(SGD(..., lr=1.0), step_size=3, gamma=0.5): 1,1,1,.5,.5,.5,.25
@@ -173,18 +188,7 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         (&["bench", "--sizes", "2^x"], "not a positive size"),
     ];
     for (args, message) in cases {
-        let o = wgoptim(args);
-        let code = o.status.code();
-        assert!(
-            code == Some(1) || code == Some(2),
-            "{args:?}: exit {code:?}\n{}",
-            stderr(&o)
-        );
-        assert!(
-            stderr(&o).contains(message),
-            "{args:?}: stderr lacks {message:?}:\n{}",
-            stderr(&o)
-        );
+        assert_refused(&wgoptim(args), message, &format!("{args:?}"));
     }
 }
 
@@ -349,18 +353,8 @@ fn replay_refuses_bad_files_and_flags() {
             "past its total_steps",
         ),
     ];
-    for (o, message) in cases {
-        let code = o.status.code();
-        assert!(
-            code == Some(1) || code == Some(2),
-            "exit {code:?}: {}",
-            stderr(&o)
-        );
-        assert!(
-            stderr(&o).contains(message),
-            "stderr lacks {message:?}:\n{}",
-            stderr(&o)
-        );
+    for (o, message) in &cases {
+        assert_refused(o, message, "replay");
     }
     assert!(!out.exists(), "no output is written for refused input");
     std::fs::remove_dir_all(&dir).ok();
