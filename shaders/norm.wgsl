@@ -22,9 +22,9 @@ struct NormConfig {
 }
 
 const WORKGROUP: u32 = 256u;
-// Workgroups of `partial` per chunk (a grid-stride loop covers the chunk); set by the host
-// from `clip::PARTIAL_GROUPS`.
-override PARTIAL_GROUPS: u32 = 64u;
+// Contiguous vec4 blocks each invocation of `partial` sums; set by the host from
+// `clip::NORM_SHAPE`, which also sizes the dispatch.
+override VECS_PER_INVOCATION: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> cfg: NormConfig;
 @group(0) @binding(1) var<uniform> chunk: Chunk;
@@ -52,13 +52,21 @@ fn reduce(local: u32) {
 }
 
 @compute @workgroup_size(WORKGROUP)
-fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
+fn partial(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let group = wg.y * groups.x + wg.x;
+    let first = (group * WORKGROUP + local) * VECS_PER_INVOCATION;
     var acc = vec2<f32>(0.0);
-    let blocks = chunk.full_vecs + select(0u, 1u, chunk.tail_lanes != 0u);
-    for (var i = wg.x * WORKGROUP + local; i < blocks; i += PARTIAL_GROUPS * WORKGROUP) {
+    for (var k = 0u; k < VECS_PER_INVOCATION; k++) {
+        let i = first + k;
         var lanes = vec4<bool>(true);
-        if i == chunk.full_vecs {
+        if i == chunk.full_vecs && chunk.tail_lanes != 0u {
             lanes = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(chunk.tail_lanes);
+        } else if i >= chunk.full_vecs {
+            break;
         }
         let g = select(vec4<f32>(0.0), grad[i] * cfg.unscale, lanes);
         acc += vec2<f32>(dot(g, g), select(0.0, 1.0, any(non_finite(g))));
@@ -66,7 +74,7 @@ fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     sums[local] = acc;
     reduce(local);
     if local == 0u {
-        partials[chunk.first_partial + wg.x] = sums[0];
+        partials[chunk.first_partial + group] = sums[0];
     }
 }
 

@@ -13,16 +13,12 @@ use crate::error::Result;
 use crate::optim::ensure;
 use crate::uniform::{ChunkUniform, ControlBlock};
 
-/// Workgroups of the norm pass per chunk (the override `PARTIAL_GROUPS` of norm.wgsl), at most;
-/// devices allowing fewer per dimension get their limit.
-pub const PARTIAL_GROUPS: u32 = 64;
-
-/// The norm pass's workgroups per chunk on a device with `limits`.
-pub fn partial_groups(limits: &wgpu::Limits) -> u32 {
-    PARTIAL_GROUPS
-        .min(limits.max_compute_workgroups_per_dimension)
-        .max(1)
-}
+/// How the norm pass's `partial` maps invocations onto gradient blocks (the override
+/// `VECS_PER_INVOCATION` of norm.wgsl, and the dispatch size): shaped like the update kernels.
+pub const NORM_SHAPE: KernelShape = KernelShape {
+    workgroup_size: 256,
+    vecs_per_invocation: 16,
+};
 
 /// What happens to the gradients before an update, all on the device.
 ///
@@ -103,7 +99,8 @@ pub(crate) struct Clip {
     pub control: wgpu::Buffer,
     uniform: wgpu::Buffer,
     partials: u32,
-    groups: u32,
+    /// Workgroups (x, y) of `partial` over each chunk.
+    workgroups: Vec<[u32; 2]>,
     partial: wgpu::ComputePipeline,
     finish: wgpu::ComputePipeline,
     chunk_groups: Vec<wgpu::BindGroup>,
@@ -122,16 +119,20 @@ impl Clip {
     ) -> Result<Self> {
         let device = ctx.device();
         let limits = ctx.limits();
-        let chunks = plan_chunks(
-            &limits,
-            len,
-            KernelShape {
-                workgroup_size: 256,
-                vecs_per_invocation: 1,
-            },
-        )?;
-        let groups = partial_groups(&limits);
-        let partials = chunks.len() as u32 * groups;
+        let chunks = plan_chunks(&limits, len, NORM_SHAPE)?;
+        // One partial sum per workgroup of every chunk, at consecutive offsets.
+        let firsts: Vec<u32> = chunks
+            .iter()
+            .scan(0u32, |next, c| {
+                let first = *next;
+                *next += c.workgroups[0] * c.workgroups[1];
+                Some(first)
+            })
+            .collect();
+        let partials: u32 = chunks
+            .iter()
+            .map(|c| c.workgroups[0] * c.workgroups[1])
+            .sum();
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("norm config"),
             contents: bytemuck::bytes_of(&config.uniform(partials)),
@@ -141,7 +142,7 @@ impl Clip {
         let mut chunk_bytes = vec![0u8; chunks.len() * align as usize];
         for (i, c) in chunks.iter().enumerate() {
             let u = ChunkUniform {
-                first_partial: i as u32 * groups,
+                first_partial: firsts[i],
                 ..ChunkUniform::for_len(c.elements)
             };
             let at = i * align as usize;
@@ -169,7 +170,7 @@ impl Clip {
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
         });
-        let (layout, partial, finish) = ctx.kernels().norm(device, groups);
+        let (layout, partial, finish) = ctx.kernels().norm(device, NORM_SHAPE);
         let entry = |binding, resource| wgpu::BindGroupEntry { binding, resource };
         let chunk_groups = chunks
             .iter()
@@ -209,7 +210,7 @@ impl Clip {
             control,
             uniform,
             partials,
-            groups,
+            workgroups: chunks.iter().map(|c| c.workgroups).collect(),
             partial,
             finish,
             chunk_groups,
@@ -230,9 +231,9 @@ impl Clip {
     /// Records the norm pass: partial sums per chunk, then the control block.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.partial);
-        for group in &self.chunk_groups {
+        for (group, [x, y]) in self.chunk_groups.iter().zip(&self.workgroups) {
             pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(self.groups, 1, 1);
+            pass.dispatch_workgroups(*x, *y, 1);
         }
         pass.set_pipeline(&self.finish);
         pass.set_bind_group(0, &self.finish_group, &[]);

@@ -124,7 +124,7 @@ struct Family {
 pub(crate) struct KernelCache {
     families: HashMap<Kernel, Family>,
     norm: HashMap<
-        u32,
+        KernelShape,
         (
             wgpu::BindGroupLayout,
             wgpu::ComputePipeline,
@@ -137,19 +137,19 @@ pub(crate) struct KernelCache {
 }
 
 impl KernelCache {
-    /// The norm pass's layout and its `partial` and `finish` pipelines for `partial_groups`
-    /// workgroups per chunk, compiled if new.
+    /// The norm pass's layout and its `partial` and `finish` pipelines for `shape`, compiled if
+    /// new.
     pub fn norm(
         &mut self,
         device: &wgpu::Device,
-        partial_groups: u32,
+        shape: KernelShape,
     ) -> (
         wgpu::BindGroupLayout,
         wgpu::ComputePipeline,
         wgpu::ComputePipeline,
     ) {
         let created = &mut self.created;
-        let (layout, partial, finish) = self.norm.entry(partial_groups).or_insert_with(|| {
+        let (layout, partial, finish) = self.norm.entry(shape).or_insert_with(|| {
             let entry = layout_entry;
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("norm"),
@@ -167,7 +167,7 @@ impl KernelCache {
                 source: wgpu::ShaderSource::Wgsl(norm_source().into()),
             });
             *created += 2;
-            let constants = [("PARTIAL_GROUPS", f64::from(partial_groups))];
+            let constants = [("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation))];
             let make = |entry: &str| {
                 super::compat::compute_pipeline_entry(
                     device,
