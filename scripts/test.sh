@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what it needs, checks formatting and lints, prints
+# The test command (README, CI): installs what it needs, checks formatting, lints and doc links,
+# prints
 # the adapter the GPU tests run on, and runs the whole suite on it. Under CI=true a GPU test
 # that finds no adapter fails; WGOPTIM_ALLOW_NO_GPU=1 (outside CI only) lets them skip.
 set -euo pipefail
@@ -12,6 +13,7 @@ export NODEVICE_SELECT=1   # silences Mesa's harmless XDG_RUNTIME_DIR warning
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 cargo build --release --all-targets --quiet
 if ! ./target/release/wgoptim info; then
     if [ "${CI:-}" = "true" ] || [ "${WGOPTIM_ALLOW_NO_GPU:-}" != "1" ]; then
