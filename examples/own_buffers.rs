@@ -83,7 +83,7 @@ fn main() -> wgoptim::Result<()> {
     });
 
     // wgoptim adopts the device and steps the example's own weight and gradient buffers.
-    let ctx = GpuContext::from_device(device.clone(), queue.clone());
+    let ctx = GpuContext::from_device(device.clone(), queue.clone())?;
     let mut opt = GpuOptimizer::adopt(
         &ctx,
         Adam::adamw().lr(0.05).weight_decay(0.0),

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export NODEVICE_SELECT=1
-cargo build --release --quiet
+cargo build --release --features cli --quiet
 if [ "$#" -eq 0 ]; then
     set -- verify
 fi

@@ -98,8 +98,14 @@ fn finish(@builtin(local_invocation_index) local: u32) {
         control.skip = select(0u, 1u, skip);
         if skip {
             control.skipped += 1u;
+            if control.skipped == 0u {
+                control.skipped_hi += 1u;
+            }
         } else {
             control.steps += 1u;
+            if control.steps == 0u {
+                control.steps_hi += 1u;
+            }
         }
     }
 }

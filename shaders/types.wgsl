@@ -49,15 +49,17 @@ struct Control {
     grad_mul: f32,
     // Non-zero: a gradient was non-finite and skipping is on; nothing is written this step.
     skip: u32,
-    // Optimizer steps taken on the device, this one included (skipped steps not counted).
+    // Optimizer steps taken on the device, this one included (skipped steps not counted):
+    // low 32 bits. The step-scalar ring's length divides 2^32, so these index it alone.
     steps: u32,
-    // Steps skipped so far.
+    // Steps skipped so far: low 32 bits.
     skipped: u32,
     // ‖g‖₂ of the last step's (unscaled) gradients, before clipping.
     grad_norm: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // High 32 bits of `steps` and `skipped` (carried by norm.wgsl's `finish`).
+    steps_hi: u32,
+    skipped_hi: u32,
+    _pad: u32,
 }
 
 // Step-dependent scalars, computed in f64 on the host for each step count t and looked up by

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, ensure_lr};
 use crate::schedule::Schedule;
-use crate::uniform::{StepScalars, StepUniform};
+use crate::uniform::StepUniform;
 
 /// One optimizer over a flat vector of `len()` f32 parameters, on some backend.
 ///
@@ -44,6 +44,10 @@ pub trait Backend {
     fn read_state(&self, name: &str) -> Result<Vec<f32>>;
 }
 
+/// The most steps an optimizer takes: step counts are exact in f64 up to 2^53, where the
+/// bias corrections and decay divisors are computed.
+pub const MAX_STEPS: u64 = 1 << 53;
+
 /// Step count and learning rate of one optimizer: the one place that turns them into the
 /// next step's uniform.
 #[derive(Clone, Debug)]
@@ -70,10 +74,21 @@ impl Progress {
         })
     }
 
+    /// Sets the base lr (kept in the optimizer too, so that its `lr()` is the current one).
     pub fn set_lr(&mut self, lr: f64) -> Result<()> {
         ensure_lr(lr)?;
         self.lr = lr;
+        self.optimizer = self.optimizer.with_lr(lr);
         Ok(())
+    }
+
+    /// Refuses a step past [`MAX_STEPS`].
+    pub fn check_can_step(&self) -> Result<()> {
+        if self.steps < MAX_STEPS {
+            Ok(())
+        } else {
+            Err(Error::StepLimit { max: MAX_STEPS })
+        }
     }
 
     pub fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()> {
@@ -103,6 +118,11 @@ impl Progress {
         Ok((optimizer, lr))
     }
 
+    /// The optimizer as the next step runs it (cycled momentum applied).
+    pub fn next_optimizer(&self) -> Result<Optimizer> {
+        self.next().map(|(o, _)| o)
+    }
+
     pub fn next_lr(&self) -> Result<f64> {
         self.next().map(|(_, lr)| lr)
     }
@@ -115,11 +135,6 @@ impl Progress {
         } else {
             optimizer.uniform(lr, self.steps + 1)
         })
-    }
-
-    /// The step scalars of device step `t`, with the optimizer as the next step runs it.
-    pub fn scalars(&self, t: u64) -> Result<StepScalars> {
-        Ok(self.next()?.0.step_scalars(t))
     }
 
     pub fn advance(&mut self) {

@@ -112,6 +112,51 @@ pub enum Error {
         /// How many groups there are.
         groups: usize,
     },
+    /// The device's limits are below what the kernels need (see `gpu::required_limits`).
+    #[error(
+        "the device's `{limit}` is {available}, but wgoptim's kernels need at least {required}"
+    )]
+    DeviceLimit {
+        /// wgpu's name of the limit.
+        limit: &'static str,
+        /// What the kernels need.
+        required: u64,
+        /// What the device has.
+        available: u64,
+    },
+    /// A step past the largest step count the per-step scalars are exact for.
+    #[error("the optimizer has taken {max} steps, the most it counts exactly")]
+    StepLimit {
+        /// `wgoptim::MAX_STEPS`.
+        max: u64,
+    },
+    /// More steps recorded into one command encoder than the uniform ring holds.
+    #[error(
+        "{max} steps of this optimizer were already recorded into this encoder: submit it before recording more"
+    )]
+    TooManyRecordedSteps {
+        /// How many steps one encoder may hold.
+        max: u64,
+    },
+    /// A tensor with no elements (an empty shape, or a zero dimension).
+    #[error("tensor `{name}` has shape {shape:?}: every tensor needs at least one element")]
+    EmptyTensor {
+        /// The tensor's name.
+        name: String,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// A tensor whose element count overflows `usize`.
+    #[error("tensor `{name}` has shape {shape:?}: its element count overflows")]
+    TensorTooLarge {
+        /// The tensor's name.
+        name: String,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// A kernel shape the device cannot run.
+    #[error("invalid kernel shape {0}")]
+    InvalidShape(String),
     /// No adapter matched the request.
     #[error("no GPU adapter found: {0}")]
     NoAdapter(String),

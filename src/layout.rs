@@ -61,17 +61,23 @@ impl ParamLayout {
         self.align
     }
 
-    /// Registers a tensor of `shape` (all dimensions ≥ 1) and returns its view.
+    /// Registers a tensor of `shape` (all dimensions ≥ 1; `[]` is a scalar of one element, as
+    /// in PyTorch) and returns its view.
     pub fn add(&mut self, name: &str, shape: &[usize]) -> Result<&TensorView> {
         if self.tensors.iter().any(|t| t.name == name) {
             return Err(Error::DuplicateTensor(name.to_string()));
         }
-        let len = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .unwrap_or(0);
-        if shape.is_empty() || len == 0 {
-            return Err(Error::Empty);
+        let Some(len) = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+            return Err(Error::TensorTooLarge {
+                name: name.to_string(),
+                shape: shape.to_vec(),
+            });
+        };
+        if len == 0 {
+            return Err(Error::EmptyTensor {
+                name: name.to_string(),
+                shape: shape.to_vec(),
+            });
         }
         let offset = self.len.next_multiple_of(self.align);
         self.len = offset + len;

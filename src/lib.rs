@@ -20,31 +20,91 @@
 //! # Ok::<(), wgoptim::Error>(())
 //! ```
 //!
-//! The same [`Backend`] API runs on the CPU with [`CpuOptimizer`] (the kernels' f32 twins).
+//! ## One API on both backends
+//!
+//! [`GpuOptimizer`] (the WGSL kernels) and [`CpuOptimizer`] (their f32 twins) implement the
+//! same [`Backend`] trait, are built by constructors of the same names, and answer the same
+//! bad input with the same [`Error`]:
+//!
+//! | constructor | GPU | CPU | starts from |
+//! |---|---|---|---|
+//! | `new` | `GpuOptimizer::new(&ctx, opt, len)` | `CpuOptimizer::new(opt, len)` | zeros |
+//! | `with_params` | `GpuOptimizer::with_params(&ctx, opt, &params)` | `CpuOptimizer::with_params(opt, &params)` | a copy of `params` |
+//! | `with_layout` | `GpuOptimizer::with_layout(&ctx, opt, layout)` | (GPU only for now) | zeros, named tensors |
+//! | `with_groups` | `GpuOptimizer::with_groups(&ctx, groups)` | (GPU only for now) | zeros, parameter groups |
+//! | `adopt` | `GpuOptimizer::adopt(&ctx, opt, params, grads, len)` | — | the caller's buffers |
+//!
+//! The GPU constructors take the context first; `opt` is anything that converts into an
+//! [`Optimizer`] (`Adam::adamw().lr(3e-4)`, `Sgd::default().momentum(0.9)`, …). Getters are
+//! plain nouns (`steps()`, `lr()`, `group_lr(g)`), setters `set_*`, readbacks `read_*` and
+//! uploads `write_*`; everything that can fail returns [`Result`].
+//!
+//! ## Cargo features
+//!
+//! With no features (the default) the crate depends on wgpu, bytemuck, pollster, thiserror,
+//! serde, serde_json and safetensors, and nothing else.
+//!
+//! | feature | adds | brings in |
+//! |---|---|---|
+//! | `bench` | `wgoptim::bench` and `wgoptim::memory`: step timing against the copy bandwidth, memory per optimizer | — |
+//! | `plot` | `wgoptim::plot`: PNG/SVG charts | plotters |
+//! | `npy` | `wgoptim::replay`: recorded gradients from .npy | ndarray, ndarray-npy |
+//! | `demo` | `wgoptim::demo`: the examples' data sets, models and pictures | plot + ndarray, rand, rand_distr, contour, flate2 |
+//! | `cli` | the `wgoptim` binary | bench, plot, npy + clap, indicatif |
+//!
+//! ## Devices
+//!
+//! The kernels need the limits of [`required_limits`] (seven storage buffers per stage, among
+//! others, above wgpu's downlevel defaults); [`GpuContext::from_device`] checks them and names
+//! the first that is too low. Each context picks the [`KernelShape`] of every variant by
+//! [`Shapes`]: tuned per adapter on first use and cached on disk by default.
 #![warn(missing_docs)]
 
 mod args;
 mod backend;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cpu;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod error;
 pub mod gpu;
 mod layout;
+#[cfg(feature = "bench")]
 pub mod memory;
 pub mod optim;
+#[cfg(feature = "plot")]
 pub mod plot;
+#[cfg(feature = "npy")]
 pub mod replay;
 pub mod schedule;
 mod uniform;
 pub mod verify;
 
-pub use backend::Backend;
+/// The wgpu this crate is built on: use it to create devices and buffers you hand to
+/// [`GpuContext::from_device`] and [`GpuOptimizer::adopt`] without pinning its version yourself.
+pub use wgpu;
+
+pub use backend::{Backend, MAX_STEPS};
 pub use cpu::{CpuOptimizer, Oracle};
 pub use error::{Error, Result};
 pub use gpu::clip::GradientControl;
-pub use gpu::{ContextOptions, GpuContext, GpuOptimizer};
+pub use gpu::{
+    ContextOptions, GpuContext, GpuOptimizer, KernelShape, Shapes, padded_bytes, required_limits,
+};
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{Adagrad, Adam, Kernel, Optimizer, RmsProp, Sgd, StateLayout};
-pub use schedule::{LrFinder, ReduceLrOnPlateau, Schedule};
+pub use schedule::{
+    Anneal, Cyclic, CyclicMode, LrFinder, OneCycle, PlateauMode, ReduceLrOnPlateau, Schedule,
+    ThresholdMode,
+};
 pub use uniform::{ChunkUniform, ControlBlock, DeviceStep, StepScalars, StepUniform};
+
+/// Everything a training loop usually names: `use wgoptim::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Adagrad, Adam, Anneal, Backend, ContextOptions, CpuOptimizer, Cyclic, CyclicMode, Error,
+        GpuContext, GpuOptimizer, GradientControl, LrFinder, OneCycle, Optimizer, ParamGroup,
+        ParamLayout, ReduceLrOnPlateau, RmsProp, Schedule, Sgd, padded_bytes,
+    };
+}

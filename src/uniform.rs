@@ -93,14 +93,18 @@ pub struct ControlBlock {
     pub grad_mul: f32,
     /// Non-zero when this step is skipped.
     pub skip: u32,
-    /// Optimizer steps taken on the device, skipped ones not counted.
+    /// Optimizer steps taken on the device, skipped ones not counted: low 32 bits.
     pub steps: u32,
-    /// Steps skipped so far.
+    /// Steps skipped so far: low 32 bits.
     pub skipped: u32,
     /// ‖g‖₂ of the last step's unscaled gradients, before clipping.
     pub grad_norm: f32,
+    /// High 32 bits of `steps` (WGSL has no 64-bit integers without an optional feature).
+    pub steps_hi: u32,
+    /// High 32 bits of `skipped`.
+    pub skipped_hi: u32,
     /// Padding.
-    pub _pad: [u32; 3],
+    pub _pad: u32,
 }
 
 impl ControlBlock {
@@ -111,8 +115,31 @@ impl ControlBlock {
         steps: 0,
         skipped: 0,
         grad_norm: 0.0,
-        _pad: [0; 3],
+        steps_hi: 0,
+        skipped_hi: 0,
+        _pad: 0,
     };
+
+    /// The neutral block with the device's counters set.
+    pub fn with_counts(steps: u64, skipped: u64) -> Self {
+        Self {
+            steps: steps as u32,
+            steps_hi: (steps >> 32) as u32,
+            skipped: skipped as u32,
+            skipped_hi: (skipped >> 32) as u32,
+            ..Self::NEUTRAL
+        }
+    }
+
+    /// Steps taken on the device (all 64 bits).
+    pub fn steps64(&self) -> u64 {
+        u64::from(self.steps_hi) << 32 | u64::from(self.steps)
+    }
+
+    /// Steps skipped (all 64 bits).
+    pub fn skipped64(&self) -> u64 {
+        u64::from(self.skipped_hi) << 32 | u64::from(self.skipped)
+    }
 }
 
 /// Host twin of WGSL `StepScalars`: the step-dependent factors for device step count `t`,

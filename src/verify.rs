@@ -15,9 +15,6 @@
 //!   (so entries near zero are judged against the buffer's magnitude), `atol = 1e-6` and
 //!   `rtol = 1e-7 · max(t, 10)`.
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
 use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
@@ -172,23 +169,37 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
 /// measures the conditioning of the data, not the kernel (measured: the kernel still matched its
 /// f32 twin bit for bit on such data).
 pub struct Data {
-    rng: StdRng,
+    state: u64,
 }
 
 impl Data {
     /// A generator with a fixed seed.
     pub fn new(seed: u64) -> Self {
-        Self {
-            rng: StdRng::seed_from_u64(seed),
-        }
+        Self { state: seed }
+    }
+
+    /// SplitMix64 (Steele, Lea and Flood 2014): the next 64 random bits. Self-contained so
+    /// that the reference check needs no random-number crate.
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 24 random bits (every value exactly representable in f32).
+    fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
     }
 
     /// `n` gradients: random sign, magnitude uniform in [0.25, 1).
     pub fn gradients(&mut self, n: usize) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                let magnitude: f32 = self.rng.random_range(0.25..1.0);
-                if self.rng.random::<bool>() {
+                let magnitude = 0.25 + 0.75 * self.unit();
+                let magnitude = if magnitude < 1.0 { magnitude } else { 0.25 };
+                if self.next_u64() >> 63 == 1 {
                     magnitude
                 } else {
                     -magnitude
@@ -202,7 +213,7 @@ impl Data {
         (0..n)
             .map(|_| {
                 loop {
-                    let x: f32 = self.rng.random_range(-1.0..1.0);
+                    let x = 2.0 * self.unit() - 1.0;
                     if x != 0.0 {
                         break x;
                     }
@@ -232,7 +243,7 @@ pub fn run_against_reference(
     seed: u64,
 ) -> Result<Vec<Report>> {
     let optimizer = *backend.optimizer();
-    let mut twin = CpuOptimizer::new(optimizer, params)?;
+    let mut twin = CpuOptimizer::with_params(optimizer, params)?;
     let mut oracle = Oracle::new(optimizer, params)?;
     let mut data = Data::new(seed);
     let mut reports = Vec::new();

@@ -34,6 +34,8 @@ fn clipping_uses_the_global_norm_over_all_groups() {
     let ctx = wgoptim::GpuContext::with_options(&wgoptim::ContextOptions {
         max_binding_bytes: Some(common::SMALL_BINDING_BYTES),
         max_workgroups_per_dimension: Some(common::SMALL_WORKGROUPS_PER_DIMENSION),
+        shapes: wgoptim::Shapes::Builtin,
+        ..Default::default()
     })
     .unwrap();
     let groups = vec![

@@ -60,7 +60,7 @@ fn per_tensor_io_and_a_packed_step() {
         flat_p,
         "tensors land at their offsets, gaps zero"
     );
-    let mut twin = CpuOptimizer::new(optimizer, &flat_p).unwrap();
+    let mut twin = CpuOptimizer::with_params(optimizer, &flat_p).unwrap();
     twin.write_grads(&flat_g).unwrap();
     for _ in 0..3 {
         gpu.step().unwrap();
@@ -171,11 +171,13 @@ fn bad_names_shapes_lengths_and_ranges() {
         layout.add("a", &[2]),
         Err(Error::DuplicateTensor(_))
     ));
-    assert!(matches!(layout.add("b", &[3, 0]), Err(Error::Empty)));
-    assert!(matches!(layout.add("c", &[]), Err(Error::Empty)));
+    assert!(matches!(
+        layout.add("b", &[3, 0]),
+        Err(Error::EmptyTensor { .. })
+    ));
     assert!(matches!(
         layout.add("d", &[usize::MAX, 2]),
-        Err(Error::Empty)
+        Err(Error::TensorTooLarge { .. })
     ));
     assert!(matches!(layout.get("zz"), Err(Error::UnknownTensor(_))));
     assert!(matches!(

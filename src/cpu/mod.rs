@@ -95,19 +95,27 @@ pub struct CpuOptimizer {
 }
 
 impl CpuOptimizer {
-    /// An optimizer over `params` (copied), with zero gradients and fresh state.
-    pub fn new(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
+    /// An optimizer over `len` parameters, all zero until written (as [`crate::GpuOptimizer::new`]).
+    pub fn new(optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
         let optimizer = optimizer.into();
         let progress = Progress::new(optimizer)?;
-        if params.is_empty() {
+        if len == 0 {
             return Err(Error::Empty);
         }
         Ok(Self {
             progress,
-            params: params.to_vec(),
-            grads: vec![0.0; params.len()],
-            state: new_state(&optimizer, params.len()),
+            params: vec![0.0; len],
+            grads: vec![0.0; len],
+            state: new_state(&optimizer, len),
         })
+    }
+
+    /// An optimizer over a copy of `params`, with zero gradients and fresh state (as
+    /// [`crate::GpuOptimizer::with_params`]).
+    pub fn with_params(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
+        let mut opt = Self::new(optimizer, params.len())?;
+        opt.params.copy_from_slice(params);
+        Ok(opt)
     }
 
     /// The parameters, without a copy.
@@ -149,6 +157,7 @@ impl Backend for CpuOptimizer {
         Ok(())
     }
     fn step(&mut self) -> Result<()> {
+        self.progress.check_can_step()?;
         let u = self.progress.next_uniform()?;
         twin_step(
             &self.progress.optimizer,

@@ -13,15 +13,14 @@ use serde::{Deserialize, Serialize};
 use super::clip::GradientControl;
 use super::compat;
 use super::optimizer::GpuOptimizer;
-use super::segment::SCALAR_RING;
-use crate::backend::Backend;
+use crate::backend::{Backend, MAX_STEPS};
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::schedule::Schedule;
 use crate::uniform::ControlBlock;
 
 /// The format written into every checkpoint's header.
-pub const FORMAT: &str = "wgoptim-checkpoint/1";
+pub const FORMAT: &str = "wgoptim-checkpoint/2";
 
 #[derive(Serialize, Deserialize)]
 struct GroupHeader {
@@ -32,10 +31,20 @@ struct GroupHeader {
     schedule: Option<Schedule>,
 }
 
+/// One tensor of the layout, as recorded in the header.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct TensorRecord {
+    name: String,
+    shape: Vec<usize>,
+    offset: usize,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header {
     format: String,
     len: usize,
+    /// The layout's tensors (empty for an optimizer over one flat vector).
+    tensors: Vec<TensorRecord>,
     steps: u64,
     device_steps: u64,
     skipped: u64,
@@ -52,6 +61,19 @@ fn mismatch(what: impl Into<String>, expected: impl ToString, found: impl ToStri
 }
 
 impl GpuOptimizer {
+    fn tensor_records(&self) -> Vec<TensorRecord> {
+        self.layout().map_or_else(Vec::new, |l| {
+            l.tensors()
+                .iter()
+                .map(|t| TensorRecord {
+                    name: t.name.clone(),
+                    shape: t.shape.clone(),
+                    offset: t.offset,
+                })
+                .collect()
+        })
+    }
+
     /// The optimizer as safetensors bytes (reads parameters and state back).
     pub fn checkpoint(&self) -> Result<Vec<u8>> {
         let control = self.control_block()?;
@@ -59,8 +81,9 @@ impl GpuOptimizer {
             format: FORMAT.into(),
             len: self.len(),
             steps: self.steps(),
-            device_steps: control.map_or(self.steps(), |c| u64::from(c.steps)),
-            skipped: control.map_or(0, |c| u64::from(c.skipped)),
+            device_steps: control.map_or(self.steps(), |c| c.steps64()),
+            skipped: control.map_or(0, |c| c.skipped64()),
+            tensors: self.tensor_records(),
             gradient_control: self.gradient_control(),
             groups: (0..self.groups())
                 .map(|g| {
@@ -107,21 +130,24 @@ impl GpuOptimizer {
     }
 
     /// Writes [`GpuOptimizer::checkpoint`] to `path`.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
         let bytes = self.checkpoint()?;
         std::fs::write(path, bytes)
             .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))
     }
 
     /// Reads `path` and [`GpuOptimizer::restore`]s it.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
         let bytes = std::fs::read(path)
             .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
         self.restore(&bytes)
     }
 
     /// Restores a checkpoint taken of an optimizer of the same structure: same length, same
-    /// groups at the same offsets, each of the same family, variant and state. Hyperparameters,
+    /// tensors (names, shapes, offsets), same groups at the same offsets, each of the same
+    /// optimizer (Adam is not AdamW), variant and state. Hyperparameters,
     /// step counts, learning rates, schedules, parameters, state and gradient control come from
     /// the checkpoint. Nothing is written unless all of it fits.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<()> {
@@ -144,6 +170,26 @@ impl GpuOptimizer {
         if header.len != self.len() {
             return Err(mismatch("parameter count", self.len(), header.len));
         }
+        let mine = self.tensor_records();
+        if header.tensors != mine {
+            let show = |t: &[TensorRecord]| {
+                let names: Vec<String> = t
+                    .iter()
+                    .map(|t| format!("{}{:?}@{}", t.name, t.shape, t.offset))
+                    .collect();
+                if names.is_empty() {
+                    "one flat vector (no layout)".to_string()
+                } else {
+                    names.join(", ")
+                }
+            };
+            return Err(mismatch(
+                "tensor layout",
+                show(&mine),
+                show(&header.tensors),
+            ));
+        }
+        check_counts(&header)?;
         if header.groups.len() != self.groups() {
             return Err(mismatch(
                 "number of groups",
@@ -169,7 +215,10 @@ impl GpuOptimizer {
                     format!("{:?}", gh.offset..gh.offset + gh.len),
                 ));
             }
-            if gh.optimizer.kernel() != mine.kernel() || gh.optimizer.variant() != mine.variant() {
+            if gh.optimizer.name() != mine.name()
+                || gh.optimizer.kernel() != mine.kernel()
+                || gh.optimizer.variant() != mine.variant()
+            {
                 return Err(mismatch(
                     format!("group {g} optimizer"),
                     describe(&mine),
@@ -218,19 +267,34 @@ impl GpuOptimizer {
             self.restore_group(g, gh.optimizer, gh.lr, gh.schedule, header.steps);
         }
         if header.gradient_control.is_some() {
-            let block = ControlBlock {
-                steps: header.device_steps as u32,
-                skipped: header.skipped as u32,
-                ..ControlBlock::NEUTRAL
-            };
+            let block = ControlBlock::with_counts(header.device_steps, header.skipped);
             self.write_control_block(&block)?;
-            // The scalars of every device step count the next steps may use.
-            let first =
-                (header.device_steps + 1).max((header.steps + 1).saturating_sub(SCALAR_RING - 1));
-            self.write_step_scalars(first..=header.steps + 1)?;
+            self.reanchor(header.device_steps, header.steps);
         }
         compat::wait(self.context().device())
     }
+}
+
+/// The step counters must be ones an optimizer can have reached: at most [`MAX_STEPS`], and
+/// (with gradient control) the device's steps plus the skipped ones are the host's.
+fn check_counts(h: &Header) -> Result<()> {
+    if h.steps > MAX_STEPS {
+        return Err(Error::Checkpoint(format!(
+            "steps = {} is past the largest step count, {MAX_STEPS}",
+            h.steps
+        )));
+    }
+    let consistent = match h.gradient_control {
+        Some(_) => h.device_steps.checked_add(h.skipped) == Some(h.steps),
+        None => h.device_steps == h.steps && h.skipped == 0,
+    };
+    if !consistent {
+        return Err(Error::Checkpoint(format!(
+            "inconsistent step counts: steps = {}, device_steps = {}, skipped = {}",
+            h.steps, h.device_steps, h.skipped
+        )));
+    }
+    Ok(())
 }
 
 fn describe(o: &Optimizer) -> String {

@@ -6,19 +6,16 @@ use std::num::NonZeroU64;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
+use super::chunk::plan_chunks;
 use super::context::GpuContext;
 use super::kernel::KernelShape;
-use super::optimizer::plan_chunks;
 use crate::error::Result;
 use crate::optim::ensure;
 use crate::uniform::{ChunkUniform, ControlBlock};
 
 /// How the norm pass's `partial` maps invocations onto gradient blocks (the override
 /// `VECS_PER_INVOCATION` of norm.wgsl, and the dispatch size): shaped like the update kernels.
-pub const NORM_SHAPE: KernelShape = KernelShape {
-    workgroup_size: 256,
-    vecs_per_invocation: 16,
-};
+pub const NORM_SHAPE: KernelShape = KernelShape::contiguous(16);
 
 /// What happens to the gradients before an update, all on the device.
 ///
@@ -61,11 +58,17 @@ impl GradientControl {
             )?;
         }
         let s = self.loss_scale;
+        // The kernels multiply by 1/S in f32: both S and 1/S must be normal f32 numbers, or
+        // every step is skipped (1/S = ∞) or every gradient flushed to 0 (1/S subnormal).
+        let normal = |x: f64| {
+            let x = x as f32;
+            x.is_finite() && x >= f32::MIN_POSITIVE
+        };
         ensure(
-            s.is_finite() && s > 0.0,
+            s.is_finite() && s > 0.0 && normal(s) && normal(1.0 / s),
             "loss_scale",
             s,
-            "must be finite and > 0",
+            "must be > 0 with S and 1/S normal f32 numbers (about 1.2e-38 to 8.5e37)",
         )
     }
 
@@ -159,10 +162,7 @@ impl Clip {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let start = ControlBlock {
-            steps: steps as u32,
-            ..ControlBlock::NEUTRAL
-        };
+        let start = ControlBlock::with_counts(steps, 0);
         let control = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("control block"),
             contents: bytemuck::bytes_of(&start),

@@ -151,3 +151,27 @@ pub fn read_mapped(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<Vec<
     staging.unmap();
     Ok(bytes)
 }
+
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic inside it into `None` without printing it: for the one wgpu call
+/// known to panic on a caller's bad input (a foreign buffer id, see
+/// `buffers::check_same_device`). The process's panic hook is wrapped once so that it stays
+/// silent only while this thread is inside `quietly`; every other panic reaches it as before.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    out.ok()
+}

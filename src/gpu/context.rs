@@ -1,10 +1,14 @@
 //! The device the kernels run on: created here, or adopted from the caller.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::compat;
-use super::kernel::KernelCache;
+use super::kernel::{KernelCache, KernelShape};
+use super::tune::{self, Shapes};
 use crate::error::Result;
+use crate::optim::Optimizer;
 use crate::uniform::{ControlBlock, StepScalars};
 
 /// How [`GpuContext::with_options`] creates its device.
@@ -16,6 +20,12 @@ pub struct ContextOptions {
     /// Cap `max_compute_workgroups_per_dimension` below the adapter's (tests use a small value
     /// to exercise two-dimensional dispatch).
     pub max_workgroups_per_dimension: Option<u32>,
+    /// How kernel shapes are chosen: tuned per adapter on first use and cached on disk (the
+    /// default), the built-in defaults, or one fixed shape.
+    pub shapes: Shapes,
+    /// Where tuned shapes are cached; default `$WGOPTIM_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/wgoptim`, else `$HOME/.cache/wgoptim` (no disk cache if none is set).
+    pub shape_cache_dir: Option<PathBuf>,
 }
 
 struct Inner {
@@ -29,6 +39,13 @@ struct Inner {
     /// is configured, so that the kernels' factors are exactly 1.
     neutral_control: wgpu::Buffer,
     neutral_scalars: wgpu::Buffer,
+    /// One read-only storage binding: `buffers::check_same_device` binds adopted buffers to it.
+    probe_layout: wgpu::BindGroupLayout,
+    shapes: Shapes,
+    shape_cache_dir: Option<PathBuf>,
+    /// Shapes chosen so far, by family and variant. Held while tuning, so that one variant is
+    /// tuned once however many threads build optimizers of it.
+    chosen: Mutex<HashMap<(crate::optim::Kernel, Vec<bool>), KernelShape>>,
 }
 
 /// A wgpu device and queue, with the compiled kernels cached for their lifetime.
@@ -68,16 +85,52 @@ impl GpuContext {
                 limits.max_compute_workgroups_per_dimension.min(n);
         }
         let (device, queue) = compat::request_device(&adapter, limits)?;
-        Ok(Self::build(device, queue, Some(adapter.get_info())))
+        Self::build(device, queue, Some(adapter.get_info()), options)
     }
 
     /// Adopts the caller's device and queue: the optimizers then run beside the caller's own
-    /// kernels, on their buffers, with no copies.
-    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
-        Self::build(device, queue, None)
+    /// kernels, on their buffers, with no copies. Fails with [`crate::Error::DeviceLimit`] when
+    /// the device's limits are below what the kernels need ([`required_limits`]).
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        Self::from_device_with_options(device, queue, &ContextOptions::default())
     }
 
-    fn build(device: wgpu::Device, queue: wgpu::Queue, adapter: Option<wgpu::AdapterInfo>) -> Self {
+    /// As [`GpuContext::from_device`], with `options.shapes` and `options.shape_cache_dir`
+    /// (the limit caps of `options` apply only to devices this crate creates).
+    pub fn from_device_with_options(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &ContextOptions,
+    ) -> Result<Self> {
+        Self::build(device, queue, None, options)
+    }
+
+    /// A context on the same device and queue that chooses kernel shapes by `shapes` (its own
+    /// kernel cache; optimizers built on either run side by side).
+    pub fn with_shapes(&self, shapes: Shapes) -> Result<Self> {
+        let options = ContextOptions {
+            shapes,
+            shape_cache_dir: self.inner.shape_cache_dir.clone(),
+            ..Default::default()
+        };
+        Self::build(
+            self.inner.device.clone(),
+            self.inner.queue.clone(),
+            self.inner.adapter.clone(),
+            &options,
+        )
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter: Option<wgpu::AdapterInfo>,
+        options: &ContextOptions,
+    ) -> Result<Self> {
+        check_limits(&device.limits())?;
+        if let Shapes::Fixed(shape) = options.shapes {
+            shape.validate(&device.limits())?;
+        }
         let placeholders = (0..3)
             .map(|_| {
                 device.create_buffer(&wgpu::BufferDescriptor {
@@ -104,8 +157,22 @@ impl GpuContext {
             "wgoptim neutral step scalars",
             bytemuck::bytes_of(&StepScalars::ONES),
         );
-        Self {
+        let probe_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("wgoptim adopted-buffer probe"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: true },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }],
+        });
+        Ok(Self {
             inner: Arc::new(Inner {
+                probe_layout,
                 device,
                 queue,
                 adapter,
@@ -113,8 +180,14 @@ impl GpuContext {
                 placeholders,
                 neutral_control,
                 neutral_scalars,
+                shapes: options.shapes,
+                shape_cache_dir: options
+                    .shape_cache_dir
+                    .clone()
+                    .or_else(tune::default_cache_dir),
+                chosen: Mutex::new(HashMap::new()),
             }),
-        }
+        })
     }
 
     /// The device.
@@ -127,20 +200,66 @@ impl GpuContext {
         &self.inner.queue
     }
 
-    /// The adapter's description, when this context created the device.
-    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
-        self.inner.adapter.as_ref()
+    /// The adapter's description (for an adopted device, as wgpu reports it).
+    pub fn adapter_info(&self) -> wgpu::AdapterInfo {
+        match &self.inner.adapter {
+            Some(a) => a.clone(),
+            None => self.inner.device.adapter_info(),
+        }
     }
 
-    /// One line naming the adapter and backend (or "adopted device").
+    /// One line naming the adapter, backend and driver (and "adopted" for an adopted device).
     pub fn describe(&self) -> String {
-        match &self.inner.adapter {
-            Some(a) => format!(
-                "{} ({:?}, {:?}, driver {} {})",
-                a.name, a.backend, a.device_type, a.driver, a.driver_info
-            ),
-            None => "adopted device".to_string(),
+        let a = self.adapter_info();
+        let adopted = if self.inner.adapter.is_none() {
+            ", adopted device"
+        } else {
+            ""
+        };
+        format!(
+            "{} ({:?}, {:?}, driver {} {}{adopted})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        )
+    }
+
+    /// How this context chooses kernel shapes.
+    pub fn shapes(&self) -> Shapes {
+        self.inner.shapes
+    }
+
+    /// Where tuned shapes are cached on disk, if anywhere.
+    pub fn shape_cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner.shape_cache_dir.as_deref()
+    }
+
+    /// The kernel shape `optimizer` runs with on this context: the fixed one, the built-in
+    /// default, or (tuning) the one cached for this adapter, timed now if there is none.
+    pub fn shape_for(&self, optimizer: &Optimizer) -> Result<KernelShape> {
+        let builtin = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
+        match self.inner.shapes {
+            Shapes::Fixed(shape) => return Ok(shape),
+            Shapes::Builtin => return Ok(builtin),
+            Shapes::Tuned => {}
         }
+        let key = (optimizer.kernel(), optimizer.variant());
+        let mut chosen = self.inner.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shape) = chosen.get(&key) {
+            return Ok(*shape);
+        }
+        let cache = tune::ShapeCache::new(self.shape_cache_dir(), &self.adapter_info());
+        let shape = match cache.as_ref().and_then(|c| c.get(optimizer)) {
+            Some(shape) if shape.validate(&self.limits()).is_ok() => shape,
+            _ => {
+                let report = tune::tune(self, optimizer, &tune::TuneOptions::default())?;
+                if let Some(cache) = &cache {
+                    // A cache that cannot be written only costs a re-tune next time.
+                    let _ = cache.put(optimizer, report.best);
+                }
+                report.best
+            }
+        };
+        chosen.insert(key, shape);
+        Ok(shape)
     }
 
     /// The device's limits.
@@ -175,6 +294,81 @@ impl GpuContext {
     pub(crate) fn neutral_scalars(&self) -> &wgpu::Buffer {
         &self.inner.neutral_scalars
     }
+
+    pub(crate) fn probe_layout(&self) -> &wgpu::BindGroupLayout {
+        &self.inner.probe_layout
+    }
+
+    /// The buffers only this context holds (never handed out).
+    pub(crate) fn private_buffers(&self) -> impl Iterator<Item = &wgpu::Buffer> {
+        let i = &self.inner;
+        i.placeholders
+            .iter()
+            .chain([&i.neutral_control, &i.neutral_scalars])
+    }
+}
+
+/// The limits the kernels need beyond wgpu's downlevel defaults: Adam and RMSprop bind seven
+/// storage buffers (parameters, gradients, three state tensors, the control block and the step
+/// scalars) and two uniform buffers in one group of ten bindings, and each kernel runs 256
+/// invocations per workgroup (the tuned shapes too).
+pub fn required_limits() -> wgpu::Limits {
+    wgpu::Limits {
+        max_storage_buffers_per_shader_stage: 7,
+        max_uniform_buffers_per_shader_stage: 2,
+        max_bindings_per_bind_group: 10,
+        max_bind_groups: 1,
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_size_x: 256,
+        ..wgpu::Limits::downlevel_defaults()
+    }
+}
+
+/// Checks `limits` against [`required_limits`]; the error names the first limit too low.
+fn check_limits(limits: &wgpu::Limits) -> Result<()> {
+    let need = required_limits();
+    let checks = [
+        (
+            "max_storage_buffers_per_shader_stage",
+            need.max_storage_buffers_per_shader_stage,
+            limits.max_storage_buffers_per_shader_stage,
+        ),
+        (
+            "max_uniform_buffers_per_shader_stage",
+            need.max_uniform_buffers_per_shader_stage,
+            limits.max_uniform_buffers_per_shader_stage,
+        ),
+        (
+            "max_bindings_per_bind_group",
+            need.max_bindings_per_bind_group,
+            limits.max_bindings_per_bind_group,
+        ),
+        (
+            "max_bind_groups",
+            need.max_bind_groups,
+            limits.max_bind_groups,
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            need.max_compute_invocations_per_workgroup,
+            limits.max_compute_invocations_per_workgroup,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            need.max_compute_workgroup_size_x,
+            limits.max_compute_workgroup_size_x,
+        ),
+    ];
+    for (limit, required, available) in checks {
+        if available < required {
+            return Err(crate::Error::DeviceLimit {
+                limit,
+                required: u64::from(required),
+                available: u64::from(available),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every adapter the instance sees (honouring `WGPU_BACKEND`), for `wgoptim info`.

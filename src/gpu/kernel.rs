@@ -5,32 +5,95 @@ use std::collections::HashMap;
 use crate::optim::Kernel;
 
 /// How a pipeline maps invocations onto elements: `workgroup_size` invocations per workgroup,
-/// each updating `vecs_per_invocation` contiguous vec4 blocks. Passed to the kernel as the
-/// overrides `WORKGROUP_SIZE` and `VECS_PER_INVOCATION`, and used by the host to size the
-/// dispatch: one value, two readers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// each updating `vecs_per_invocation` vec4 blocks, either a contiguous run of its own
+/// (`strided: false`) or blocks `workgroup_size` apart so that adjacent invocations touch
+/// adjacent addresses (`strided: true`, coalesced on GPUs). Passed to the kernel as the
+/// overrides `WORKGROUP_SIZE`, `VECS_PER_INVOCATION` and `STRIDED`, and used by the host to
+/// size the dispatch: one value, two readers. Every shape gives the same results bit for bit;
+/// only the speed differs (see [`KernelShape::CANDIDATES`] and `wgoptim tune`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KernelShape {
     /// Invocations per workgroup.
     pub workgroup_size: u32,
-    /// Contiguous vec4 blocks per invocation.
+    /// vec4 blocks per invocation.
     pub vecs_per_invocation: u32,
+    /// Blocks `workgroup_size` apart (coalesced) rather than contiguous per invocation.
+    pub strided: bool,
 }
 
 impl KernelShape {
-    /// The shape for a variant with `state_tensors` state buffers. Measured on lavapipe at 2^24
-    /// (BENCHMARKS.md): variants with two or more state tensors (Adam, AMSGrad, centered RMSprop
-    /// with momentum) run fastest with 4 blocks per invocation, those with one (RMSprop,
-    /// Adagrad) with 2; SGD does not care. 256 invocations per workgroup throughout.
-    pub fn for_state_tensors(state_tensors: usize) -> Self {
+    /// The shapes a context times when it tunes (256 invocations per workgroup throughout):
+    /// one vec4 per invocation and no loop, the shape burn's fused kernels launch (cubecl's
+    /// line size 4, 256 invocations); 2, 4 and 8 contiguous blocks per invocation, fastest on
+    /// lavapipe (BENCHMARKS.md); and 2, 4 and 8 strided blocks, the coalesced layout GPUs prefer.
+    pub const CANDIDATES: [KernelShape; 7] = [
+        KernelShape::contiguous(1),
+        KernelShape::contiguous(2),
+        KernelShape::contiguous(4),
+        KernelShape::contiguous(8),
+        KernelShape::strided(2),
+        KernelShape::strided(4),
+        KernelShape::strided(8),
+    ];
+
+    /// `vecs` contiguous vec4 blocks per invocation, 256 invocations per workgroup.
+    pub const fn contiguous(vecs: u32) -> Self {
         Self {
             workgroup_size: 256,
-            vecs_per_invocation: if state_tensors >= 2 { 4 } else { 2 },
+            vecs_per_invocation: vecs,
+            strided: false,
         }
+    }
+
+    /// `vecs` vec4 blocks per invocation, 256 apart, 256 invocations per workgroup.
+    pub const fn strided(vecs: u32) -> Self {
+        Self {
+            workgroup_size: 256,
+            vecs_per_invocation: vecs,
+            strided: true,
+        }
+    }
+
+    /// The untuned default for a variant with `state_tensors` state buffers. Measured on
+    /// lavapipe at 2^24 (BENCHMARKS.md): variants with two or more state tensors (Adam, AMSGrad,
+    /// centered RMSprop with momentum) run fastest with 4 contiguous blocks per invocation,
+    /// those with one (RMSprop, Adagrad) with 2; SGD does not care.
+    pub fn for_state_tensors(state_tensors: usize) -> Self {
+        Self::contiguous(if state_tensors >= 2 { 4 } else { 2 })
     }
 
     /// Elements one workgroup updates.
     pub fn elements_per_workgroup(self) -> u64 {
         u64::from(self.workgroup_size) * u64::from(self.vecs_per_invocation) * 4
+    }
+
+    /// A short name: `c4` (4 contiguous blocks), `s4` (4 strided), `c1` (one block).
+    pub fn name(self) -> String {
+        let kind = if self.strided { 's' } else { 'c' };
+        let mut name = format!("{kind}{}", self.vecs_per_invocation);
+        if self.workgroup_size != 256 {
+            name.push_str(&format!("x{}", self.workgroup_size));
+        }
+        name
+    }
+
+    /// Checks that the device can run this shape (workgroup size within its limits, at least
+    /// one block per invocation).
+    pub fn validate(self, limits: &wgpu::Limits) -> crate::Result<()> {
+        let ok = self.vecs_per_invocation >= 1
+            && self.workgroup_size >= 1
+            && self.workgroup_size <= limits.max_compute_invocations_per_workgroup
+            && self.workgroup_size <= limits.max_compute_workgroup_size_x;
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::InvalidShape(format!(
+                "{self:?}: needs vecs_per_invocation >= 1 and 1 <= workgroup_size <= {}",
+                limits
+                    .max_compute_invocations_per_workgroup
+                    .min(limits.max_compute_workgroup_size_x)
+            )))
+        }
     }
 }
 
@@ -63,6 +126,7 @@ pub fn pipeline_constants(
     let mut constants = vec![
         ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
         ("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation)),
+        ("STRIDED", if shape.strided { 1.0 } else { 0.0 }),
     ];
     for (name, &on) in kernel.variant_constants().iter().zip(variant) {
         constants.push((name, if on { 1.0 } else { 0.0 }));

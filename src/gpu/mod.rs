@@ -1,12 +1,19 @@
 //! The GPU path: device context, kernels and the optimizer over device buffers.
 
+mod buffers;
 pub mod checkpoint;
+mod chunk;
 pub mod clip;
 pub(crate) mod compat;
 mod context;
 pub mod kernel;
 mod optimizer;
 mod segment;
+pub mod tune;
 
-pub use context::{ContextOptions, GpuContext, list_adapters};
-pub use optimizer::{Allocation, BufferRole, Chunk, GpuOptimizer, padded_bytes, plan_chunks};
+pub use buffers::{Allocation, BufferRole};
+pub use chunk::{Chunk, padded_bytes, plan_chunks};
+pub use context::{ContextOptions, GpuContext, list_adapters, required_limits};
+pub use kernel::KernelShape;
+pub use optimizer::GpuOptimizer;
+pub use tune::Shapes;

@@ -3,102 +3,18 @@
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::buffers::{Allocation, BufferRole, DATA_USAGE, check_same_device, check_size, require};
+use super::chunk::Chunk;
 use super::clip::{Clip, GradientControl};
 use super::compat;
 use super::context::GpuContext;
-use super::kernel::KernelShape;
-use super::segment::{DATA_USAGE, SCALAR_RING, Segment};
+use super::segment::{SCALAR_RING, Segment, UNIFORM_RING};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView};
 use crate::optim::Optimizer;
 use crate::schedule::Schedule;
 use crate::uniform::{ControlBlock, StepUniform};
-
-/// Bytes a buffer of `len` f32 elements needs: the kernels read whole vec4 blocks, so the
-/// length is rounded up to a multiple of 4 (the padding lanes are never written).
-pub fn padded_bytes(len: usize) -> u64 {
-    (len as u64).div_ceil(4) * 16
-}
-
-/// One binding-sized piece of the flat parameter space and its dispatch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Chunk {
-    /// Byte offset of the chunk in every buffer.
-    pub offset_bytes: u64,
-    /// Bytes bound (whole vec4 blocks).
-    pub size_bytes: u64,
-    /// Elements updated.
-    pub elements: u64,
-    /// Workgroups (x, y) of its dispatch.
-    pub workgroups: [u32; 2],
-}
-
-/// Splits `len` elements into chunks no larger than the device's storage binding limit, each
-/// starting at an offset the device accepts, with two-dimensional dispatches of `shape`'s
-/// workgroups when one chunk needs more than `max_compute_workgroups_per_dimension`.
-pub fn plan_chunks(limits: &wgpu::Limits, len: usize, shape: KernelShape) -> Result<Vec<Chunk>> {
-    let align = u64::from(limits.min_storage_buffer_offset_alignment).max(16);
-    let max_binding = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
-    let chunk_elements = (max_binding / align) * align / 4;
-    if chunk_elements == 0 {
-        return Err(Error::BufferTooLarge {
-            what: "one binding",
-            bytes: align,
-            max: max_binding,
-        });
-    }
-    let max_dim = limits.max_compute_workgroups_per_dimension.max(1);
-    let len = len as u64;
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while start < len {
-        let elements = chunk_elements.min(len - start);
-        let groups = elements.div_ceil(shape.elements_per_workgroup());
-        let x = groups.min(u64::from(max_dim));
-        let y = groups.div_ceil(x);
-        if y > u64::from(max_dim) {
-            return Err(Error::DispatchTooLarge {
-                workgroups: groups,
-                max: max_dim,
-            });
-        }
-        chunks.push(Chunk {
-            offset_bytes: start * 4,
-            size_bytes: padded_bytes(elements as usize),
-            elements,
-            workgroups: [x as u32, y as u32],
-        });
-        start += elements;
-    }
-    Ok(chunks)
-}
-
-/// What a buffer the optimizer allocated holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BufferRole {
-    /// The parameters θ.
-    Parameters,
-    /// The gradients g.
-    Gradients,
-    /// One state tensor.
-    State,
-    /// Per-step and per-chunk uniforms.
-    Uniform,
-}
-
-/// One buffer this optimizer allocated (adopted buffers are not listed).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Allocation {
-    /// Its label (state buffers carry PyTorch's state name).
-    pub label: String,
-    /// What it holds.
-    pub role: BufferRole,
-    /// Its size in bytes.
-    pub bytes: u64,
-}
 
 /// An optimizer over `len` f32 parameters in device buffers, stepped by one fused kernel per
 /// parameter group.
@@ -129,6 +45,40 @@ pub struct GpuOptimizer {
     readback_peak: AtomicU64,
     /// Clipping, unscaling and skipping, when configured.
     clip: Option<Clip>,
+    /// Skipping on: what the host knows of the device's step count (see `record_step`).
+    anchor: Anchor,
+    /// Hash of the last encoder `record_step` recorded into, and how many steps it holds.
+    encoder_run: (u64, u64),
+}
+
+/// A device step count the host read back (`device`) and the host's step count it is taken
+/// to belong to (`host`, lowered by the steps that may not have been submitted then): from
+/// host count h on, the device's count lies in [device, device + (h − host)].
+#[derive(Clone, Copy, Debug, Default)]
+struct Anchor {
+    device: u64,
+    host: u64,
+}
+
+impl std::fmt::Debug for GpuOptimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let groups: Vec<_> = self
+            .segments
+            .iter()
+            .map(|s| (s.progress.optimizer, s.offset..s.offset + s.len))
+            .collect();
+        f.debug_struct("GpuOptimizer")
+            .field("len", &self.len)
+            .field("steps", &self.steps())
+            .field("groups", &groups)
+            .field(
+                "tensors",
+                &self.layout.as_ref().map_or(0, |l| l.tensors().len()),
+            )
+            .field("gradient_control", &self.gradient_control())
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GpuOptimizer {
@@ -202,9 +152,11 @@ impl GpuOptimizer {
 
     /// An optimizer that steps the caller's own buffers in place, with no copies.
     ///
-    /// Both need `STORAGE` usage and at least [`padded_bytes`]`(len)` bytes; reading them back
+    /// Both need `STORAGE` usage and at least [`crate::padded_bytes`]`(len)` bytes; reading them back
     /// also needs `COPY_SRC`, writing them from the host `COPY_DST`. They must come from
-    /// `ctx`'s device (see [`GpuContext::from_device`]).
+    /// `ctx`'s device (see [`GpuContext::from_device`]): a buffer of another device or another
+    /// `wgpu::Instance` is refused with [`Error::ForeignBuffer`] as far as wgpu lets a library
+    /// tell (see `check_same_device` in `src/gpu/buffers.rs` for the one case it cannot).
     pub fn adopt(
         ctx: &GpuContext,
         optimizer: impl Into<Optimizer>,
@@ -224,6 +176,7 @@ impl GpuOptimizer {
                     needed,
                 });
             }
+            check_same_device(ctx, what, buffer)?;
         }
         Self::build(
             ctx,
@@ -278,12 +231,18 @@ impl GpuOptimizer {
         mut allocations: Vec<Allocation>,
         layout: Option<ParamLayout>,
     ) -> Result<Self> {
+        // Chosen (and, on first use, tuned) before the scope below: tuning submits work of its own.
+        let shapes = ranges
+            .iter()
+            .map(|(optimizer, _, _)| ctx.shape_for(optimizer))
+            .collect::<Result<Vec<_>>>()?;
         let segments = compat::scoped(ctx.device(), || {
             ranges
                 .iter()
-                .map(|&(optimizer, offset, seg_len)| {
+                .zip(shapes)
+                .map(|(&(optimizer, offset, seg_len), shape)| {
                     let mut segment =
-                        Segment::build(ctx, optimizer, offset, seg_len, &mut allocations)?;
+                        Segment::build(ctx, optimizer, shape, offset, seg_len, &mut allocations)?;
                     segment.bind(
                         ctx,
                         &params,
@@ -305,6 +264,8 @@ impl GpuOptimizer {
             layout,
             readback_peak: AtomicU64::new(0),
             clip: None,
+            anchor: Anchor::default(),
+            encoder_run: (0, 0),
         })
     }
 
@@ -347,7 +308,12 @@ impl GpuOptimizer {
         for segment in &mut self.segments {
             segment.progress.steps = steps;
             segment.progress.deferred = skipping;
+            segment.scalars_written_with = None;
         }
+        self.anchor = Anchor {
+            device: steps,
+            host: steps,
+        };
         self.clip = clip;
         Ok(())
     }
@@ -394,14 +360,13 @@ impl GpuOptimizer {
         Ok(())
     }
 
-    /// Writes the step scalars of device step counts `steps` into every group's ring.
-    pub(crate) fn write_step_scalars(&self, steps: std::ops::RangeInclusive<u64>) -> Result<()> {
-        for segment in &self.segments {
-            for t in steps.clone() {
-                segment.write_scalars(self.ctx.queue(), t)?;
-            }
+    /// After a restore: the device's count is `device` at host count `host`; the next step
+    /// writes the whole window of step scalars again.
+    pub(crate) fn reanchor(&mut self, device: u64, host: u64) {
+        self.anchor = Anchor { device, host };
+        for segment in &mut self.segments {
+            segment.scalars_written_with = None;
         }
-        Ok(())
     }
 
     pub(crate) fn group_progress(&self, g: usize) -> &crate::backend::Progress {
@@ -446,14 +411,14 @@ impl GpuOptimizer {
     /// [`Backend::steps`] counts calls and this the steps that were not skipped.
     pub fn device_steps(&self) -> Result<u64> {
         Ok(match self.control_block()? {
-            Some(c) => u64::from(c.steps),
+            Some(c) => c.steps64(),
             None => self.segments[0].progress.steps,
         })
     }
 
     /// Steps skipped for non-finite gradients so far (reads back; 0 without skipping).
     pub fn skipped_steps(&self) -> Result<u64> {
-        Ok(self.control_block()?.map_or(0, |c| u64::from(c.skipped)))
+        Ok(self.control_block()?.map_or(0, |c| c.skipped64()))
     }
 
     /// ‖g‖₂ of the last step's unscaled gradients before clipping (reads back; `None` without
@@ -479,19 +444,13 @@ impl GpuOptimizer {
     /// Overwrites one tensor's parameters.
     pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
         let view = self.view(name)?.clone();
-        self.write_range(
-            "parameter buffer",
-            &self.params,
-            view.offset,
-            view.len,
-            data,
-        )
+        self.write_range("parameters", &self.params, view.offset, view.len, data)
     }
 
     /// Overwrites one tensor's gradients.
     pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
         let view = self.view(name)?.clone();
-        self.write_range("gradient buffer", &self.grads, view.offset, view.len, data)
+        self.write_range("gradients", &self.grads, view.offset, view.len, data)
     }
 
     /// Reads one tensor's parameters.
@@ -563,7 +522,18 @@ impl GpuOptimizer {
         self.segments.get(g).map(|s| &s.progress.optimizer)
     }
 
-    /// Sets group `g`'s base learning rate.
+    /// The learning rate group `g`'s next step uses (its schedule applied to its base lr).
+    pub fn group_lr(&self, g: usize) -> Result<f64> {
+        match self.segments.get(g) {
+            Some(s) => s.progress.next_lr(),
+            None => Err(Error::UnknownGroup {
+                group: g,
+                groups: self.segments.len(),
+            }),
+        }
+    }
+
+    /// Sets group `g`'s base learning rate (`group_optimizer(g).lr()` then returns it).
     pub fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
         let n = self.segments.len();
         match self.segments.get_mut(g) {
@@ -633,18 +603,45 @@ impl GpuOptimizer {
 
     /// Records one step into the caller's `encoder` and counts it, without submitting.
     ///
-    /// The steps' uniforms are written with `Queue::write_buffer`, which takes effect at the
-    /// next submission: record at most one step of this optimizer per submitted batch.
-    /// Fails (recording nothing) only when a schedule is finished.
+    /// Each recorded step writes its scalars into a slot of its own and copies them into place
+    /// inside the encoder, so that up to 64 steps may be recorded into one encoder (or several)
+    /// before the queue is submitted; a 65th into the same encoder is refused with
+    /// [`Error::TooManyRecordedSteps`]. Fails (recording nothing) when a schedule is finished,
+    /// at [`crate::MAX_STEPS`], or when a readback below fails.
+    ///
+    /// With non-finite skipping, the device's step count lags the host's by the steps it
+    /// skipped, and the host keeps the step scalars of every count the device may have
+    /// written; once every 4031 steps it reads the device's count back (16 bytes, waiting for
+    /// the queue) to move that window, so any number of skipped steps stays exact.
     pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        for segment in &self.segments {
+            segment.progress.check_can_step()?;
+        }
+        let id = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            encoder.hash(&mut h);
+            h.finish()
+        };
+        let run = if self.encoder_run.0 == id {
+            self.encoder_run.1 + 1
+        } else {
+            1
+        };
+        if run > UNIFORM_RING {
+            return Err(Error::TooManyRecordedSteps { max: UNIFORM_RING });
+        }
         let uniforms = self
             .segments
             .iter()
             .map(|s| s.progress.next_uniform())
             .collect::<Result<Vec<StepUniform>>>()?;
+        if self.clip.as_ref().is_some_and(|c| c.config.skip_nonfinite) {
+            self.write_step_scalars()?;
+        }
+        let host = self.steps();
         for (segment, uniform) in self.segments.iter().zip(&uniforms) {
-            // The device's count of this step is at most the host's: its scalars go at t.
-            segment.write_uniform(self.ctx.queue(), uniform, segment.progress.steps + 1)?;
+            segment.record_uniform(self.ctx.queue(), encoder, uniform, host);
         }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -660,6 +657,25 @@ impl GpuOptimizer {
         }
         for segment in &mut self.segments {
             segment.progress.advance();
+        }
+        self.encoder_run = (id, run);
+        Ok(())
+    }
+
+    /// Skipping on: makes sure every group's ring holds the step scalars of every count the
+    /// device may reach at this step, reading the device's count back when the window of
+    /// possible counts would outgrow the ring.
+    fn write_step_scalars(&mut self) -> Result<()> {
+        let host = self.steps();
+        if host - self.anchor.host + 1 > SCALAR_RING {
+            // Steps recorded but perhaps not yet submitted are not in the count read back.
+            let device = self.device_steps()?;
+            self.reanchor(device, host.saturating_sub(UNIFORM_RING));
+        }
+        let Anchor { device, host: at } = self.anchor;
+        let window = device + 1..=device + (host - at) + 1;
+        for segment in &mut self.segments {
+            segment.write_scalars(self.ctx.queue(), window.clone())?;
         }
         Ok(())
     }
@@ -730,7 +746,7 @@ impl GpuOptimizer {
 }
 
 impl Backend for GpuOptimizer {
-    /// The first group's optimizer.
+    /// Group 0's optimizer (see [`GpuOptimizer::group_optimizer`] for the others).
     fn optimizer(&self) -> &Optimizer {
         &self.segments[0].progress.optimizer
     }
@@ -740,7 +756,7 @@ impl Backend for GpuOptimizer {
     fn steps(&self) -> u64 {
         self.segments[0].progress.steps
     }
-    /// The first group's learning rate for the next step.
+    /// Group 0's learning rate for the next step (see [`GpuOptimizer::group_lr`] for the others).
     fn lr(&self) -> Result<f64> {
         self.segments[0].progress.next_lr()
     }
@@ -769,16 +785,17 @@ impl Backend for GpuOptimizer {
         self.segments[0].progress.next_uniform()
     }
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
-        self.write_buffer("parameter buffer", &self.params, params)
+        self.write_buffer("parameters", &self.params, params)
     }
     fn write_grads(&mut self, grads: &[f32]) -> Result<()> {
-        self.write_buffer("gradient buffer", &self.grads, grads)
+        self.write_buffer("gradients", &self.grads, grads)
     }
     /// One fused step of every group, submitted without waiting. wgpu errors (a destroyed
     /// buffer, say) come back as [`Error::Wgpu`] and the step is not counted.
     fn step(&mut self) -> Result<()> {
         let device = self.ctx.device().clone();
         let saved: Vec<u64> = self.segments.iter().map(|s| s.progress.steps).collect();
+        let saved_run = self.encoder_run;
         let result = compat::scoped(&device, || {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgoptim step"),
@@ -792,6 +809,7 @@ impl Backend for GpuOptimizer {
             for (s, steps) in self.segments.iter_mut().zip(saved) {
                 s.progress.steps = steps;
             }
+            self.encoder_run = saved_run;
         }
         result
     }
@@ -815,29 +833,5 @@ impl Backend for GpuOptimizer {
         } else {
             self.state_buffer(name).map(|_| flat)
         }
-    }
-}
-
-fn check_size(ctx: &GpuContext, what: &'static str, len: usize) -> Result<u64> {
-    if len == 0 {
-        return Err(Error::Empty);
-    }
-    let bytes = padded_bytes(len);
-    let max = ctx.limits().max_buffer_size;
-    if bytes > max {
-        return Err(Error::BufferTooLarge { what, bytes, max });
-    }
-    Ok(bytes)
-}
-
-fn require(what: &'static str, buffer: &wgpu::Buffer, needed: wgpu::BufferUsages) -> Result<()> {
-    if buffer.usage().contains(needed) {
-        Ok(())
-    } else {
-        Err(Error::MissingUsage {
-            what,
-            needed,
-            has: buffer.usage(),
-        })
     }
 }

@@ -6,17 +6,14 @@ use std::num::NonZeroU64;
 
 use wgpu::util::DeviceExt;
 
+use super::buffers::{Allocation, BufferRole, DATA_USAGE};
+use super::chunk::{Chunk, padded_bytes, plan_chunks};
 use super::context::GpuContext;
 use super::kernel::KernelShape;
-use super::optimizer::{Allocation, BufferRole, Chunk, padded_bytes, plan_chunks};
 use crate::backend::Progress;
 use crate::error::Result;
 use crate::optim::{Optimizer, StateSlot};
-use crate::uniform::{ChunkUniform, StepUniform};
-
-pub(crate) const DATA_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_DST)
-    .union(wgpu::BufferUsages::COPY_SRC);
+use crate::uniform::{ChunkUniform, StepScalars, StepUniform};
 
 struct Launch {
     bind_group: wgpu::BindGroup,
@@ -38,29 +35,41 @@ pub(crate) struct Segment {
     layout: wgpu::BindGroupLayout,
     pipeline: wgpu::ComputePipeline,
     launches: Vec<Launch>,
-    /// Skipping on: the step scalars of the last `SCALAR_RING` device step counts, entry t at
+    /// Skipping on: the step scalars of a window of device step counts, entry t at
     /// t mod SCALAR_RING (the device may lag the host by the steps it skipped).
     pub scalar_ring: Option<wgpu::Buffer>,
+    /// The optimizer (cycled momentum applied) the ring's window was written with; `None`
+    /// forces the whole window to be written again.
+    pub scalars_written_with: Option<Optimizer>,
+    /// `UNIFORM_RING` slots of 64 bytes: each recorded step writes its uniform into its own
+    /// slot and copies it into `step_uniform` inside the encoder, so that several steps
+    /// recorded before one submission each run with their own scalars.
+    uniform_ring: wgpu::Buffer,
 }
 
-/// Entries of the step-scalar ring: the device may skip up to this many steps in all before
-/// the host's entries overwrite ones it still needs.
+/// Entries of the step-scalar ring (a power of two, so that it divides 2^32 and the device's
+/// low 32 bits of its step count index it). The window of device counts the host keeps
+/// written spans at most this many; the host reads the device's count back to move the
+/// window once every `SCALAR_RING - UNIFORM_RING - 1` steps (see `GpuOptimizer::record_step`).
 pub(crate) const SCALAR_RING: u64 = 4096;
+
+/// Steps of one optimizer that may be recorded before the queue is submitted.
+pub(crate) const UNIFORM_RING: u64 = 64;
 
 impl Segment {
     /// Allocates the state and uniforms of `optimizer` over `len` elements starting at
-    /// `offset`, and fetches (or compiles) its pipeline. Call inside an error scope, then
+    /// `offset`, and fetches (or compiles) its pipeline of `shape`. Call inside an error scope, then
     /// [`Segment::bind`].
     pub fn build(
         ctx: &GpuContext,
         optimizer: Optimizer,
+        shape: KernelShape,
         offset: usize,
         len: usize,
         allocations: &mut Vec<Allocation>,
     ) -> Result<Self> {
         let progress = Progress::new(optimizer)?;
         let limits = ctx.limits();
-        let shape = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
         let chunks = plan_chunks(&limits, len, shape)?;
         let device = ctx.device();
         let bytes = padded_bytes(len);
@@ -88,10 +97,17 @@ impl Segment {
                 (slot, buffer)
             })
             .collect();
+        let uniform_bytes = std::mem::size_of::<StepUniform>() as u64;
         let step_uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("step uniform"),
-            size: std::mem::size_of::<StepUniform>() as u64,
+            size: uniform_bytes,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let uniform_ring = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step uniform ring"),
+            size: uniform_bytes * UNIFORM_RING,
+            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
@@ -108,6 +124,7 @@ impl Segment {
         });
         for (label, size) in [
             ("step uniform", step_uniform.size()),
+            ("step uniform ring", uniform_ring.size()),
             ("chunk uniforms", chunk_uniform.size()),
         ] {
             allocations.push(Allocation {
@@ -132,6 +149,8 @@ impl Segment {
             pipeline,
             launches: Vec::new(),
             scalar_ring: None,
+            scalars_written_with: None,
+            uniform_ring,
         })
     }
 
@@ -212,19 +231,50 @@ impl Segment {
             .collect();
     }
 
-    /// Writes this step's uniform and, with a scalar ring, the scalars of device step `t`
-    /// (both land at the next submission).
-    pub fn write_uniform(&self, queue: &wgpu::Queue, uniform: &StepUniform, t: u64) -> Result<()> {
-        queue.write_buffer(&self.step_uniform, 0, bytemuck::bytes_of(uniform));
-        self.write_scalars(queue, t)
+    /// Records this step's `uniform` into `encoder`: written into ring slot `slot` (lands at
+    /// the next submission, before the encoder runs) and copied into the bound uniform there.
+    pub fn record_uniform(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        uniform: &StepUniform,
+        slot: u64,
+    ) {
+        let bytes = std::mem::size_of::<StepUniform>() as u64;
+        let at = (slot % UNIFORM_RING) * bytes;
+        queue.write_buffer(&self.uniform_ring, at, bytemuck::bytes_of(uniform));
+        encoder.copy_buffer_to_buffer(&self.uniform_ring, at, &self.step_uniform, 0, bytes);
     }
 
-    /// With a scalar ring, writes the scalars of device step `t` into it.
-    pub fn write_scalars(&self, queue: &wgpu::Queue, t: u64) -> Result<()> {
-        if let Some(ring) = &self.scalar_ring {
-            let scalars = self.progress.scalars(t)?;
-            queue.write_buffer(ring, (t % SCALAR_RING) * 16, bytemuck::bytes_of(&scalars));
+    /// With a scalar ring, writes the step scalars of the device step counts `window` (at most
+    /// `SCALAR_RING` of them): all of them when the optimizer the next step runs (cycled
+    /// momentum) differs from the one they were written with, else only the newest.
+    pub fn write_scalars(
+        &mut self,
+        queue: &wgpu::Queue,
+        window: std::ops::RangeInclusive<u64>,
+    ) -> Result<()> {
+        let Some(ring) = &self.scalar_ring else {
+            return Ok(());
+        };
+        let optimizer = self.progress.next_optimizer()?;
+        let (first, last) = (*window.start(), *window.end());
+        let first = if self.scalars_written_with == Some(optimizer) {
+            last
+        } else {
+            first.max(last.saturating_sub(SCALAR_RING - 1))
+        };
+        // One write per contiguous run of ring entries (two where the window wraps).
+        let mut t = first;
+        while t <= last {
+            let at = t % SCALAR_RING;
+            let run_end = last.min(t + (SCALAR_RING - 1 - at));
+            let entries: Vec<StepScalars> =
+                (t..=run_end).map(|u| optimizer.step_scalars(u)).collect();
+            queue.write_buffer(ring, at * 16, bytemuck::cast_slice(&entries));
+            t = run_end + 1;
         }
+        self.scalars_written_with = Some(optimizer);
         Ok(())
     }
 

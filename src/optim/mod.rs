@@ -275,6 +275,16 @@ impl Optimizer {
         }
     }
 
+    /// The same optimizer with base learning rate `lr`.
+    pub fn with_lr(self, lr: f64) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(o.lr(lr)),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.lr(lr)),
+            Optimizer::Adam(o) => Optimizer::Adam(o.lr(lr)),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.lr(lr)),
+        }
+    }
+
     /// The same optimizer with weight decay λ set to `weight_decay`.
     pub fn with_weight_decay(self, weight_decay: f64) -> Self {
         match self {

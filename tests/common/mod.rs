@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use wgoptim::{ContextOptions, GpuContext};
+use wgoptim::{ContextOptions, GpuContext, Shapes};
 
 /// Binding limit of the small-limits device: 1 MiB, so chunk seams fall every 262,144 floats.
 pub const SMALL_BINDING_BYTES: u64 = 1 << 20;
@@ -31,10 +31,18 @@ fn make(options: &ContextOptions) -> Option<GpuContext> {
     }
 }
 
-/// A device with the adapter's full limits, shared by the tests of one binary.
+/// A device with the adapter's full limits, shared by the tests of one binary. Its kernels use
+/// the built-in shapes (nothing timed, nothing cached): every candidate shape is tested for
+/// exactness in `tests/shapes.rs`, and tuning itself in `tests/tune.rs`.
 pub fn full() -> Option<GpuContext> {
     static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
-    CTX.get_or_init(|| make(&ContextOptions::default())).clone()
+    CTX.get_or_init(|| {
+        make(&ContextOptions {
+            shapes: Shapes::Builtin,
+            ..Default::default()
+        })
+    })
+    .clone()
 }
 
 /// A device with 1 MiB bindings and 16 workgroups per dimension: seams and 2-D dispatch at
@@ -45,6 +53,8 @@ pub fn small() -> Option<GpuContext> {
         make(&ContextOptions {
             max_binding_bytes: Some(SMALL_BINDING_BYTES),
             max_workgroups_per_dimension: Some(SMALL_WORKGROUPS_PER_DIMENSION),
+            shapes: Shapes::Builtin,
+            ..Default::default()
         })
     })
     .clone()

@@ -1,0 +1,176 @@
+//! `wgoptim bench`: each kernel's step time against the copy bandwidth measured beside it.
+
+use std::process::ExitCode;
+
+use wgoptim::{GpuContext, bench};
+
+/// Time each kernel's step against the device's copy bandwidth, measured beside it.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Parameter counts: numbers or powers of two written 2^k.
+    #[arg(long, value_delimiter = ',', default_value = "2^16,2^20,2^24", value_parser = crate::parse_size)]
+    sizes: Vec<usize>,
+    /// Variants (names as in `verify`), comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sgd,sgd-momentum,rmsprop,rmsprop-centered-momentum,adam,adam-amsgrad,adamw,adagrad"
+    )]
+    optimizers: Vec<String>,
+    /// Timed repetitions (median and min reported).
+    #[arg(long, default_value_t = 15)]
+    reps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Split the parameters into K tensors (packed into one flat buffer); several values
+    /// compare, e.g. `--tensors 1,1000`.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    tensors: Vec<usize>,
+    /// Clip the global gradient norm to this on the device (adds the norm pass).
+    #[arg(long)]
+    max_norm: Option<f64>,
+    /// Skip steps with non-finite gradients (adds the norm pass).
+    #[arg(long)]
+    skip_nonfinite: bool,
+    /// Print JSON instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    csv: bool,
+    /// Also draw % of copy bandwidth against size into this .png or .svg.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
+    let Args {
+        sizes,
+        optimizers,
+        tensors,
+        reps,
+        warmup,
+        max_norm,
+        skip_nonfinite,
+        json,
+        csv,
+        plot,
+    } = args;
+    let (reps, warmup, json, csv, plot) = (*reps, *warmup, *json, *csv, plot.as_deref());
+    let control = (max_norm.is_some() || *skip_nonfinite).then_some(wgoptim::GradientControl {
+        max_norm: *max_norm,
+        skip_nonfinite: *skip_nonfinite,
+        ..Default::default()
+    });
+    if let Some(&k) = tensors
+        .iter()
+        .find(|&&k| k == 0 || sizes.iter().any(|&n| k > n))
+    {
+        eprintln!(
+            "error: --tensors {k}: each tensor needs at least one parameter (1 <= K <= size)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let kernels = match crate::choose_variants(optimizers) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let ctx = GpuContext::new()?;
+    let session = bench::Bench::new(&ctx, warmup, reps)?;
+    let bar = indicatif::ProgressBar::new((sizes.len() * kernels.len() * tensors.len()) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let rows = bench::run(&session, &kernels, sizes, tensors, control, |r| {
+        bar.set_message(format!("{} at {}", r.kernel, r.params));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let adapter = ctx.describe();
+    if json {
+        let report = serde_json::json!({
+            "adapter": adapter, "clock": session.clock(), "reps": reps, "warmup": warmup, "rows": rows
+        });
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| wgoptim::Error::Argument(e.to_string()))?;
+        println!("{text}");
+    } else if csv {
+        println!(
+            "kernel,params,tensors,median_ms,min_ms,bytes_per_param,gb_per_s,copy_gb_per_s,percent_of_copy"
+        );
+        for r in &rows {
+            let fields = [
+                r.kernel.clone(),
+                r.params.to_string(),
+                r.tensors.to_string(),
+                r.median_ms.to_string(),
+                r.min_ms.to_string(),
+                r.bytes_per_param.to_string(),
+                r.gb_per_s.to_string(),
+                r.copy_gb_per_s.to_string(),
+                r.percent_of_copy.to_string(),
+            ];
+            println!("{}", fields.join(","));
+        }
+    } else {
+        println!("adapter: {adapter}");
+        println!(
+            "clock: {:?}; {reps} timed reps after {warmup} warm-up; copy baseline timed just before each kernel",
+            session.clock()
+        );
+        println!(
+            "{:<28} {:>10} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7}",
+            "kernel", "params", "tensors", "median ms", "min ms", "GB/s", "copy GB/s", "% copy"
+        );
+        for r in &rows {
+            println!(
+                "{:<28} {:>10} {:>7} {:>10.3} {:>10.3} {:>8.2} {:>10.2} {:>6.0}%",
+                r.kernel,
+                r.params,
+                r.tensors,
+                r.median_ms,
+                r.min_ms,
+                r.gb_per_s,
+                r.copy_gb_per_s,
+                r.percent_of_copy
+            );
+        }
+    }
+    if let Some(path) = plot {
+        let series = kernels
+            .iter()
+            .flat_map(|(name, _)| tensors.iter().map(move |&k| (*name, k)))
+            .map(|(name, k)| wgoptim::plot::Series {
+                name: if tensors.len() > 1 {
+                    format!("{name} ({k} tensors)")
+                } else {
+                    name.to_string()
+                },
+                points: rows
+                    .iter()
+                    .filter(|r| r.kernel == name && r.tensors == k)
+                    .map(|r| (r.params as f64, r.percent_of_copy))
+                    .collect(),
+            })
+            .collect();
+        let panel = wgoptim::plot::Panel {
+            title: format!(
+                "fused optimizer step vs copy bandwidth, {}",
+                ctx.adapter_info().name
+            ),
+            x_label: "parameters".into(),
+            y_label: "% of copy_buffer_to_buffer bandwidth".into(),
+            series,
+            log_x: true,
+            ..Default::default()
+        };
+        wgoptim::plot::draw(path, &[panel], 1, (1000, 560))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,92 @@
+//! The `wgoptim` command line: a thin layer over the library, one module per subcommand.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod info;
+mod memory;
+mod replay;
+mod schedule;
+mod tune;
+mod verify;
+
+#[derive(Parser)]
+#[command(
+    name = "wgoptim",
+    version,
+    about = "Fused GPU optimizer kernels on wgpu, checked against a CPU reference"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the adapters wgpu sees and the one wgoptim would use.
+    Info,
+    /// Run every kernel variant against the f32 twin and the f64 oracle on random data.
+    Verify(verify::Args),
+    /// Print a learning-rate schedule as CSV (`step,lr[,momentum]`), optionally plotted.
+    Schedule(schedule::Args),
+    /// Replay recorded gradients through an optimizer and write the final parameters.
+    Replay(replay::Args),
+    /// Memory of every buffer each optimizer variant allocates, from the allocations themselves.
+    Memory(memory::Args),
+    /// Time each kernel's step against the device's copy bandwidth, measured beside it.
+    Bench(bench::Args),
+    /// Time every kernel shape on this adapter, keep the fastest per variant, cache the choice.
+    Tune(tune::Args),
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let parsed = match s.trim().strip_prefix("2^") {
+        Some(k) => k.parse::<u32>().ok().and_then(|k| 1usize.checked_shl(k)),
+        None => s.trim().replace('_', "").parse().ok(),
+    };
+    match parsed {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a positive size (write e.g. 1000003 or 2^20)"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info => info::run(),
+        Command::Verify(args) => verify::run(args),
+        Command::Schedule(args) => schedule::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Memory(args) => memory::run(args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Tune(args) => tune::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The named variants, or all of them when `names` is empty; an unknown name is an error.
+fn choose_variants(names: &[String]) -> Result<Vec<(&'static str, wgoptim::Optimizer)>, String> {
+    let all = wgoptim::verify::variants();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|name| {
+            all.iter().find(|(n, _)| n == name).copied().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                format!("unknown optimizer `{name}`; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}

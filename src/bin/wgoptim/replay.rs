@@ -1,0 +1,91 @@
+//! `wgoptim replay`: recorded gradients through an optimizer, with PyTorch's names.
+
+use std::process::ExitCode;
+
+use wgoptim::{Backend, GpuContext, GpuOptimizer};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    /// The WGSL kernels on the wgpu device.
+    Gpu,
+    /// The kernels' f32 twins on the CPU.
+    Cpu,
+}
+
+/// Replay recorded gradients through an optimizer and write the final parameters.
+///
+/// `wgoptim replay adam lr=0.01 betas=0.9,0.99 --params p0.npy --grads g.npy --out p.npy`
+/// (hyperparameters with PyTorch's names and defaults; gradients one row per step).
+#[derive(clap::Args)]
+pub struct Args {
+    /// sgd, rmsprop, adam, adamw or adagrad.
+    optimizer: String,
+    /// `key=value` hyperparameters (lr, momentum, dampening, nesterov, alpha, centered,
+    /// betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value, maximize).
+    hyperparameters: Vec<String>,
+    /// Initial parameters: 1-D float32 .npy.
+    #[arg(long)]
+    params: std::path::PathBuf,
+    /// Gradients: 2-D float32 .npy, one row per step.
+    #[arg(long)]
+    grads: std::path::PathBuf,
+    /// Where to write the final parameters (.npy, float32).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// A schedule as `wgoptim schedule` takes it, in one argument: "CosineAnnealingLR T_max=10".
+    /// Its base lr is the optimizer's unless it names `lr=`.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Run the GPU kernels or their CPU f32 twins.
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
+    device: Device,
+    /// Also write the lr of each step (.npy, float64).
+    #[arg(long)]
+    lrs_out: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
+    let Args {
+        optimizer,
+        hyperparameters,
+        params,
+        grads,
+        out,
+        schedule,
+        device,
+        lrs_out,
+    } = args;
+    let opt = wgoptim::optim::spec::parse(&optimizer, &hyperparameters)?;
+    let spec = match &schedule {
+        None => None,
+        Some(text) => {
+            let mut words = text.split_whitespace().map(str::to_string);
+            let name = words
+                .next()
+                .ok_or_else(|| wgoptim::Error::Argument("--schedule is empty".into()))?;
+            let mut params: Vec<String> = words.collect();
+            if !params.iter().any(|p| p.starts_with("lr=")) {
+                params.push(format!("lr={}", opt.lr()));
+            }
+            Some(wgoptim::schedule::spec::parse(&name, &params)?)
+        }
+    };
+    let p0 = wgoptim::replay::read_params(&params)?;
+    let g = wgoptim::replay::read_grads(&grads, p0.len())?;
+    let mut backend: Box<dyn Backend> = match device {
+        Device::Gpu => Box::new(GpuOptimizer::with_params(&GpuContext::new()?, opt, &p0)?),
+        Device::Cpu => Box::new(wgoptim::CpuOptimizer::with_params(opt, &p0)?),
+    };
+    let lrs = wgoptim::replay::replay(backend.as_mut(), &g, spec.as_ref())?;
+    wgoptim::replay::write_f32(&out, &backend.read_params()?)?;
+    if let Some(path) = lrs_out {
+        wgoptim::replay::write_f64(&path, &lrs)?;
+    }
+    eprintln!(
+        "{} steps of {} on {device:?}: wrote {}",
+        g.nrows(),
+        opt.name(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
