@@ -213,6 +213,9 @@ impl Bench {
 pub struct Row {
     /// Variant name (as in `wgoptim verify`).
     pub kernel: String,
+    /// The kernel shape it ran with (`c4`: 4 contiguous vec4 blocks per invocation, `s8`: 8
+    /// strided; see `KernelShape::name`), as the context chose it.
+    pub shape: String,
     /// Parameters stepped.
     pub params: usize,
     /// Tensors they are split into (packed into one flat buffer).
@@ -253,6 +256,7 @@ pub fn run(
                 let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;
                 let row = Row {
                     kernel: name.to_string(),
+                    shape: bench.ctx.shape_for(&optimizer)?.name(),
                     params: n,
                     tensors: k,
                     median_ms: t.median * 1e3,

@@ -101,11 +101,12 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         println!("{text}");
     } else if csv {
         println!(
-            "kernel,params,tensors,median_ms,min_ms,bytes_per_param,gb_per_s,copy_gb_per_s,percent_of_copy"
+            "kernel,shape,params,tensors,median_ms,min_ms,bytes_per_param,gb_per_s,copy_gb_per_s,percent_of_copy"
         );
         for r in &rows {
             let fields = [
                 r.kernel.clone(),
+                r.shape.clone(),
                 r.params.to_string(),
                 r.tensors.to_string(),
                 r.median_ms.to_string(),
@@ -124,13 +125,22 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
             session.clock()
         );
         println!(
-            "{:<28} {:>10} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7}",
-            "kernel", "params", "tensors", "median ms", "min ms", "GB/s", "copy GB/s", "% copy"
+            "{:<28} {:>5} {:>10} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7}",
+            "kernel",
+            "shape",
+            "params",
+            "tensors",
+            "median ms",
+            "min ms",
+            "GB/s",
+            "copy GB/s",
+            "% copy"
         );
         for r in &rows {
             println!(
-                "{:<28} {:>10} {:>7} {:>10.3} {:>10.3} {:>8.2} {:>10.2} {:>6.0}%",
+                "{:<28} {:>5} {:>10} {:>7} {:>10.3} {:>10.3} {:>8.2} {:>10.2} {:>6.0}%",
                 r.kernel,
+                r.shape,
                 r.params,
                 r.tensors,
                 r.median_ms,
