@@ -667,13 +667,13 @@ impl GpuOptimizer {
     /// possible counts would outgrow the ring.
     fn write_step_scalars(&mut self) -> Result<()> {
         let host = self.steps();
-        if host - self.anchor.host + 1 > SCALAR_RING {
+        if host.saturating_sub(self.anchor.host) + 1 > SCALAR_RING {
             // Steps recorded but perhaps not yet submitted are not in the count read back.
             let device = self.device_steps()?;
             self.reanchor(device, host.saturating_sub(UNIFORM_RING));
         }
         let Anchor { device, host: at } = self.anchor;
-        let window = device + 1..=device + (host - at) + 1;
+        let window = device + 1..=device + host.saturating_sub(at) + 1;
         for segment in &mut self.segments {
             segment.write_scalars(self.ctx.queue(), window.clone())?;
         }
