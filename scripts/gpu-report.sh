@@ -35,7 +35,7 @@ start=$(date +%s)
 log() { echo "[gpu-report $(($(date +%s) - start))s] $*" | tee -a "$out/log.txt" >&2; }
 
 # 1. The Vulkan loader and driver.
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; then
     debs=("${WGOPTIM_DEBS:-.gl}"/*.deb)
     if [ -e "${debs[0]}" ]; then
         log "no libvulkan.so.1: unpacking ${#debs[@]} carried .deb files"

@@ -11,7 +11,7 @@ have_vulkan_driver() {
     return 1
 }
 
-if ! have_vulkan_driver || ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+if ! have_vulkan_driver || ! ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; then
     echo "setup: no Vulkan driver found; installing mesa-vulkan-drivers (lavapipe)" >&2
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

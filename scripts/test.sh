@@ -17,7 +17,7 @@ export WGOPTIM_CACHE_DIR="${WGOPTIM_CACHE_DIR:-$PWD/target/wgoptim-cache}"
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --all-features --quiet -- -D warnings
 cargo clippy --release --lib --no-default-features --quiet -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --all-features --quiet
 scripts/check-lean.sh
 cargo build --release --all-targets --all-features --quiet
 if ! ./target/release/wgoptim info; then
