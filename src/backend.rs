@@ -141,3 +141,32 @@ impl Progress {
         self.steps += 1;
     }
 }
+
+/// Sets every group's base lr (the same check first, so a bad lr changes no group).
+pub(crate) fn set_lr_all<'a>(
+    groups: impl IntoIterator<Item = &'a mut Progress>,
+    lr: f64,
+) -> Result<()> {
+    ensure_lr(lr)?;
+    for p in groups {
+        p.set_lr(lr)?;
+    }
+    Ok(())
+}
+
+/// Drives every group from `schedule`, each from its own base lr (PyTorch's per-group
+/// semantics); refused as a whole if any group cannot take it.
+pub(crate) fn set_schedule_all<'a>(
+    groups: impl IntoIterator<Item = &'a mut Progress>,
+    schedule: Option<Schedule>,
+) -> Result<()> {
+    let groups: Vec<&mut Progress> = groups.into_iter().collect();
+    let mut trial: Vec<Progress> = groups.iter().map(|p| (*p).clone()).collect();
+    for p in &mut trial {
+        p.set_schedule(schedule.clone())?;
+    }
+    for (p, t) in groups.into_iter().zip(trial) {
+        *p = t;
+    }
+    Ok(())
+}

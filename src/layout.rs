@@ -188,3 +188,38 @@ impl ParamGroup {
             .collect()
     }
 }
+
+/// Each group's optimizer, first element in the flat vectors, and length.
+pub(crate) type GroupRanges = Vec<(Optimizer, usize, usize)>;
+
+/// Packs parameter groups into one layout: each group's tensors contiguous, each group starting
+/// at a multiple of `layout`'s alignment, all groups of one family (as both backends require).
+/// Returns the layout and each group's (optimizer, first element, length).
+pub(crate) fn pack_groups(
+    groups: &[ParamGroup],
+    mut layout: ParamLayout,
+) -> Result<(ParamLayout, GroupRanges)> {
+    let Some(first) = groups.first() else {
+        return Err(Error::Empty);
+    };
+    let family = first.optimizer.kernel();
+    let mut ranges = Vec::with_capacity(groups.len());
+    for group in groups {
+        group.optimizer.validate()?;
+        if group.optimizer.kernel() != family {
+            return Err(Error::MixedFamilies {
+                first: first.optimizer.name(),
+                other: group.optimizer.name(),
+            });
+        }
+        if group.tensors.is_empty() {
+            return Err(Error::Empty);
+        }
+        let start = layout.len().next_multiple_of(layout.align());
+        for (name, shape) in &group.tensors {
+            layout.add(name, shape)?;
+        }
+        ranges.push((group.optimizer, start, layout.len() - start));
+    }
+    Ok((layout, ranges))
+}

@@ -30,8 +30,8 @@
 //! |---|---|---|---|
 //! | `new` | `GpuOptimizer::new(&ctx, opt, len)` | `CpuOptimizer::new(opt, len)` | zeros |
 //! | `with_params` | `GpuOptimizer::with_params(&ctx, opt, &params)` | `CpuOptimizer::with_params(opt, &params)` | a copy of `params` |
-//! | `with_layout` | `GpuOptimizer::with_layout(&ctx, opt, layout)` | (GPU only for now) | zeros, named tensors |
-//! | `with_groups` | `GpuOptimizer::with_groups(&ctx, groups)` | (GPU only for now) | zeros, parameter groups |
+//! | `with_layout` | `GpuOptimizer::with_layout(&ctx, opt, layout)` | `CpuOptimizer::with_layout(opt, layout)` | zeros, named tensors |
+//! | `with_groups` | `GpuOptimizer::with_groups(&ctx, groups)` | `CpuOptimizer::with_groups(groups)` | zeros, parameter groups |
 //! | `adopt` | `GpuOptimizer::adopt(&ctx, opt, params, grads, len)` | — | the caller's buffers |
 //!
 //! The GPU constructors take the context first; `opt` is anything that converts into an
@@ -41,7 +41,7 @@
 //!
 //! ## Cargo features
 //!
-//! With no features (the default) the crate depends on wgpu, bytemuck, pollster, thiserror,
+//! With no features (the default) the crate depends on wgpu, bytemuck, pollster, thiserror, rayon,
 //! serde, serde_json and safetensors, and nothing else.
 //!
 //! | feature | adds | brings in |

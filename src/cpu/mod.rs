@@ -10,17 +10,17 @@ pub mod adam;
 pub mod rmsprop;
 pub mod sgd;
 
-use crate::backend::{Backend, Progress};
+use crate::backend::Progress;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::uniform::{DeviceStep, StepUniform};
 
 /// Applies `f(param, grad, state)` to every element, gathering the element's state from the
-/// slots that exist (empty vectors are unused slots).
+/// slots that exist (empty slices are unused slots).
 fn for_each<T: Copy + Default>(
     params: &mut [T],
     grads: &[f32],
-    state: &mut [Vec<T>; 3],
+    mut state: [&mut [T]; 3],
     mut f: impl FnMut(&mut T, f32, &mut [T; 3]),
 ) {
     for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
@@ -39,7 +39,7 @@ fn for_each<T: Copy + Default>(
     }
 }
 
-/// One step of the f32 twins over whole vectors.
+/// One step of the f32 twins over whole vectors (empty vectors are unused state slots).
 pub fn twin_step(
     optimizer: &Optimizer,
     step: &StepUniform,
@@ -47,6 +47,20 @@ pub fn twin_step(
     params: &mut [f32],
     grads: &[f32],
     state: &mut [Vec<f32>; 3],
+) {
+    let [a, b, c] = state;
+    twin_slices(optimizer, step, dev, params, grads, [a, b, c]);
+}
+
+/// One step of the f32 twins over slices: the one place that dispatches to each family's
+/// `update`.
+fn twin_slices(
+    optimizer: &Optimizer,
+    step: &StepUniform,
+    dev: &DeviceStep,
+    params: &mut [f32],
+    grads: &[f32],
+    state: [&mut [f32]; 3],
 ) {
     match optimizer {
         Optimizer::Sgd(o) => for_each(params, grads, state, |p, g, s| {
@@ -61,6 +75,48 @@ pub fn twin_step(
         Optimizer::Adagrad(_) => for_each(params, grads, state, |p, g, s| {
             adagrad::update(step, dev, [], p, g, s)
         }),
+    }
+}
+
+/// Elements one task of [`twin_step_parallel`] updates.
+const TASK_ELEMENTS: usize = 1 << 15;
+
+/// [`twin_step`] split into tasks of [`TASK_ELEMENTS`] elements run on `pool` (rayon's global
+/// pool when `None`). Every element is updated by the same twin, independently of the others,
+/// so the result is the sequential twin's bit for bit whatever the thread count.
+pub(crate) fn twin_step_parallel(
+    optimizer: &Optimizer,
+    step: &StepUniform,
+    dev: &DeviceStep,
+    params: &mut [f32],
+    grads: &[f32],
+    state: [&mut [f32]; 3],
+    pool: Option<&rayon::ThreadPool>,
+) {
+    use rayon::prelude::*;
+    let tasks = params.len().div_ceil(TASK_ELEMENTS);
+    fn split(slot: &mut [f32], tasks: usize) -> Vec<&mut [f32]> {
+        if slot.is_empty() {
+            (0..tasks).map(|_| <&mut [f32]>::default()).collect()
+        } else {
+            slot.chunks_mut(TASK_ELEMENTS).collect()
+        }
+    }
+    let [a, b, c] = state;
+    let (a, b, c) = (split(a, tasks), split(b, tasks), split(c, tasks));
+    let parts: Vec<_> = params
+        .chunks_mut(TASK_ELEMENTS)
+        .zip(grads.chunks(TASK_ELEMENTS))
+        .zip(a.into_iter().zip(b).zip(c))
+        .collect();
+    let run = || {
+        parts.into_par_iter().for_each(|((p, g), ((a, b), c))| {
+            twin_slices(optimizer, step, dev, p, g, [a, b, c]);
+        })
+    };
+    match pool {
+        Some(pool) => pool.install(run),
+        None => run(),
     }
 }
 
@@ -85,106 +141,8 @@ fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
     }
 }
 
-/// The optimizer on the CPU, running the f32 twins of the kernels (single-threaded).
-#[derive(Clone, Debug)]
-pub struct CpuOptimizer {
-    progress: Progress,
-    params: Vec<f32>,
-    grads: Vec<f32>,
-    state: [Vec<f32>; 3],
-}
-
-impl CpuOptimizer {
-    /// An optimizer over `len` parameters, all zero until written (as [`crate::GpuOptimizer::new`]).
-    pub fn new(optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
-        let optimizer = optimizer.into();
-        let progress = Progress::new(optimizer)?;
-        if len == 0 {
-            return Err(Error::Empty);
-        }
-        Ok(Self {
-            progress,
-            params: vec![0.0; len],
-            grads: vec![0.0; len],
-            state: new_state(&optimizer, len),
-        })
-    }
-
-    /// An optimizer over a copy of `params`, with zero gradients and fresh state (as
-    /// [`crate::GpuOptimizer::with_params`]).
-    pub fn with_params(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
-        let mut opt = Self::new(optimizer, params.len())?;
-        opt.params.copy_from_slice(params);
-        Ok(opt)
-    }
-
-    /// The parameters, without a copy.
-    pub fn params(&self) -> &[f32] {
-        &self.params
-    }
-}
-
-impl Backend for CpuOptimizer {
-    fn optimizer(&self) -> &Optimizer {
-        &self.progress.optimizer
-    }
-    fn len(&self) -> usize {
-        self.params.len()
-    }
-    fn steps(&self) -> u64 {
-        self.progress.steps
-    }
-    fn lr(&self) -> Result<f64> {
-        self.progress.next_lr()
-    }
-    fn set_lr(&mut self, lr: f64) -> Result<()> {
-        self.progress.set_lr(lr)
-    }
-    fn set_schedule(&mut self, schedule: Option<crate::schedule::Schedule>) -> Result<()> {
-        self.progress.set_schedule(schedule)
-    }
-    fn next_uniform(&self) -> Result<StepUniform> {
-        self.progress.next_uniform()
-    }
-    fn write_params(&mut self, params: &[f32]) -> Result<()> {
-        check_len("parameters", self.params.len(), params.len())?;
-        self.params.copy_from_slice(params);
-        Ok(())
-    }
-    fn write_grads(&mut self, grads: &[f32]) -> Result<()> {
-        check_len("gradients", self.params.len(), grads.len())?;
-        self.grads.copy_from_slice(grads);
-        Ok(())
-    }
-    fn step(&mut self) -> Result<()> {
-        self.progress.check_can_step()?;
-        let u = self.progress.next_uniform()?;
-        twin_step(
-            &self.progress.optimizer,
-            &u,
-            &DeviceStep::NEUTRAL,
-            &mut self.params,
-            &self.grads,
-            &mut self.state,
-        );
-        self.progress.advance();
-        Ok(())
-    }
-    fn read_params(&self) -> Result<Vec<f32>> {
-        Ok(self.params.clone())
-    }
-    fn read_state(&self, name: &str) -> Result<Vec<f32>> {
-        let layout = self.progress.optimizer.state_layout();
-        match layout.find(name) {
-            Some(slot) => Ok(self.state[slot.slot].clone()),
-            None => Err(Error::UnknownState {
-                optimizer: self.progress.optimizer.name(),
-                name: name.to_string(),
-                available: layout.names(),
-            }),
-        }
-    }
-}
+mod optimizer;
+pub use optimizer::CpuOptimizer;
 
 /// The f64 oracle over whole vectors: parameters and state kept in f64, gradients given in f32.
 #[derive(Clone, Debug)]
@@ -215,7 +173,9 @@ impl Oracle {
         check_len("gradients", self.params.len(), grads.len())?;
         let (lr, t) = (self.progress.lr, self.progress.steps + 1);
         let g = |g: f32| f64::from(g);
-        let (params, state) = (&mut self.params, &mut self.state);
+        let params = &mut self.params;
+        let [a, b, c] = &mut self.state;
+        let state = [a.as_mut_slice(), b.as_mut_slice(), c.as_mut_slice()];
         match &self.progress.optimizer {
             Optimizer::Sgd(o) => for_each(params, grads, state, |p, x, s| {
                 sgd::oracle(o, lr, t, p, g(x), s)

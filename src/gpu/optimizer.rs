@@ -11,7 +11,7 @@ use super::context::GpuContext;
 use super::segment::{SCALAR_RING, Segment, UNIFORM_RING};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::layout::{ParamGroup, ParamLayout, TensorView};
+use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
 use crate::optim::Optimizer;
 use crate::schedule::Schedule;
 use crate::uniform::{ControlBlock, StepUniform};
@@ -123,29 +123,7 @@ impl GpuOptimizer {
     /// must be of one family (all Adam/AdamW, all SGD, …). See
     /// [`ParamGroup::split_weight_decay`] for the usual no-decay mask on biases and norms.
     pub fn with_groups(ctx: &GpuContext, groups: Vec<ParamGroup>) -> Result<Self> {
-        let Some(first) = groups.first() else {
-            return Err(Error::Empty);
-        };
-        let family = first.optimizer.kernel();
-        let mut layout = ParamLayout::for_limits(&ctx.limits());
-        let mut ranges = Vec::with_capacity(groups.len());
-        for group in &groups {
-            group.optimizer.validate()?;
-            if group.optimizer.kernel() != family {
-                return Err(Error::MixedFamilies {
-                    first: first.optimizer.name(),
-                    other: group.optimizer.name(),
-                });
-            }
-            if group.tensors.is_empty() {
-                return Err(Error::Empty);
-            }
-            let start = layout.len().next_multiple_of(layout.align());
-            for (name, shape) in &group.tensors {
-                layout.add(name, shape)?;
-            }
-            ranges.push((group.optimizer, start, layout.len() - start));
-        }
+        let (layout, ranges) = pack_groups(&groups, ParamLayout::for_limits(&ctx.limits()))?;
         let len = layout.len();
         Self::owned(ctx, &ranges, len, Some(layout))
     }
@@ -762,23 +740,15 @@ impl Backend for GpuOptimizer {
     }
     /// Sets every group's base learning rate (see [`GpuOptimizer::set_group_lr`]).
     fn set_lr(&mut self, lr: f64) -> Result<()> {
-        crate::optim::ensure_lr(lr)?;
-        for s in &mut self.segments {
-            s.progress.set_lr(lr)?;
-        }
-        Ok(())
+        crate::backend::set_lr_all(self.segments.iter_mut().map(|s| &mut s.progress), lr)
     }
     /// Drives every group from `schedule`, each from its own base learning rate (PyTorch's
     /// per-group semantics). Refused as a whole if any group cannot take it.
     fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()> {
-        let mut trial: Vec<_> = self.segments.iter().map(|s| s.progress.clone()).collect();
-        for p in &mut trial {
-            p.set_schedule(schedule.clone())?;
-        }
-        for (s, p) in self.segments.iter_mut().zip(trial) {
-            s.progress = p;
-        }
-        Ok(())
+        crate::backend::set_schedule_all(
+            self.segments.iter_mut().map(|s| &mut s.progress),
+            schedule,
+        )
     }
     /// The first group's next uniform.
     fn next_uniform(&self) -> Result<StepUniform> {

@@ -1,0 +1,338 @@
+//! The optimizer on the CPU: the kernels' f32 twins over host vectors, with the GPU optimizer's
+//! constructors (flat, layout, parameter groups), split across threads.
+
+use std::sync::Arc;
+
+use super::{check_len, new_state, twin_step_parallel};
+use crate::backend::{Backend, Progress};
+use crate::error::{Error, Result};
+use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
+use crate::optim::Optimizer;
+use crate::schedule::Schedule;
+use crate::uniform::{DeviceStep, StepUniform};
+
+/// One parameter group's range of the flat vectors and its own state.
+#[derive(Clone, Debug)]
+struct Segment {
+    offset: usize,
+    len: usize,
+    progress: Progress,
+    /// State in binding-slot order, indexed from the group's first element; empty where the
+    /// variant has no such slot.
+    state: [Vec<f32>; 3],
+}
+
+/// An optimizer over `len()` f32 parameters in host memory, stepped by the kernels' f32 twins:
+/// the same results as [`crate::GpuOptimizer`] bit for bit where the device rounds as IEEE 754
+/// does (lavapipe does), behind the same constructors and [`Backend`] API.
+///
+/// Each step splits the parameters into tasks of 32,768 elements run on rayon's global thread
+/// pool, or on a pool of its own ([`CpuOptimizer::with_threads`]); each element is updated by
+/// the same twin independently, so the thread count never changes a result.
+///
+/// ```
+/// use wgoptim::{Adam, Backend, CpuOptimizer};
+/// let mut opt = CpuOptimizer::with_params(Adam::adamw(), &[0.5; 1000])?;
+/// opt.write_grads(&[0.1; 1000])?;
+/// opt.step()?;
+/// assert!(opt.params()[0] < 0.5);
+/// # Ok::<(), wgoptim::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct CpuOptimizer {
+    len: usize,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    segments: Vec<Segment>,
+    layout: Option<ParamLayout>,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+/// The alignment (in elements) of tensors and groups in a CPU layout: 256 bytes, wgpu's default
+/// storage offset alignment, so that a CPU layout's offsets are valid on most devices too.
+const CPU_ALIGN: usize = 64;
+
+impl CpuOptimizer {
+    /// An optimizer over `len` parameters, all zero until written (as
+    /// [`crate::GpuOptimizer::new`]).
+    pub fn new(optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
+        let optimizer = optimizer.into();
+        optimizer.validate()?;
+        Self::build(&[(optimizer, 0, len)], len, None)
+    }
+
+    /// An optimizer over a copy of `params`, with zero gradients and fresh state (as
+    /// [`crate::GpuOptimizer::with_params`]).
+    pub fn with_params(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
+        let mut opt = Self::new(optimizer, params.len())?;
+        opt.params.copy_from_slice(params);
+        Ok(opt)
+    }
+
+    /// An optimizer over the tensors of `layout`, packed into one flat vector (as
+    /// [`crate::GpuOptimizer::with_layout`]). Parameters start at zero.
+    pub fn with_layout(optimizer: impl Into<Optimizer>, layout: ParamLayout) -> Result<Self> {
+        let optimizer = optimizer.into();
+        optimizer.validate()?;
+        if layout.is_empty() {
+            return Err(Error::Empty);
+        }
+        let len = layout.len();
+        Self::build(&[(optimizer, 0, len)], len, Some(layout))
+    }
+
+    /// An optimizer over parameter groups, each with its own hyperparameters (as
+    /// [`crate::GpuOptimizer::with_groups`], with the same refusals: no groups, an empty
+    /// group, groups of different families).
+    pub fn with_groups(groups: Vec<ParamGroup>) -> Result<Self> {
+        let (layout, ranges) = pack_groups(&groups, ParamLayout::new(CPU_ALIGN))?;
+        let len = layout.len();
+        Self::build(&ranges, len, Some(layout))
+    }
+
+    fn build(
+        ranges: &[(Optimizer, usize, usize)],
+        len: usize,
+        layout: Option<ParamLayout>,
+    ) -> Result<Self> {
+        if len == 0 {
+            return Err(Error::Empty);
+        }
+        let segments = ranges
+            .iter()
+            .map(|&(optimizer, offset, seg_len)| {
+                Ok(Segment {
+                    offset,
+                    len: seg_len,
+                    progress: Progress::new(optimizer)?,
+                    state: new_state(&optimizer, seg_len),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            len,
+            params: vec![0.0; len],
+            grads: vec![0.0; len],
+            segments,
+            layout,
+            pool: None,
+        })
+    }
+
+    /// Runs the steps on a pool of `threads` threads of its own (`0`: rayon's global pool,
+    /// one thread per core, the default).
+    pub fn with_threads(mut self, threads: usize) -> Result<Self> {
+        self.pool = match threads {
+            0 => None,
+            n => Some(Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| Error::Argument(format!("thread pool of {n}: {e}")))?,
+            )),
+        };
+        Ok(self)
+    }
+
+    /// Threads a step runs on.
+    pub fn threads(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+    }
+
+    /// The parameters, without a copy.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// The tensor layout, when built with [`CpuOptimizer::with_layout`] or
+    /// [`CpuOptimizer::with_groups`].
+    pub fn layout(&self) -> Option<&ParamLayout> {
+        self.layout.as_ref()
+    }
+
+    /// The view of tensor `name`.
+    pub fn view(&self, name: &str) -> Result<&TensorView> {
+        match &self.layout {
+            Some(l) => l.get(name),
+            None => Err(Error::UnknownTensor(name.to_string())),
+        }
+    }
+
+    /// Overwrites one tensor's parameters.
+    pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let range = self.view(name)?.range();
+        check_len("parameters", range.len(), data.len())?;
+        self.params[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Overwrites one tensor's gradients.
+    pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let range = self.view(name)?.range();
+        check_len("gradients", range.len(), data.len())?;
+        self.grads[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Reads one tensor's parameters.
+    pub fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
+        Ok(self.params[self.view(name)?.range()].to_vec())
+    }
+
+    /// Reads one tensor's slice of a state tensor (`exp_avg`, …) of its group.
+    pub fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
+        let view = self.view(name)?;
+        let g = self
+            .segments
+            .iter()
+            .rposition(|s| s.offset <= view.offset)
+            .unwrap_or(0);
+        let start = view.offset - self.segments[g].offset;
+        Ok(self.group_state(g, state)?[start..start + view.len].to_vec())
+    }
+
+    /// Number of parameter groups (1 unless built with [`CpuOptimizer::with_groups`]).
+    pub fn groups(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn segment(&self, g: usize) -> Result<&Segment> {
+        self.segments.get(g).ok_or(Error::UnknownGroup {
+            group: g,
+            groups: self.segments.len(),
+        })
+    }
+
+    /// The element range of group `g` in the flat vectors.
+    pub fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>> {
+        self.segments.get(g).map(|s| s.offset..s.offset + s.len)
+    }
+
+    /// Group `g`'s optimizer and hyperparameters.
+    pub fn group_optimizer(&self, g: usize) -> Option<&Optimizer> {
+        self.segments.get(g).map(|s| &s.progress.optimizer)
+    }
+
+    /// The learning rate group `g`'s next step uses (its schedule applied to its base lr).
+    pub fn group_lr(&self, g: usize) -> Result<f64> {
+        self.segment(g)?.progress.next_lr()
+    }
+
+    /// Sets group `g`'s base learning rate (`group_optimizer(g).lr()` then returns it).
+    pub fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
+        self.segment(g)?;
+        self.segments[g].progress.set_lr(lr)
+    }
+
+    fn group_state(&self, g: usize, name: &str) -> Result<&[f32]> {
+        let segment = self.segment(g)?;
+        let optimizer = &segment.progress.optimizer;
+        let layout = optimizer.state_layout();
+        match layout.find(name) {
+            Some(slot) => Ok(&segment.state[slot.slot]),
+            None => Err(Error::UnknownState {
+                optimizer: optimizer.name(),
+                name: name.to_string(),
+                available: layout.names(),
+            }),
+        }
+    }
+
+    /// Reads one state tensor of group `g` (the group's own elements).
+    pub fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
+        self.group_state(g, name).map(<[f32]>::to_vec)
+    }
+}
+
+impl Backend for CpuOptimizer {
+    /// Group 0's optimizer (see [`CpuOptimizer::group_optimizer`] for the others).
+    fn optimizer(&self) -> &Optimizer {
+        &self.segments[0].progress.optimizer
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn steps(&self) -> u64 {
+        self.segments[0].progress.steps
+    }
+    /// Group 0's learning rate for the next step (see [`CpuOptimizer::group_lr`]).
+    fn lr(&self) -> Result<f64> {
+        self.segments[0].progress.next_lr()
+    }
+    /// Sets every group's base learning rate.
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        crate::backend::set_lr_all(self.segments.iter_mut().map(|s| &mut s.progress), lr)
+    }
+    /// Drives every group from `schedule`, each from its own base learning rate (PyTorch's
+    /// per-group semantics). Refused as a whole if any group cannot take it.
+    fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()> {
+        crate::backend::set_schedule_all(
+            self.segments.iter_mut().map(|s| &mut s.progress),
+            schedule,
+        )
+    }
+    /// Group 0's next uniform.
+    fn next_uniform(&self) -> Result<StepUniform> {
+        self.segments[0].progress.next_uniform()
+    }
+    fn write_params(&mut self, params: &[f32]) -> Result<()> {
+        check_len("parameters", self.len, params.len())?;
+        self.params.copy_from_slice(params);
+        Ok(())
+    }
+    fn write_grads(&mut self, grads: &[f32]) -> Result<()> {
+        check_len("gradients", self.len, grads.len())?;
+        self.grads.copy_from_slice(grads);
+        Ok(())
+    }
+    /// One step of every group; refused as a whole (nothing changed) if any group's schedule
+    /// is finished or a group is at [`crate::MAX_STEPS`].
+    fn step(&mut self) -> Result<()> {
+        let uniforms = self
+            .segments
+            .iter()
+            .map(|s| {
+                s.progress.check_can_step()?;
+                s.progress.next_uniform()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pool = self.pool.as_deref();
+        for (segment, uniform) in self.segments.iter_mut().zip(&uniforms) {
+            let range = segment.offset..segment.offset + segment.len;
+            let [a, b, c] = &mut segment.state;
+            twin_step_parallel(
+                &segment.progress.optimizer,
+                uniform,
+                &DeviceStep::NEUTRAL,
+                &mut self.params[range.clone()],
+                &self.grads[range],
+                [a.as_mut_slice(), b.as_mut_slice(), c.as_mut_slice()],
+                pool,
+            );
+            segment.progress.advance();
+        }
+        Ok(())
+    }
+    fn read_params(&self) -> Result<Vec<f32>> {
+        Ok(self.params.clone())
+    }
+    /// One state tensor over all parameters, group by group (zero where a group has no such
+    /// state or between groups), as [`crate::GpuOptimizer`]'s.
+    fn read_state(&self, name: &str) -> Result<Vec<f32>> {
+        let mut flat = vec![0.0; self.len];
+        let mut found = false;
+        for (g, segment) in self.segments.iter().enumerate() {
+            if let Ok(state) = self.group_state(g, name) {
+                flat[segment.offset..segment.offset + segment.len].copy_from_slice(state);
+                found = true;
+            }
+        }
+        if found {
+            Ok(flat)
+        } else {
+            self.group_state(0, name).map(|_| flat)
+        }
+    }
+}
