@@ -1,5 +1,6 @@
 //! Timing optimizer steps against the device's own copy bandwidth, shared by `wgoptim bench`
-//! and the criterion benches.
+//! and the criterion benches; on the GPU ([`Bench`]) or the CPU backend ([`CpuBench`], wall
+//! clock, against a copy of the same bytes on the same threads).
 //!
 //! Each repetition records the work into one encoder and submits it; its time comes from
 //! timestamp queries written around the work where the device has them
@@ -14,6 +15,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::backend::Backend;
+use crate::cpu::CpuOptimizer;
 use crate::error::Result;
 use crate::gpu::clip::GradientControl;
 use crate::gpu::{GpuContext, GpuOptimizer, compat};
@@ -167,11 +169,7 @@ impl Bench {
         let mut opt = if tensors <= 1 {
             GpuOptimizer::new(&self.ctx, optimizer, n)?
         } else {
-            let mut layout = ParamLayout::for_limits(&self.ctx.limits());
-            for k in 0..tensors {
-                let len = n / tensors + usize::from(k < n % tensors);
-                layout.add(&format!("t{k}"), &[len.max(1)])?;
-            }
+            let layout = split(ParamLayout::for_limits(&self.ctx.limits()), n, tensors)?;
             GpuOptimizer::with_layout(&self.ctx, optimizer, layout)?
         };
         opt.set_gradient_control(control)?;
@@ -214,7 +212,8 @@ pub struct Row {
     /// Variant name (as in `wgoptim verify`).
     pub kernel: String,
     /// The kernel shape it ran with (`c4`: 4 contiguous vec4 blocks per invocation, `s8`: 8
-    /// strided; see `KernelShape::name`), as the context chose it.
+    /// strided; see `KernelShape::name`), as the context chose it; `cpuN` for the CPU backend
+    /// on N threads.
     pub shape: String,
     /// Parameters stepped.
     pub params: usize,
@@ -238,7 +237,7 @@ pub struct Row {
 /// if given; `progress` is called after each measurement. Bytes per parameter stay those of
 /// the update alone, so the norm pass shows as a lower share of copy bandwidth.
 pub fn run(
-    bench: &Bench,
+    bench: &dyn Session,
     kernels: &[(&str, Optimizer)],
     sizes: &[usize],
     tensors: &[usize],
@@ -256,7 +255,7 @@ pub fn run(
                 let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;
                 let row = Row {
                     kernel: name.to_string(),
-                    shape: bench.ctx.shape_for(&optimizer)?.name(),
+                    shape: bench.shape(&optimizer)?,
                     params: n,
                     tensors: k,
                     median_ms: t.median * 1e3,
@@ -272,4 +271,149 @@ pub fn run(
         }
     }
     Ok(rows)
+}
+
+/// `n` parameters as `tensors` tensors `t0`, `t1`, … of (nearly) equal length in `layout`.
+fn split(mut layout: ParamLayout, n: usize, tensors: usize) -> Result<ParamLayout> {
+    for k in 0..tensors {
+        let len = n / tensors + usize::from(k < n % tensors);
+        layout.add(&format!("t{k}"), &[len.max(1)])?;
+    }
+    Ok(layout)
+}
+
+/// What [`run`] times on: the GPU ([`Bench`]) or the CPU backend ([`CpuBench`]).
+pub trait Session {
+    /// Times one step of `optimizer` over `n` parameters split into `tensors` tensors.
+    fn step(
+        &self,
+        optimizer: Optimizer,
+        n: usize,
+        tensors: usize,
+        control: Option<GradientControl>,
+    ) -> Result<Timing>;
+    /// Times a copy of `bytes` (the bandwidth baseline).
+    fn copy(&self, bytes: u64) -> Result<Timing>;
+    /// How the step runs, for the report (kernel shape, or CPU threads).
+    fn shape(&self, optimizer: &Optimizer) -> Result<String>;
+}
+
+impl Session for Bench {
+    fn step(
+        &self,
+        optimizer: Optimizer,
+        n: usize,
+        tensors: usize,
+        control: Option<GradientControl>,
+    ) -> Result<Timing> {
+        Bench::step(self, optimizer, n, tensors, control)
+    }
+    fn copy(&self, bytes: u64) -> Result<Timing> {
+        Bench::copy(self, bytes)
+    }
+    fn shape(&self, optimizer: &Optimizer) -> Result<String> {
+        Ok(self.ctx.shape_for(optimizer)?.name())
+    }
+}
+
+/// A benchmark session on the CPU backend: wall clock around each [`CpuOptimizer`] step, and
+/// as baseline a copy of the same bytes split across the same threads.
+pub struct CpuBench {
+    warmup: usize,
+    reps: usize,
+    /// 0: rayon's global pool.
+    threads: usize,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl CpuBench {
+    /// A session with `warmup` untimed and `reps` timed steps, on `threads` threads (0: one
+    /// per core).
+    pub fn new(warmup: usize, reps: usize, threads: usize) -> Result<Self> {
+        let pool = match threads {
+            0 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| crate::Error::Argument(format!("thread pool of {n}: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            warmup,
+            reps: reps.max(1),
+            threads,
+            pool,
+        })
+    }
+
+    /// Threads the steps and copies run on.
+    pub fn threads(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+    }
+
+    fn time(&self, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+        for _ in 0..self.warmup {
+            f()?;
+        }
+        let mut samples = Vec::with_capacity(self.reps);
+        for _ in 0..self.reps {
+            let start = Instant::now();
+            f()?;
+            samples.push(start.elapsed().as_secs_f64());
+        }
+        Ok(Timing::of(samples))
+    }
+}
+
+impl Session for CpuBench {
+    fn step(
+        &self,
+        optimizer: Optimizer,
+        n: usize,
+        tensors: usize,
+        control: Option<GradientControl>,
+    ) -> Result<Timing> {
+        if control.is_some() {
+            return Err(crate::Error::Argument(
+                "clipping and skipping are GPU-only for now: drop --max-norm/--skip-nonfinite with --device cpu".into(),
+            ));
+        }
+        let mut data = Data::new(1);
+        let opt = if tensors <= 1 {
+            CpuOptimizer::new(optimizer, n)?
+        } else {
+            CpuOptimizer::with_layout(optimizer, split(ParamLayout::new(64), n, tensors)?)?
+        };
+        let mut opt = opt.with_threads(self.threads)?;
+        let len = opt.len();
+        opt.write_params(&data.vector(len))?;
+        opt.write_grads(&data.gradients(len))?;
+        self.time(|| opt.step())
+    }
+
+    fn copy(&self, bytes: u64) -> Result<Timing> {
+        use rayon::prelude::*;
+        let n = (bytes / 4) as usize;
+        let src = vec![1.0f32; n];
+        let mut dst = vec![0.0f32; n];
+        let mut copy = || {
+            dst.par_chunks_mut(1 << 15)
+                .zip(src.par_chunks(1 << 15))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+        };
+        self.time(|| {
+            match &self.pool {
+                Some(pool) => pool.install(&mut copy),
+                None => copy(),
+            }
+            Ok(())
+        })
+    }
+
+    fn shape(&self, _: &Optimizer) -> Result<String> {
+        Ok(format!("cpu{}", self.threads()))
+    }
 }

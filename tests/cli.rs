@@ -186,6 +186,19 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         (&["schedule", "StepLR", "step_size"], "not key=value"),
         (&["bench", "--optimizers", "bogus"], "unknown optimizer"),
         (&["bench", "--sizes", "2^x"], "not a positive size"),
+        (
+            &[
+                "bench",
+                "--device",
+                "cpu",
+                "--max-norm",
+                "1",
+                "--sizes",
+                "64",
+            ],
+            "GPU-only",
+        ),
+        (&["tune", "--optimizers", "bogus"], "unknown optimizer"),
     ];
     for (args, message) in cases {
         assert_refused(&wgoptim(args), message, &format!("{args:?}"));
@@ -411,5 +424,54 @@ fn verify_memory_and_bench_run_end_to_end() {
     assert!(
         rows.iter()
             .all(|r| r["median_ms"].as_f64().unwrap() > 0.0 && r["bytes_per_param"] == 28)
+    );
+    assert!(rows.iter().all(|r| r["shape"].as_str().is_some()));
+
+    // The CPU backend, on 2 threads, beside a host copy.
+    let o = wgoptim(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--threads",
+        "2",
+        "--sizes",
+        "70000",
+        "--tensors",
+        "1,3",
+        "--reps",
+        "2",
+        "--warmup",
+        "1",
+        "--optimizers",
+        "adam,sgd",
+        "--csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(rows.iter().all(|r| r.contains(",cpu2,70000,")), "{out}");
+
+    // Tuning two variants at a small size, printed as a table; nothing cached.
+    let o = wgoptim(&[
+        "tune",
+        "--optimizers",
+        "adam,sgd-momentum",
+        "--size",
+        "4096",
+        "--steps",
+        "1",
+        "--rounds",
+        "1",
+        "--no-cache",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("c1")
+            && out.contains("s8")
+            && out.contains("adam ")
+            && out.contains("not cached"),
+        "{out}"
     );
 }

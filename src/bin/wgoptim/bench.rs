@@ -39,6 +39,12 @@ pub struct Args {
     /// Print CSV instead of a table.
     #[arg(long)]
     csv: bool,
+    /// Run the GPU kernels, or the CPU backend (against a host copy on the same threads).
+    #[arg(long, value_enum, default_value_t = crate::Device::Gpu)]
+    device: crate::Device,
+    /// CPU threads with `--device cpu` (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Also draw % of copy bandwidth against size into this .png or .svg.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
@@ -56,8 +62,11 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         json,
         csv,
         plot,
+        device,
+        threads,
     } = args;
-    let (reps, warmup, json, csv, plot) = (*reps, *warmup, *json, *csv, plot.as_deref());
+    let (reps, warmup, json, csv, plot, device) =
+        (*reps, *warmup, *json, *csv, plot.as_deref(), *device);
     let control = (max_norm.is_some() || *skip_nonfinite).then_some(wgoptim::GradientControl {
         max_norm: *max_norm,
         skip_nonfinite: *skip_nonfinite,
@@ -79,22 +88,33 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let ctx = GpuContext::new()?;
-    let session = bench::Bench::new(&ctx, warmup, reps)?;
+    // What runs the steps, how it is named and which clock times it.
+    let (session, adapter, clock): (Box<dyn bench::Session>, String, String) = match device {
+        crate::Device::Gpu => {
+            let ctx = GpuContext::new()?;
+            let session = bench::Bench::new(&ctx, warmup, reps)?;
+            let clock = format!("{:?}", session.clock());
+            (Box::new(session), ctx.describe(), clock)
+        }
+        crate::Device::Cpu => {
+            let session = bench::CpuBench::new(warmup, reps, *threads)?;
+            let name = format!("CPU backend, {} threads", session.threads());
+            (Box::new(session), name, "WallClock".into())
+        }
+    };
     let bar = indicatif::ProgressBar::new((sizes.len() * kernels.len() * tensors.len()) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let rows = bench::run(&session, &kernels, sizes, tensors, control, |r| {
+    let rows = bench::run(session.as_ref(), &kernels, sizes, tensors, control, |r| {
         bar.set_message(format!("{} at {}", r.kernel, r.params));
         bar.inc(1);
     })?;
     bar.finish_and_clear();
-    let adapter = ctx.describe();
     if json {
         let report = serde_json::json!({
-            "adapter": adapter, "clock": session.clock(), "reps": reps, "warmup": warmup, "rows": rows
+            "adapter": adapter, "clock": clock, "reps": reps, "warmup": warmup, "rows": rows
         });
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| wgoptim::Error::Argument(e.to_string()))?;
@@ -121,8 +141,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
     } else {
         println!("adapter: {adapter}");
         println!(
-            "clock: {:?}; {reps} timed reps after {warmup} warm-up; copy baseline timed just before each kernel",
-            session.clock()
+            "clock: {clock}; {reps} timed reps after {warmup} warm-up; copy baseline timed just before each kernel"
         );
         println!(
             "{:<28} {:>5} {:>10} {:>7} {:>10} {:>10} {:>8} {:>10} {:>7}",
@@ -169,10 +188,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
             })
             .collect();
         let panel = wgoptim::plot::Panel {
-            title: format!(
-                "fused optimizer step vs copy bandwidth, {}",
-                ctx.adapter_info().name
-            ),
+            title: format!("fused optimizer step vs copy bandwidth, {adapter}"),
             x_label: "parameters".into(),
             y_label: "% of copy_buffer_to_buffer bandwidth".into(),
             series,

@@ -23,6 +23,15 @@ struct Cli {
     command: Command,
 }
 
+/// Where an optimizer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    /// The WGSL kernels on the wgpu device.
+    Gpu,
+    /// The kernels' f32 twins on the CPU backend (threaded).
+    Cpu,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List the adapters wgpu sees and the one wgoptim would use.

@@ -2,15 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::Device;
 use wgoptim::{Backend, GpuContext, GpuOptimizer};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Device {
-    /// The WGSL kernels on the wgpu device.
-    Gpu,
-    /// The kernels' f32 twins on the CPU.
-    Cpu,
-}
 
 /// Replay recorded gradients through an optimizer and write the final parameters.
 ///
