@@ -15,27 +15,48 @@ use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::uniform::{DeviceStep, StepUniform};
 
-/// Applies `f(param, grad, state)` to every element, gathering the element's state from the
-/// slots that exist (empty slices are unused slots).
+/// Applies `f(param, grad, state)` to every element. Empty state slices are unused slots:
+/// they read and write a scratch vector of defaults instead, so that the loop has no branch
+/// and no bounds check and the compiler can vectorize it (each element's arithmetic is the
+/// same either way, and the twins never read an unused slot).
 fn for_each<T: Copy + Default>(
     params: &mut [T],
     grads: &[f32],
-    mut state: [&mut [T]; 3],
+    state: [&mut [T]; 3],
     mut f: impl FnMut(&mut T, f32, &mut [T; 3]),
 ) {
-    for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
-        let mut s = [T::default(); 3];
-        for (k, slot) in state.iter().enumerate() {
-            if let Some(&x) = slot.get(i) {
-                s[k] = x;
-            }
-        }
-        f(p, g, &mut s);
-        for (k, slot) in state.iter_mut().enumerate() {
-            if let Some(x) = slot.get_mut(i) {
-                *x = s[k];
-            }
-        }
+    let n = state
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(params.len().min(grads.len()), |n, s| n.min(s.len()));
+    let [s0, s1, s2] = state;
+    let (mut v0, mut v1, mut v2) = (Vec::new(), Vec::new(), Vec::new());
+    let (a, b, c) = (
+        slot_or_scratch(s0, &mut v0, n),
+        slot_or_scratch(s1, &mut v1, n),
+        slot_or_scratch(s2, &mut v2, n),
+    );
+    let (params, grads) = (&mut params[..n], &grads[..n]);
+    for i in 0..n {
+        let mut s = [a[i], b[i], c[i]];
+        f(&mut params[i], grads[i], &mut s);
+        a[i] = s[0];
+        b[i] = s[1];
+        c[i] = s[2];
+    }
+}
+
+/// The first `n` elements of `slot`, or (an unused slot) of `scratch` filled with defaults.
+fn slot_or_scratch<'a, T: Copy + Default>(
+    slot: &'a mut [T],
+    scratch: &'a mut Vec<T>,
+    n: usize,
+) -> &'a mut [T] {
+    if slot.is_empty() {
+        *scratch = vec![T::default(); n];
+        scratch
+    } else {
+        &mut slot[..n]
     }
 }
 
