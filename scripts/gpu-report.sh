@@ -10,6 +10,8 @@
 #
 # Build here first (cargo build --release --features cli); the GPU machine needs no Rust.
 # On a CPU adapter (lavapipe) the sizes are smaller so that the whole report takes minutes.
+# OUTDIR ends up with at most 8 files: info.txt, log.txt, tune.json, verify.txt, bench.json,
+# torch.json, report.md, report.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,7 +88,8 @@ run_step() { # name, command...
     local name=$1
     shift
     log "$name: $*"
-    "$@" >"$out/$name" 2>"$out/$name.stderr"
+    # stderr goes to log.txt: at most 8 files, so that all of them come back from a lent machine.
+    "$@" >"$out/$name" 2> >(sed "s/^/[$name] /" >>"$out/log.txt")
     local rc=$?
     log "$name: exit $rc"
     return $rc
