@@ -65,8 +65,8 @@ def main():
     if verify is not None:
         md += ["## Verification (`wgoptim verify`)", "", "```", verify.strip(), "```", ""]
     cols = [("kernel", lambda r: r["kernel"]), ("params", lambda r: str(r["params"])),
-            ("median ms", lambda r: f"{r['median_ms']:.4f}"), ("GB/s", lambda r: f"{r['gb_per_s']:.0f}"),
-            ("copy GB/s", lambda r: f"{r['copy_gb_per_s']:.0f}"),
+            ("median ms", lambda r: f"{r['median_ms']:.4f}"), ("GB/s", lambda r: f"{r['gb_per_s']:.1f}"),
+            ("copy GB/s", lambda r: f"{r['copy_gb_per_s']:.1f}"),
             ("% of copy", lambda r: f"{r['percent_of_copy']:.0f}%")]
     if bench and "rows" in bench:
         md += ["## Step time (`wgoptim bench`)", "", f"adapter: {bench.get('adapter')}, clock "
