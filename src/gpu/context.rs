@@ -233,7 +233,8 @@ impl GpuContext {
     }
 
     /// The kernel shape `optimizer` runs with on this context: the fixed one, the built-in
-    /// default, or (tuning) the one cached for this adapter, timed now if there is none.
+    /// default, or (tuning) the one cached for this adapter, timed now if there is none (the
+    /// built-in default if timing fails).
     pub fn shape_for(&self, optimizer: &Optimizer) -> Result<KernelShape> {
         let builtin = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
         match self.inner.shapes {
@@ -249,14 +250,18 @@ impl GpuContext {
         let cache = tune::ShapeCache::new(self.shape_cache_dir(), &self.adapter_info());
         let shape = match cache.as_ref().and_then(|c| c.get(optimizer)) {
             Some(shape) if shape.validate(&self.limits()).is_ok() => shape,
-            _ => {
-                let report = tune::tune(self, optimizer, &tune::TuneOptions::default())?;
-                if let Some(cache) = &cache {
-                    // A cache that cannot be written only costs a re-tune next time.
-                    let _ = cache.put(optimizer, report.best);
+            _ => match tune::tune(self, optimizer, &tune::TuneOptions::default()) {
+                Ok(report) => {
+                    if let Some(cache) = &cache {
+                        // A cache that cannot be written only costs a re-tune next time.
+                        let _ = cache.put(optimizer, report.best);
+                    }
+                    report.best
                 }
-                report.best
-            }
+                // Timing failed (out of memory for the timed buffers, say): the built-in shape
+                // is always valid, so the optimizer is still built; nothing is cached.
+                Err(_) => builtin,
+            },
         };
         chosen.insert(key, shape);
         Ok(shape)
