@@ -155,55 +155,6 @@ impl Bench {
         }
         Ok(Timing::of(samples))
     }
-
-    /// Times one step of `optimizer` over `n` random parameters split into `tensors` tensors
-    /// (packed into one flat buffer by [`ParamLayout`]; 1 = one plain buffer).
-    pub fn step(
-        &self,
-        optimizer: Optimizer,
-        n: usize,
-        tensors: usize,
-        control: Option<GradientControl>,
-    ) -> Result<Timing> {
-        let mut data = Data::new(1);
-        let mut opt = if tensors <= 1 {
-            GpuOptimizer::new(&self.ctx, optimizer, n)?
-        } else {
-            let layout = split(ParamLayout::for_limits(&self.ctx.limits()), n, tensors)?;
-            GpuOptimizer::with_layout(&self.ctx, optimizer, layout)?
-        };
-        opt.set_gradient_control(control)?;
-        let len = opt.len();
-        opt.write_params(&data.vector(len))?;
-        opt.write_grads(&data.gradients(len))?;
-        self.time(|encoder| opt.record_step(encoder))
-    }
-
-    /// Times `copy_buffer_to_buffer` of `bytes` between two device buffers.
-    pub fn copy(&self, bytes: u64) -> Result<Timing> {
-        let device = self.ctx.device();
-        let bytes = bytes.div_ceil(4) * 4;
-        let (src, dst) = compat::scoped(device, || {
-            let make = |usage| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("copy baseline"),
-                    size: bytes,
-                    usage,
-                    mapped_at_creation: false,
-                })
-            };
-            let src = make(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
-            // Written once so that no timed copy pays for lazy zero-initialization.
-            self.ctx
-                .queue()
-                .write_buffer(&src, 0, &vec![1u8; bytes as usize]);
-            (src, make(wgpu::BufferUsages::COPY_DST))
-        })?;
-        self.time(|encoder| {
-            encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
-            Ok(())
-        })
-    }
 }
 
 /// One line of a benchmark report.
@@ -299,6 +250,8 @@ pub trait Session {
 }
 
 impl Session for Bench {
+    /// Times one step of `optimizer` over `n` random parameters split into `tensors` tensors
+    /// (packed into one flat buffer by [`ParamLayout`]; 1 = one plain buffer).
     fn step(
         &self,
         optimizer: Optimizer,
@@ -306,11 +259,46 @@ impl Session for Bench {
         tensors: usize,
         control: Option<GradientControl>,
     ) -> Result<Timing> {
-        Bench::step(self, optimizer, n, tensors, control)
+        let mut data = Data::new(1);
+        let mut opt = if tensors <= 1 {
+            GpuOptimizer::new(&self.ctx, optimizer, n)?
+        } else {
+            let layout = split(ParamLayout::for_limits(&self.ctx.limits()), n, tensors)?;
+            GpuOptimizer::with_layout(&self.ctx, optimizer, layout)?
+        };
+        opt.set_gradient_control(control)?;
+        let len = opt.len();
+        opt.write_params(&data.vector(len))?;
+        opt.write_grads(&data.gradients(len))?;
+        self.time(|encoder| opt.record_step(encoder))
     }
+
+    /// Times `copy_buffer_to_buffer` of `bytes` between two device buffers.
     fn copy(&self, bytes: u64) -> Result<Timing> {
-        Bench::copy(self, bytes)
+        let device = self.ctx.device();
+        let bytes = bytes.div_ceil(4) * 4;
+        let (src, dst) = compat::scoped(device, || {
+            let make = |usage| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("copy baseline"),
+                    size: bytes,
+                    usage,
+                    mapped_at_creation: false,
+                })
+            };
+            let src = make(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
+            // Written once so that no timed copy pays for lazy zero-initialization.
+            self.ctx
+                .queue()
+                .write_buffer(&src, 0, &vec![1u8; bytes as usize]);
+            (src, make(wgpu::BufferUsages::COPY_DST))
+        })?;
+        self.time(|encoder| {
+            encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+            Ok(())
+        })
     }
+
     fn shape(&self, optimizer: &Optimizer) -> Result<String> {
         Ok(self.ctx.shape_for(optimizer)?.name())
     }

@@ -142,17 +142,15 @@ pub fn tune(ctx: &GpuContext, optimizer: &Optimizer, options: &TuneOptions) -> R
     }
     let timings: Vec<(KernelShape, f64)> = candidates.into_iter().zip(best_times).collect();
     // The fastest; the built-in default wins ties within 2% (timing noise).
-    let fastest = timings
+    let (fastest, fastest_ms) = timings
         .iter()
         .copied()
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(builtin, |(s, _)| s);
-    let best = match timings.iter().find(|(s, _)| *s == builtin) {
-        Some(&(_, t)) if t <= 1.02 * timings.iter().map(|x| x.1).fold(f64::INFINITY, f64::min) => {
-            builtin
-        }
-        _ => fastest,
-    };
+        .unwrap_or((builtin, f64::INFINITY));
+    let builtin_ties = timings
+        .iter()
+        .any(|&(s, t)| s == builtin && t <= 1.02 * fastest_ms);
+    let best = if builtin_ties { builtin } else { fastest };
     Ok(TuneReport {
         variant: variant_key(optimizer),
         elements,
