@@ -32,7 +32,7 @@ fn step(c: &mut Criterion) {
             };
             opt.write_grads(&data.gradients(n)).ok();
             group.throughput(Throughput::Bytes(
-                optimizer.bytes_moved_per_param() * n as u64,
+                (optimizer.bytes_moved_per_param() * n as f64) as u64,
             ));
             group.bench_with_input(BenchmarkId::new(name, format!("2^{log2}")), &n, |b, _| {
                 b.iter(|| {

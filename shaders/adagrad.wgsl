@@ -1,13 +1,13 @@
 // Adagrad with learning-rate decay and an initial accumulator (torch.optim.Adagrad).
 //   g ← s·g + λθ ;  S ← S + g² ;  θ ← θ − γ̃·g/(√S + ε)     with γ̃ = γ/(1+(t−1)η) in `step.lr`
 
-@group(0) @binding(4) var<storage, read_write> sum: array<vec4<f32>>;
+// State slot (binding 4): sum.
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
     var g = grad[i] * grad_factor;
     g = g + step.weight_decay * p;
-    let s = sum[i] + g * g;
-    sum[i] = keep(sum[i], s, lanes);
+    let s = load_sum(i) + g * g;
+    store_sum(i, s, lanes);
     param[i] = keep(p, p - (step.lr * at_step.lr_mul) * (g / (sqrt(s) + step.eps)), lanes);
 }

@@ -8,22 +8,20 @@
 
 override AMSGRAD: bool = false;
 
-@group(0) @binding(4) var<storage, read_write> exp_avg: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> exp_avg_sq: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> max_exp_avg_sq: array<vec4<f32>>;
+// State slots (bindings 4, 5, 6): exp_avg, exp_avg_sq, max_exp_avg_sq.
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
     var g = grad[i] * grad_factor;
     g = g + step.weight_decay * p;
-    let m = step.beta1 * exp_avg[i] + step.one_minus_beta1 * g;
-    let v = step.beta2 * exp_avg_sq[i] + step.one_minus_beta2 * g * g;
-    exp_avg[i] = keep(exp_avg[i], m, lanes);
-    exp_avg_sq[i] = keep(exp_avg_sq[i], v, lanes);
+    let m = step.beta1 * load_exp_avg(i) + step.one_minus_beta1 * g;
+    let v = step.beta2 * load_exp_avg_sq(i) + step.one_minus_beta2 * g * g;
+    store_exp_avg(i, m, lanes);
+    store_exp_avg_sq(i, v, lanes);
     var v_hat = v;
     if AMSGRAD {
-        v_hat = max(max_exp_avg_sq[i], v);
-        max_exp_avg_sq[i] = keep(max_exp_avg_sq[i], v_hat, lanes);
+        v_hat = max(load_max_exp_avg_sq(i), v);
+        store_max_exp_avg_sq(i, v_hat, lanes);
     }
     let d = sqrt(v_hat) / (step.bias_correction2_sqrt * at_step.bias_correction2_sqrt) + step.eps;
     param[i] = keep(p, p * step.decay - (step.lr * at_step.lr_mul) * (m / d), lanes);

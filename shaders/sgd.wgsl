@@ -8,7 +8,7 @@
 override MOMENTUM: bool = false;
 override NESTEROV: bool = false;
 
-@group(0) @binding(4) var<storage, read_write> momentum_buffer: array<vec4<f32>>;
+// State slot (binding 4): momentum_buffer.
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
@@ -18,8 +18,8 @@ fn update(i: u32, lanes: vec4<bool>) {
         let first = at_step.first != 0u;
         let keep_b = select(step.buf_keep, 0.0, first);
         let add_g = select(step.buf_add, 1.0, first);
-        let b = keep_b * momentum_buffer[i] + add_g * g;
-        momentum_buffer[i] = keep(momentum_buffer[i], b, lanes);
+        let b = keep_b * load_momentum_buffer(i) + add_g * g;
+        store_momentum_buffer(i, b, lanes);
         if NESTEROV {
             g = g + step.momentum * b;
         } else {

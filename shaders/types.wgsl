@@ -29,7 +29,9 @@ struct Step {
     one_minus_alpha: f32,
     // Adam's √(1−β₂ᵗ).
     bias_correction2_sqrt: f32,
-    _pad: f32,
+    // The step t (low 32 bits) when the host knows it; 0 when the device's count is used
+    // (at_step.t). Seeds stochastic rounding.
+    t: u32,
 }
 
 // Where this dispatch's chunk ends: `full_vecs` whole vec4 blocks, then `tail_lanes` (0–3)
@@ -39,7 +41,9 @@ struct Chunk {
     tail_lanes: u32,
     // norm.wgsl only: where this chunk's workgroups write their partial sums.
     first_partial: u32,
-    _pad: u32,
+    // The chunk's first vec4 block in the flat parameter space: numbers the elements for
+    // stochastic rounding.
+    first_vec: u32,
 }
 
 // Written on the device each step by `norm.wgsl` when gradient clipping or non-finite skipping
@@ -73,6 +77,7 @@ struct StepScalars {
     bias_correction2_sqrt: f32,
     // Non-zero on step 1: SGD's momentum buffer starts as the gradient.
     first: u32,
-    _pad: u32,
+    // The step t these factors belong to (0 in the entry of ones).
+    t: u32,
 }
 

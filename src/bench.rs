@@ -174,8 +174,8 @@ pub struct Row {
     pub median_ms: f64,
     /// Fastest step time, ms.
     pub min_ms: f64,
-    /// Bytes a fused step must move per parameter.
-    pub bytes_per_param: u64,
+    /// Bytes a fused step must move per parameter (fractional with int8 state).
+    pub bytes_per_param: f64,
     /// Achieved bandwidth at the median, GB/s.
     pub gb_per_s: f64,
     /// The copy baseline measured just before, GB/s (read + write, at its median).
@@ -202,7 +202,7 @@ pub fn run(
                 let copy = bench.copy(n as u64 * 4)?;
                 let t = bench.step(optimizer, n, k, control)?;
                 let bytes = optimizer.bytes_moved_per_param();
-                let gb_per_s = bytes as f64 * n as f64 / t.median / 1e9;
+                let gb_per_s = bytes * n as f64 / t.median / 1e9;
                 let copy_gb_per_s = 2.0 * 4.0 * n as f64 / copy.median / 1e9;
                 let row = Row {
                     kernel: name.to_string(),

@@ -154,6 +154,16 @@ pub enum Error {
         /// The shape given.
         shape: Vec<usize>,
     },
+    /// A precision this optimizer variant does not support.
+    #[error("{optimizer} cannot keep {dtype} state: {why}")]
+    UnsupportedPrecision {
+        /// The optimizer variant.
+        optimizer: &'static str,
+        /// The precision asked for.
+        dtype: &'static str,
+        /// Why not.
+        why: &'static str,
+    },
     /// A kernel shape the device cannot run.
     #[error("invalid kernel shape {0}")]
     InvalidShape(String),

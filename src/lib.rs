@@ -68,6 +68,7 @@ pub mod cpu;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod error;
+pub mod fidelity;
 pub mod gpu;
 mod layout;
 #[cfg(feature = "bench")]
@@ -75,6 +76,7 @@ pub mod memory;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod precision;
 #[cfg(feature = "npy")]
 pub mod replay;
 pub mod schedule;
@@ -94,6 +96,7 @@ pub use gpu::{
 };
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{Adagrad, Adam, Kernel, Optimizer, RmsProp, Sgd, StateLayout};
+pub use precision::{StateDType, StatePrecision};
 pub use schedule::{
     Anneal, Cyclic, CyclicMode, LrFinder, OneCycle, PlateauMode, ReduceLrOnPlateau, Schedule,
     ThresholdMode,

@@ -32,8 +32,12 @@ pub struct MemoryReport {
     pub params: usize,
     /// Every buffer the optimizer allocated.
     pub buffers: Vec<BufferReport>,
-    /// State bytes per parameter, from the state buffers' sizes.
+    /// State bytes per parameter, from the state buffers' sizes (absmax included).
     pub state_bytes_per_param: f64,
+    /// Bytes one step reads and writes per parameter: parameters and state read and written,
+    /// gradients read, from the same allocations (`requested` sizes of those buffers, padding
+    /// included, over the parameter count).
+    pub bytes_moved_per_param: f64,
     /// Everything the library requested, bytes.
     pub requested_bytes: u64,
     /// Growth of the device allocator's total when the optimizer was built, where reported.
@@ -104,6 +108,14 @@ pub fn profile(
         .filter(|a| a.role == BufferRole::State)
         .map(|a| a.bytes)
         .sum();
+    let bytes_of = |role: BufferRole| -> u64 {
+        opt.allocations()
+            .iter()
+            .filter(|a| a.role == role)
+            .map(|a| a.bytes)
+            .sum()
+    };
+    let moved = 2 * bytes_of(BufferRole::Parameters) + bytes_of(BufferRole::Gradients) + 2 * state;
     opt.read_params()?;
     let peak = opt.readback_peak_bytes();
     let device_total = after.as_ref().map(|a| a.0);
@@ -111,6 +123,7 @@ pub fn profile(
         kernel: name.to_string(),
         params: n,
         state_bytes_per_param: state as f64 / n as f64,
+        bytes_moved_per_param: moved as f64 / n as f64,
         requested_bytes: opt.allocations().iter().map(|a| a.bytes).sum(),
         device_bytes: before
             .as_ref()

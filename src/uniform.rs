@@ -42,8 +42,9 @@ pub struct StepUniform {
     pub one_minus_alpha: f32,
     /// Adam √(1−β₂ᵗ).
     pub bias_correction2_sqrt: f32,
-    /// Padding to a 16-byte multiple.
-    pub _pad: f32,
+    /// The step t (low 32 bits) when the host knows it, else 0 and the device's count comes
+    /// from [`StepScalars::t`]: seeds stochastic rounding (`t = step.t + at_step.t`).
+    pub t: u32,
 }
 
 impl StepUniform {
@@ -68,8 +69,9 @@ pub struct ChunkUniform {
     pub tail_lanes: u32,
     /// Norm pass only: index of this chunk's first partial sum.
     pub first_partial: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// The chunk's first vec4 block in the flat parameter space (element index / 4): numbers
+    /// the elements for stochastic rounding.
+    pub first_vec: u32,
 }
 
 impl ChunkUniform {
@@ -79,7 +81,7 @@ impl ChunkUniform {
             full_vecs: (len / 4) as u32,
             tail_lanes: (len % 4) as u32,
             first_partial: 0,
-            _pad: 0,
+            first_vec: 0,
         }
     }
 }
@@ -153,8 +155,8 @@ pub struct StepScalars {
     pub bias_correction2_sqrt: f32,
     /// Non-zero on step 1 (SGD's momentum buffer starts as the gradient).
     pub first: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// The step t (low 32 bits) these factors belong to; 0 in the entry of ones.
+    pub t: u32,
 }
 
 impl StepScalars {
@@ -163,7 +165,7 @@ impl StepScalars {
         lr_mul: 1.0,
         bias_correction2_sqrt: 1.0,
         first: 0,
-        _pad: 0,
+        t: 0,
     };
 }
 

@@ -19,6 +19,7 @@ use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
 use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::precision::{StateDType, StatePrecision};
 
 /// ULP allowed per step between a kernel and its f32 twin.
 pub const TWIN_ULP_PER_STEP: u64 = 2;
@@ -110,6 +111,38 @@ impl Diff {
     }
 }
 
+/// The variants with each state type of `dtypes`: [`variants`] for f32, [`lowp_variants`]
+/// names ending in `@bf16` or `@int8` for the others.
+pub fn variants_with_state(dtypes: &[StateDType]) -> Vec<(String, Optimizer)> {
+    let mut out = Vec::new();
+    if dtypes.contains(&StateDType::F32) {
+        out.extend(variants().into_iter().map(|(n, o)| (n.to_string(), o)));
+    }
+    out.extend(
+        lowp_variants()
+            .into_iter()
+            .filter(|(_, o)| dtypes.contains(&o.state_precision().dtype)),
+    );
+    out
+}
+
+/// Every variant of [`variants`] that can keep low-precision state, with bf16 and with int8
+/// state for groups of any size (`min_len` 0), named `NAME@bf16` and `NAME@int8`. Centered
+/// RMSprop is left out: it refuses low-precision state ([`crate::Error::UnsupportedPrecision`]).
+pub fn lowp_variants() -> Vec<(String, Optimizer)> {
+    let mut out = Vec::new();
+    for dtype in [StateDType::Bf16, StateDType::Int8] {
+        for (name, optimizer) in variants() {
+            let precision = StatePrecision { dtype, min_len: 0 };
+            let optimizer = optimizer.with_state_precision(precision);
+            if optimizer.validate().is_ok() && !optimizer.state_layout().slots.is_empty() {
+                out.push((format!("{name}@{}", dtype.name()), optimizer));
+            }
+        }
+    }
+    out
+}
+
 /// Every optimizer variant the tests and `wgoptim verify` run, by name.
 pub fn variants() -> Vec<(&'static str, Optimizer)> {
     let sgd = Sgd::default().lr(1e-2);
@@ -191,6 +224,19 @@ impl Data {
     /// Uniform in [0, 1) with 24 random bits (every value exactly representable in f32).
     fn unit(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+    }
+
+    /// `n` samples of N(0, σ²) (Box–Muller in f64, rounded once).
+    pub fn normal(&mut self, n: usize, sigma: f64) -> Vec<f32> {
+        let mut out = Vec::with_capacity(n + 1);
+        while out.len() < n {
+            let u1 = (f64::from(self.unit()) + 0.5 / (1u64 << 24) as f64).min(1.0);
+            let (sin, cos) = (std::f64::consts::TAU * f64::from(self.unit())).sin_cos();
+            let r = sigma * (-2.0 * u1.ln()).sqrt();
+            out.extend([(r * cos) as f32, (r * sin) as f32]);
+        }
+        out.truncate(n);
+        out
     }
 
     /// `n` gradients: random sign, magnitude uniform in [0.25, 1).

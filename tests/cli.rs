@@ -199,6 +199,11 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             "GPU-only",
         ),
         (&["tune", "--optimizers", "bogus"], "unknown optimizer"),
+        (&["bench", "--state-dtype", "int4"], "unknown state dtype"),
+        (
+            &["memory", "--optimizers", "rmsprop-centered@int8"],
+            "unknown optimizer",
+        ),
     ];
     for (args, message) in cases {
         assert_refused(&wgoptim(args), message, &format!("{args:?}"));
@@ -403,6 +408,37 @@ fn verify_memory_and_bench_run_end_to_end() {
         .collect();
     assert_eq!(per_param, [12.0, 0.0]);
 
+    // Low-precision state, from the allocations: int8 is 1 B plus one f32 absmax per 256
+    // elements per state tensor, bf16 2 B.
+    let o = wgoptim(&[
+        "memory",
+        "--params",
+        "2^20",
+        "--optimizers",
+        "adamw@int8,adamw@bf16,sgd-momentum@int8,adagrad@int8",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["optimizers"].as_array().unwrap();
+    let per_param: Vec<f64> = rows
+        .iter()
+        .map(|r| r["state_bytes_per_param"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per_param, [2.0 * 1.015625, 4.0, 1.015625, 1.015625]);
+    assert!(per_param[0] <= 2.05 && per_param[2] <= 1.03);
+    let moved = rows[0]["bytes_moved_per_param"].as_f64().unwrap();
+    assert_eq!(moved, 12.0 + 2.0 * 2.0 * 1.015625);
+
+    // verify covers the low-precision variants: 0 ULP against the twin.
+    let o = wgoptim(&[
+        "verify", "--size", "3001", "--steps", "3", "--only", "adamw",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["adamw ", "adamw@bf16", "adamw@int8", "adamw-amsgrad@int8"] {
+        assert!(stdout(&o).contains(name), "{name}: {}", stdout(&o));
+    }
+
     let o = wgoptim(&[
         "bench",
         "--sizes",
@@ -422,10 +458,39 @@ fn verify_memory_and_bench_run_end_to_end() {
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert!(
-        rows.iter()
-            .all(|r| r["median_ms"].as_f64().unwrap() > 0.0 && r["bytes_per_param"] == 28)
+        rows.iter().all(|r| r["median_ms"].as_f64().unwrap() > 0.0
+            && r["bytes_per_param"].as_f64() == Some(28.0))
     );
     assert!(rows.iter().all(|r| r["shape"].as_str().is_some()));
+
+    // Each precision beside f32, in the same run.
+    let o = wgoptim(&[
+        "bench",
+        "--sizes",
+        "4096",
+        "--reps",
+        "2",
+        "--warmup",
+        "1",
+        "--optimizers",
+        "adamw,rmsprop-centered",
+        "--state-dtype",
+        "f32,bf16,int8",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kernels: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kernel"].as_str().unwrap())
+        .collect();
+    // Centered RMSprop has no low-precision state: it runs once, in f32.
+    assert_eq!(
+        kernels,
+        ["adamw", "rmsprop-centered", "adamw@bf16", "adamw@int8"]
+    );
 
     // The CPU backend, on 2 threads, beside a host copy.
     let o = wgoptim(&[

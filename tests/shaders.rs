@@ -5,29 +5,36 @@
 use std::mem::{offset_of, size_of};
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use wgoptim::gpu::kernel::{KernelShape, pipeline_constants, shader_source};
-use wgoptim::{ChunkUniform, ControlBlock, Kernel, StepScalars, StepUniform};
+use wgoptim::gpu::kernel::{KernelKey, KernelShape, pipeline_constants, shader_source};
+use wgoptim::verify;
+use wgoptim::{ChunkUniform, ControlBlock, Kernel, StateDType, StepScalars, StepUniform};
 
-fn parse(kernel: Kernel) -> naga::Module {
-    naga::front::wgsl::parse_str(&shader_source(kernel)).unwrap_or_else(|e| {
-        panic!(
-            "{}: {}",
-            kernel.name(),
-            e.emit_to_string(&shader_source(kernel))
-        )
-    })
+fn parse(key: KernelKey) -> naga::Module {
+    naga::front::wgsl::parse_str(&shader_source(key))
+        .unwrap_or_else(|e| panic!("{key:?}: {}", e.emit_to_string(&shader_source(key))))
 }
 
-fn validate(kernel: Kernel, module: &naga::Module) -> naga::valid::ModuleInfo {
+fn validate(key: KernelKey, module: &naga::Module) -> naga::valid::ModuleInfo {
     Validator::new(ValidationFlags::all(), Capabilities::empty())
         .validate(module)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {}",
-                kernel.name(),
-                e.emit_to_string(&shader_source(kernel))
-            )
-        })
+        .unwrap_or_else(|e| panic!("{key:?}: {}", e.emit_to_string(&shader_source(key))))
+}
+
+/// Every kernel a variant of `verify` runs: each family with f32 state, and with bf16 and
+/// int8 state for each set of slots its variants use.
+fn keys() -> Vec<KernelKey> {
+    let mut keys: Vec<KernelKey> = Vec::new();
+    let all = verify::variants()
+        .into_iter()
+        .map(|(_, o)| o)
+        .chain(verify::lowp_variants().into_iter().map(|(_, o)| o));
+    for optimizer in all {
+        let key = KernelKey::of(&optimizer);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 /// Every combination of a family's variant flags.
@@ -40,9 +47,19 @@ fn all_variants(kernel: Kernel) -> Vec<Vec<bool>> {
 
 #[test]
 fn every_shader_and_variant_validates_and_compiles() {
-    for kernel in Kernel::ALL {
-        let module = parse(kernel);
-        let info = validate(kernel, &module);
+    let keys = keys();
+    for dtype in StateDType::ALL {
+        for kernel in Kernel::ALL {
+            assert!(
+                keys.iter().any(|k| k.kernel == kernel && k.dtype == dtype),
+                "{kernel:?} with {dtype:?} state is not covered"
+            );
+        }
+    }
+    for key in keys {
+        let kernel = key.kernel;
+        let module = parse(key);
+        let info = validate(key, &module);
         let declared: Vec<&str> = module
             .overrides
             .iter()
@@ -60,7 +77,7 @@ fn every_shader_and_variant_validates_and_compiles() {
             .flat_map(|v| [1, 2].map(|s| (v.clone(), KernelShape::for_state_tensors(s))))
         {
             let mut constants = naga::back::PipelineConstants::default();
-            for (name, value) in pipeline_constants(kernel, &variant, shape) {
+            for (name, value) in pipeline_constants(key, &variant, shape) {
                 constants.insert(name.to_string(), value);
             }
             let (resolved, resolved_info) = naga::back::pipeline_constants::process_overrides(
@@ -69,7 +86,7 @@ fn every_shader_and_variant_validates_and_compiles() {
                 Some((naga::ShaderStage::Compute, "main")),
                 &constants,
             )
-            .unwrap_or_else(|e| panic!("{} {variant:?} {shape:?}: {e}", kernel.name()));
+            .unwrap_or_else(|e| panic!("{key:?} {variant:?} {shape:?}: {e}"));
             let spv = naga::back::spv::write_vec(
                 &resolved,
                 &resolved_info,
@@ -79,31 +96,35 @@ fn every_shader_and_variant_validates_and_compiles() {
                     entry_point: "main".into(),
                 }),
             )
-            .unwrap_or_else(|e| panic!("{} {variant:?}: {e}", kernel.name()));
+            .unwrap_or_else(|e| panic!("{key:?} {variant:?}: {e}"));
             assert!(!spv.is_empty());
         }
     }
 }
 
 #[test]
-fn every_family_declares_its_state_bindings() {
-    for kernel in Kernel::ALL {
-        let module = parse(kernel);
+fn every_kernel_declares_its_state_bindings() {
+    for key in keys() {
+        let module = parse(key);
         let mut bindings: Vec<u32> = module
             .global_variables
             .iter()
             .filter_map(|(_, v)| v.binding.as_ref().map(|b| b.binding))
             .collect();
         bindings.sort_unstable();
-        let mut expected: Vec<u32> = (0..4 + kernel.state_bindings() as u32).collect();
+        let mut expected: Vec<u32> = (0..4 + key.kernel.state_bindings() as u32).collect();
         expected.extend([8, 9]); // control block, step scalars
-        assert_eq!(bindings, expected, "{}", kernel.name());
+        if key.blockwise() {
+            expected.push(10); // code tables
+            expected.extend((0..3).filter(|&k| key.used[k]).map(|k| 11 + k as u32));
+        }
+        assert_eq!(bindings, expected, "{key:?}");
     }
 }
 
 /// (name, offset) of each member of the WGSL struct named `name`, and its size.
 fn wgsl_struct(name: &str) -> (Vec<(String, u32)>, u32) {
-    let module = parse(Kernel::Adam);
+    let module = parse(KernelKey::of(&wgoptim::Adam::default().into()));
     for (_, ty) in module.types.iter() {
         if ty.name.as_deref() == Some(name)
             && let naga::TypeInner::Struct { members, span } = &ty.inner
@@ -127,13 +148,13 @@ macro_rules! rust_layout {
 #[test]
 fn step_uniform_matches_wgsl() {
     let rust = rust_layout!(StepUniform; lr, weight_decay, decay, grad_scale, eps, momentum, buf_keep, buf_add,
-        beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, one_minus_alpha, bias_correction2_sqrt, _pad);
+        beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, one_minus_alpha, bias_correction2_sqrt, t);
     assert_eq!(rust, wgsl_struct("Step"));
 }
 
 #[test]
 fn chunk_uniform_matches_wgsl() {
-    let rust = rust_layout!(ChunkUniform; full_vecs, tail_lanes, first_partial, _pad);
+    let rust = rust_layout!(ChunkUniform; full_vecs, tail_lanes, first_partial, first_vec);
     assert_eq!(rust, wgsl_struct("Chunk"));
 }
 
@@ -145,6 +166,6 @@ fn control_block_matches_wgsl() {
 
 #[test]
 fn step_scalars_match_wgsl() {
-    let rust = rust_layout!(StepScalars; lr_mul, bias_correction2_sqrt, first, _pad);
+    let rust = rust_layout!(StepScalars; lr_mul, bias_correction2_sqrt, first, t);
     assert_eq!(rust, wgsl_struct("StepScalars"));
 }

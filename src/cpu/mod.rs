@@ -162,6 +162,7 @@ fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
     }
 }
 
+mod lowp;
 mod optimizer;
 pub use optimizer::CpuOptimizer;
 

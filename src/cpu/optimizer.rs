@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use super::{check_len, new_state, twin_step_parallel};
+use super::check_len;
+use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, StateSlot};
+use crate::precision::StoredState;
 use crate::schedule::Schedule;
 use crate::uniform::{DeviceStep, StepUniform};
 
@@ -17,9 +19,9 @@ struct Segment {
     offset: usize,
     len: usize,
     progress: Progress,
-    /// State in binding-slot order, indexed from the group's first element; empty where the
-    /// variant has no such slot.
-    state: [Vec<f32>; 3],
+    /// State in binding-slot order, indexed from the group's first element, in its stored form
+    /// (f32, bf16 or int8); `None` where the variant has no such slot.
+    state: [StoredState; 3],
 }
 
 /// An optimizer over `len()` f32 parameters in host memory, stepped by the kernels' f32 twins:
@@ -101,11 +103,16 @@ impl CpuOptimizer {
         let segments = ranges
             .iter()
             .map(|&(optimizer, offset, seg_len)| {
+                let optimizer = optimizer.resolved_for(seg_len);
+                let mut state: [StoredState; 3] = Default::default();
+                for slot in optimizer.state_layout().slots {
+                    state[slot.slot] = StoredState::filled(&slot, seg_len, slot.init);
+                }
                 Ok(Segment {
                     offset,
                     len: seg_len,
                     progress: Progress::new(optimizer)?,
-                    state: new_state(&optimizer, seg_len),
+                    state,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -226,12 +233,24 @@ impl CpuOptimizer {
         self.segments[g].progress.set_lr(lr)
     }
 
-    fn group_state(&self, g: usize, name: &str) -> Result<&[f32]> {
+    /// One state tensor of group `g`, decoded to f32.
+    fn group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
+        self.group_state_stored(g, name)
+            .map(|(slot, stored)| stored.decode(slot.non_negative))
+    }
+
+    /// One state tensor of group `g` in its stored form (f32, bf16 bits, or int8 codes and
+    /// absmax), as [`crate::GpuOptimizer::read_group_state_stored`] reads it back.
+    pub fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
+        self.group_state_stored(g, name).map(|(_, s)| s.clone())
+    }
+
+    fn group_state_stored(&self, g: usize, name: &str) -> Result<(StateSlot, &StoredState)> {
         let segment = self.segment(g)?;
         let optimizer = &segment.progress.optimizer;
         let layout = optimizer.state_layout();
         match layout.find(name) {
-            Some(slot) => Ok(&segment.state[slot.slot]),
+            Some(slot) => Ok((*slot, &segment.state[slot.slot])),
             None => Err(Error::UnknownState {
                 optimizer: optimizer.name(),
                 name: name.to_string(),
@@ -242,7 +261,7 @@ impl CpuOptimizer {
 
     /// Reads one state tensor of group `g` (the group's own elements).
     pub fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
-        self.group_state(g, name).map(<[f32]>::to_vec)
+        self.group_state(g, name)
     }
 }
 
@@ -301,14 +320,14 @@ impl Backend for CpuOptimizer {
         let pool = self.pool.as_deref();
         for (segment, uniform) in self.segments.iter_mut().zip(&uniforms) {
             let range = segment.offset..segment.offset + segment.len;
-            let [a, b, c] = &mut segment.state;
-            twin_step_parallel(
+            stored_step(
                 &segment.progress.optimizer,
                 uniform,
                 &DeviceStep::NEUTRAL,
+                segment.offset,
                 &mut self.params[range.clone()],
                 &self.grads[range],
-                [a.as_mut_slice(), b.as_mut_slice(), c.as_mut_slice()],
+                &mut segment.state,
                 pool,
             );
             segment.progress.advance();
@@ -325,7 +344,7 @@ impl Backend for CpuOptimizer {
         let mut found = false;
         for (g, segment) in self.segments.iter().enumerate() {
             if let Ok(state) = self.group_state(g, name) {
-                flat[segment.offset..segment.offset + segment.len].copy_from_slice(state);
+                flat[segment.offset..segment.offset + segment.len].copy_from_slice(&state);
                 found = true;
             }
         }

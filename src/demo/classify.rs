@@ -13,7 +13,7 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuOptimizer};
 use crate::layout::ParamLayout;
-use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd, StatePrecision};
 use crate::plot::{Panel, Series, draw};
 
 /// The model trained.
@@ -58,16 +58,28 @@ impl Model {
 
 /// The optimizers the examples compare, with learning rates that suit these problems.
 pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
+    // The models are small (the digits MLP has 2,410 parameters): low-precision state for
+    // every size, not only from bitsandbytes' 4,096 on.
+    let (int8, bf16) = (
+        StatePrecision::int8().min_len(0),
+        StatePrecision::bf16().min_len(0),
+    );
+    let momentum = Sgd::default().lr(0.05).momentum(0.9);
+    let adamw = Adam::adamw().lr(0.01);
     vec![
         ("SGD", Sgd::default().lr(0.5).into()),
-        ("momentum 0.9", Sgd::default().lr(0.05).momentum(0.9).into()),
+        ("momentum 0.9", momentum.into()),
+        ("momentum int8", momentum.state(int8).into()),
+        ("momentum bf16", momentum.state(bf16).into()),
         (
             "Nesterov 0.9",
             Sgd::default().lr(0.05).momentum(0.9).nesterov(true).into(),
         ),
         ("RMSprop", RmsProp::default().lr(0.003).into()),
         ("Adam", Adam::default().lr(0.01).into()),
-        ("AdamW λ=0.01", Adam::adamw().lr(0.01).into()),
+        ("AdamW λ=0.01", adamw.into()),
+        ("AdamW int8", adamw.state(int8).into()),
+        ("AdamW bf16", adamw.state(bf16).into()),
         ("Adagrad", Adagrad::default().lr(0.1).into()),
     ]
 }

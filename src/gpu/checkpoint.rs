@@ -1,5 +1,7 @@
 //! Saving and loading an optimizer as safetensors: the parameters, every group's state tensors
-//! (`group{g}.{name}`, PyTorch's state names), and a JSON header in the file's metadata under
+//! (`group{g}.{name}`, PyTorch's state names) in their stored type (F32; BF16 bit patterns;
+//! int8 as U8 codes with `group{g}.{name}.absmax`, one F32 per 256-element block), and a JSON
+//! header in the file's metadata under
 //! `wgoptim` with the format, hyperparameters, step counts, base learning rates, schedules and
 //! the gradient-control configuration and counters. Loading checks everything before it writes
 //! anything: a checkpoint that does not fit leaves the optimizer as it was.
@@ -15,12 +17,17 @@ use super::compat;
 use super::optimizer::GpuOptimizer;
 use crate::backend::{Backend, MAX_STEPS};
 use crate::error::{Error, Result};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, StateDType};
+use crate::precision::{BLOCK, StoredState};
 use crate::schedule::Schedule;
 use crate::uniform::ControlBlock;
 
-/// The format written into every checkpoint's header.
-pub const FORMAT: &str = "wgoptim-checkpoint/2";
+/// The format written into every checkpoint's header. Version 3 added low-precision state;
+/// version 2 checkpoints (all f32) still load.
+pub const FORMAT: &str = "wgoptim-checkpoint/3";
+
+/// Formats [`GpuOptimizer::restore`] reads.
+const READABLE: [&str; 2] = ["wgoptim-checkpoint/2", FORMAT];
 
 #[derive(Serialize, Deserialize)]
 struct GroupHeader {
@@ -106,20 +113,30 @@ impl GpuOptimizer {
             bytemuck::cast_slice(&params).to_vec(),
             params.len(),
         ));
+        let mut tensors: Vec<(String, Dtype, Vec<u8>, usize)> = tensors
+            .into_iter()
+            .map(|(name, bytes, n)| (name, Dtype::F32, bytes, n))
+            .collect();
         for (g, gh) in header.groups.iter().enumerate() {
             for slot in gh.optimizer.state_layout().slots {
-                let data = self.read_group_state(g, slot.name)?;
-                tensors.push((
-                    format!("group{g}.{}", slot.name),
-                    bytemuck::cast_slice(&data).to_vec(),
-                    data.len(),
-                ));
+                let name = format!("group{g}.{}", slot.name);
+                let stored = self.read_group_state_stored(g, slot.name)?;
+                let n = stored.len();
+                let (data, absmax) = stored.to_bytes();
+                match stored {
+                    StoredState::Int8 { absmax: a, .. } => {
+                        tensors.push((name.clone(), Dtype::U8, data, n));
+                        tensors.push((format!("{name}.absmax"), Dtype::F32, absmax, a.len()));
+                    }
+                    StoredState::Bf16(_) => tensors.push((name, Dtype::BF16, data, n)),
+                    _ => tensors.push((name, Dtype::F32, data, n)),
+                }
             }
         }
         let views = tensors
             .iter()
-            .map(|(name, bytes, n)| {
-                TensorView::new(Dtype::F32, vec![*n], bytes)
+            .map(|(name, dtype, bytes, n)| {
+                TensorView::new(*dtype, vec![*n], bytes)
                     .map(|v| (name.clone(), v))
                     .map_err(|e| Error::Checkpoint(e.to_string()))
             })
@@ -164,8 +181,8 @@ impl GpuOptimizer {
             })?;
         let header: Header = serde_json::from_str(json)
             .map_err(|e| Error::Checkpoint(format!("bad header ({e})")))?;
-        if header.format != FORMAT {
-            return Err(mismatch("format", FORMAT, &header.format));
+        if !READABLE.contains(&header.format.as_str()) {
+            return Err(mismatch("format", READABLE.join(" or "), &header.format));
         }
         if header.len != self.len() {
             return Err(mismatch("parameter count", self.len(), header.len));
@@ -225,15 +242,24 @@ impl GpuOptimizer {
                     describe(&gh.optimizer),
                 ));
             }
+            let (theirs, ours) = (gh.optimizer.state_layout(), mine.state_layout());
+            if theirs.dtype() != ours.dtype() {
+                return Err(mismatch(
+                    format!("group {g} state dtype"),
+                    ours.dtype().name(),
+                    theirs.dtype().name(),
+                ));
+            }
         }
-        let tensor = |name: &str, n: usize| -> Result<Vec<f32>> {
+        // The raw bytes of tensor `name`, checked to be `n` elements of `dtype`.
+        let tensor = |name: &str, dtype: Dtype, n: usize| -> Result<&[u8]> {
             let t = file
                 .tensor(name)
                 .map_err(|_| mismatch(format!("tensor `{name}`"), "present", "missing"))?;
-            if t.dtype() != Dtype::F32 {
+            if t.dtype() != dtype {
                 return Err(mismatch(
                     format!("dtype of `{name}`"),
-                    "F32",
+                    format!("{dtype:?}"),
                     format!("{:?}", t.dtype()),
                 ));
             }
@@ -244,24 +270,37 @@ impl GpuOptimizer {
                     format!("{:?}", t.shape()),
                 ));
             }
-            Ok(bytemuck::pod_collect_to_vec(t.data()))
+            Ok(t.data())
         };
-        let params = tensor("params", self.len())?;
+        let params: Vec<f32> =
+            bytemuck::pod_collect_to_vec(tensor("params", Dtype::F32, self.len())?);
         let mut states = Vec::new();
         for (g, gh) in header.groups.iter().enumerate() {
+            let n = gh.len;
             for slot in gh.optimizer.state_layout().slots {
-                states.push((
-                    g,
-                    slot.name,
-                    tensor(&format!("group{g}.{}", slot.name), gh.len)?,
-                ));
+                let name = format!("group{g}.{}", slot.name);
+                let stored = match slot.dtype {
+                    StateDType::F32 => {
+                        StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::F32, n)?, &[])
+                    }
+                    StateDType::Bf16 => {
+                        StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::BF16, n)?, &[])
+                    }
+                    StateDType::Int8 => StoredState::from_bytes(
+                        slot.dtype,
+                        n,
+                        tensor(&name, Dtype::U8, n)?,
+                        tensor(&format!("{name}.absmax"), Dtype::F32, n.div_ceil(BLOCK))?,
+                    ),
+                };
+                states.push((g, slot.name, stored));
             }
         }
         // Everything fits: write.
         self.set_gradient_control(header.gradient_control)?;
         self.write_params(&params)?;
-        for (g, name, data) in &states {
-            self.write_group_state(*g, name, data)?;
+        for (g, name, stored) in &states {
+            self.write_group_state_stored(*g, name, stored)?;
         }
         for (g, gh) in header.groups.into_iter().enumerate() {
             self.restore_group(g, gh.optimizer, gh.lr, gh.schedule, header.steps);
@@ -298,10 +337,12 @@ fn check_counts(h: &Header) -> Result<()> {
 }
 
 fn describe(o: &Optimizer) -> String {
+    let layout = o.state_layout();
     format!(
-        "{} {:?} with state [{}]",
+        "{} {:?} with {} state [{}]",
         o.name(),
         o.variant(),
-        o.state_layout().names()
+        layout.dtype().name(),
+        layout.names()
     )
 }

@@ -10,6 +10,10 @@ pub fn padded_bytes(len: usize) -> u64 {
     (len as u64).div_ceil(4) * 16
 }
 
+/// Chunks (after the last) start at multiples of this many elements: 64 int8 blocks, whose
+/// absmax (256 bytes) is then bindable at wgpu's largest offset alignment.
+pub const CHUNK_GRANULE: u64 = 64 * crate::precision::BLOCK as u64;
+
 /// One binding-sized piece of the flat parameter space and its dispatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {
@@ -32,6 +36,13 @@ pub fn plan_chunks(limits: &wgpu::Limits, len: usize, shape: KernelShape) -> Res
         .max_storage_buffer_binding_size
         .min(limits.max_buffer_size);
     let chunk_elements = (max_binding / align) * align / 4;
+    // Whole multiples of CHUNK_GRANULE elements when the binding allows, so that every
+    // chunk's int8 codes, bf16 pairs and int8 absmax also start at bindable offsets.
+    let chunk_elements = if chunk_elements >= CHUNK_GRANULE {
+        chunk_elements / CHUNK_GRANULE * CHUNK_GRANULE
+    } else {
+        chunk_elements
+    };
     if chunk_elements == 0 {
         return Err(Error::BufferTooLarge {
             what: "one binding",

@@ -39,13 +39,15 @@ struct Inner {
     /// is configured, so that the kernels' factors are exactly 1.
     neutral_control: wgpu::Buffer,
     neutral_scalars: wgpu::Buffer,
+    /// The dynamic maps and midpoints the int8 kernels load (`precision::code_tables`).
+    code_tables: wgpu::Buffer,
     /// One read-only storage binding: `buffers::check_same_device` binds adopted buffers to it.
     probe_layout: wgpu::BindGroupLayout,
     shapes: Shapes,
     shape_cache_dir: Option<PathBuf>,
     /// Shapes chosen so far, by family and variant. Held while tuning, so that one variant is
     /// tuned once however many threads build optimizers of it.
-    chosen: Mutex<HashMap<(crate::optim::Kernel, Vec<bool>), KernelShape>>,
+    chosen: Mutex<HashMap<String, KernelShape>>,
 }
 
 /// A wgpu device and queue, with the compiled kernels cached for their lifetime.
@@ -157,6 +159,10 @@ impl GpuContext {
             "wgoptim neutral step scalars",
             bytemuck::bytes_of(&StepScalars::ONES),
         );
+        let code_tables = constant(
+            "wgoptim int8 code tables",
+            bytemuck::cast_slice(&crate::precision::code_tables()),
+        );
         let probe_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgoptim adopted-buffer probe"),
             entries: &[wgpu::BindGroupLayoutEntry {
@@ -180,6 +186,7 @@ impl GpuContext {
                 placeholders,
                 neutral_control,
                 neutral_scalars,
+                code_tables,
                 shapes: options.shapes,
                 shape_cache_dir: options
                     .shape_cache_dir
@@ -236,13 +243,17 @@ impl GpuContext {
     /// default, or (tuning) the one cached for this adapter, timed now if there is none (the
     /// built-in default if timing fails).
     pub fn shape_for(&self, optimizer: &Optimizer) -> Result<KernelShape> {
+        if super::kernel::KernelKey::of(optimizer).blockwise() {
+            // One shape only: a workgroup holds whole quantization blocks.
+            return Ok(KernelShape::BLOCKWISE);
+        }
         let builtin = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
         match self.inner.shapes {
             Shapes::Fixed(shape) => return Ok(shape),
             Shapes::Builtin => return Ok(builtin),
             Shapes::Tuned => {}
         }
-        let key = (optimizer.kernel(), optimizer.variant());
+        let key = tune::variant_key(optimizer);
         let mut chosen = self.inner.chosen.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(shape) = chosen.get(&key) {
             return Ok(*shape);
@@ -294,6 +305,10 @@ impl GpuContext {
 
     pub(crate) fn neutral_control(&self) -> &wgpu::Buffer {
         &self.inner.neutral_control
+    }
+
+    pub(crate) fn code_tables(&self) -> &wgpu::Buffer {
+        &self.inner.code_tables
     }
 
     pub(crate) fn neutral_scalars(&self) -> &wgpu::Buffer {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::optim::Kernel;
+use crate::optim::{Kernel, StateDType};
 
 /// How a pipeline maps invocations onto elements: `workgroup_size` invocations per workgroup,
 /// each updating `vecs_per_invocation` vec4 blocks, either a contiguous run of its own
@@ -35,6 +35,10 @@ impl KernelShape {
         KernelShape::strided(4),
         KernelShape::strided(8),
     ];
+
+    /// The block-wise (int8 state) kernel's fixed shape: one vec4 block per invocation, 256
+    /// invocations, so that a workgroup holds whole quantization blocks. Not tuned.
+    pub const BLOCKWISE: KernelShape = KernelShape::contiguous(1);
 
     /// `vecs` contiguous vec4 blocks per invocation, 256 invocations per workgroup.
     pub const fn contiguous(vecs: u32) -> Self {
@@ -99,17 +103,113 @@ impl KernelShape {
 
 const TYPES: &str = include_str!("../../shaders/types.wgsl");
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const LOWP: &str = include_str!("../../shaders/lowp.wgsl");
+const STATE_F32: &str = include_str!("../../shaders/state_f32.wgsl");
+const STATE_BF16: &str = include_str!("../../shaders/state_bf16.wgsl");
+const STATE_INT8: &str = include_str!("../../shaders/state_int8.wgsl");
+const ELEMENTWISE_DRIVER: &str = include_str!("../../shaders/elementwise.wgsl");
+const BLOCKWISE_DRIVER: &str = include_str!("../../shaders/blockwise.wgsl");
 const NORM: &str = include_str!("../../shaders/norm.wgsl");
 
-/// The complete WGSL module of a family: `types.wgsl`, `common.wgsl`, then the family's file.
-pub fn shader_source(kernel: Kernel) -> String {
+/// Binding of the block-wise kernel's code tables.
+pub(crate) const CODE_TABLES_BINDING: u32 = 10;
+
+/// Binding of the absmax buffer of int8 state slot `slot`.
+pub(crate) fn absmax_binding(slot: usize) -> u32 {
+    11 + slot as u32
+}
+
+/// Which kernel a pipeline runs: the family, and the type and use of each of its state slots.
+/// Slots the variant does not use are declared f32 (bound to a placeholder, never touched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KernelKey {
+    /// The family.
+    pub kernel: Kernel,
+    /// The state's element type.
+    pub dtype: StateDType,
+    /// Which of the family's state slots the variant uses.
+    pub used: [bool; 3],
+    /// Which are never negative (the unsigned map; stochastic bf16 rounding).
+    pub non_negative: [bool; 3],
+}
+
+impl KernelKey {
+    /// The key of `optimizer`'s kernel (its state type as configured; see
+    /// [`crate::Optimizer::resolved_for`]).
+    pub fn of(optimizer: &crate::Optimizer) -> Self {
+        let layout = optimizer.state_layout();
+        let (mut used, mut non_negative) = ([false; 3], [false; 3]);
+        for slot in &layout.slots {
+            used[slot.slot] = true;
+            non_negative[slot.slot] = slot.non_negative;
+        }
+        Self {
+            kernel: optimizer.kernel(),
+            dtype: layout.dtype(),
+            used,
+            non_negative,
+        }
+    }
+
+    /// Whether the kernel runs the block-wise driver (int8 state).
+    pub fn blockwise(&self) -> bool {
+        self.dtype == StateDType::Int8 && self.used.iter().any(|&u| u)
+    }
+
+    /// The type of slot `k` in the module: the state's for a used slot, else f32.
+    fn slot_dtype(&self, k: usize) -> StateDType {
+        if self.used[k] {
+            self.dtype
+        } else {
+            StateDType::F32
+        }
+    }
+}
+
+/// The complete WGSL module of a kernel: `types.wgsl`, `common.wgsl`, `lowp.wgsl`, one state
+/// module per slot of the family (instantiated with the slot's name, binding, map and
+/// rounding), the family's file, `finish_states`, and the driver.
+pub fn shader_source(key: KernelKey) -> String {
+    let kernel = key.kernel;
     let family = match kernel {
         Kernel::Sgd => include_str!("../../shaders/sgd.wgsl"),
         Kernel::RmsProp => include_str!("../../shaders/rmsprop.wgsl"),
         Kernel::Adam => include_str!("../../shaders/adam.wgsl"),
         Kernel::Adagrad => include_str!("../../shaders/adagrad.wgsl"),
     };
-    format!("{TYPES}\n{COMMON}\n{family}")
+    let mut states = String::new();
+    let mut finish = String::from(
+        "// Requantizes every used state slot (block-wise driver only).\nfn finish_states(i: u32, lanes: vec4<bool>) {\n",
+    );
+    for (k, name) in kernel.state_names().iter().enumerate() {
+        let template = match key.slot_dtype(k) {
+            StateDType::F32 => STATE_F32,
+            StateDType::Bf16 => STATE_BF16,
+            StateDType::Int8 => STATE_INT8,
+        };
+        let module = template
+            .replace("$absmax_binding", &absmax_binding(k).to_string())
+            .replace("$binding", &(4 + k).to_string())
+            .replace("$slot", &k.to_string())
+            .replace("$map", if key.non_negative[k] { "1" } else { "0" })
+            .replace(
+                "$stochastic",
+                if key.non_negative[k] { "true" } else { "false" },
+            )
+            .replace("$name", name);
+        states.push_str(&module);
+        states.push('\n');
+        if key.used[k] {
+            finish.push_str(&format!("    finish_{name}(i, lanes);\n"));
+        }
+    }
+    finish.push_str("}\n");
+    let driver = if key.blockwise() {
+        BLOCKWISE_DRIVER
+    } else {
+        ELEMENTWISE_DRIVER
+    };
+    format!("{TYPES}\n{COMMON}\n{LOWP}\n{states}{family}\n{finish}\n{driver}")
 }
 
 /// The WGSL module of the gradient-norm pass: `types.wgsl` then `norm.wgsl`.
@@ -117,18 +217,22 @@ pub fn norm_source() -> String {
     format!("{TYPES}\n{NORM}")
 }
 
-/// The override constants of one pipeline: its shape and the variant's flags.
+/// The override constants of one pipeline: its shape (element-wise driver only) and the
+/// variant's flags.
 pub fn pipeline_constants(
-    kernel: Kernel,
+    key: KernelKey,
     variant: &[bool],
     shape: KernelShape,
 ) -> Vec<(&'static str, f64)> {
-    let mut constants = vec![
-        ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
-        ("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation)),
-        ("STRIDED", if shape.strided { 1.0 } else { 0.0 }),
-    ];
-    for (name, &on) in kernel.variant_constants().iter().zip(variant) {
+    let mut constants = Vec::new();
+    if !key.blockwise() {
+        constants.extend([
+            ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
+            ("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation)),
+            ("STRIDED", if shape.strided { 1.0 } else { 0.0 }),
+        ]);
+    }
+    for (name, &on) in key.kernel.variant_constants().iter().zip(variant) {
         constants.push((name, if on { 1.0 } else { 0.0 }));
     }
     constants
@@ -153,11 +257,13 @@ fn storage(read_only: bool) -> wgpu::BufferBindingType {
     wgpu::BufferBindingType::Storage { read_only }
 }
 
-/// The bind-group layout of a family:
+/// The bind-group layout of a kernel:
 /// 0 step uniform, 1 chunk uniform, 2 parameters (read-write), 3 gradients (read-only),
 /// 4… state (read-write), one per state binding the family declares, 8 the control block and
-/// 9 the step scalars (both read-only).
-fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLayout {
+/// 9 the step scalars (both read-only); block-wise kernels add 10 the code tables (read-only)
+/// and 11… each used slot's absmax (read-write).
+fn bind_group_layout(device: &wgpu::Device, key: KernelKey) -> wgpu::BindGroupLayout {
+    let kernel = key.kernel;
     let entry = layout_entry;
     let mut entries = vec![
         entry(0, wgpu::BufferBindingType::Uniform),
@@ -170,6 +276,12 @@ fn bind_group_layout(device: &wgpu::Device, kernel: Kernel) -> wgpu::BindGroupLa
     }
     entries.push(entry(8, storage(true))); // control block
     entries.push(entry(9, storage(true))); // step scalars
+    if key.blockwise() {
+        entries.push(entry(CODE_TABLES_BINDING, storage(true)));
+        for k in (0..3).filter(|&k| key.used[k]) {
+            entries.push(entry(absmax_binding(k), storage(false)));
+        }
+    }
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some(kernel.name()),
         entries: &entries,
@@ -186,7 +298,7 @@ struct Family {
 /// Shader modules, layouts and pipelines, built on first use and reused for the context's life.
 #[derive(Default)]
 pub(crate) struct KernelCache {
-    families: HashMap<Kernel, Family>,
+    families: HashMap<KernelKey, Family>,
     norm: HashMap<
         KernelShape,
         (
@@ -195,7 +307,7 @@ pub(crate) struct KernelCache {
             wgpu::ComputePipeline,
         ),
     >,
-    pipelines: HashMap<(Kernel, Vec<bool>, KernelShape), wgpu::ComputePipeline>,
+    pipelines: HashMap<(KernelKey, Vec<bool>, KernelShape), wgpu::ComputePipeline>,
     /// Pipelines compiled so far (a test checks that stepping compiles none).
     pub created: usize,
 }
@@ -247,20 +359,21 @@ impl KernelCache {
         (layout.clone(), partial.clone(), finish.clone())
     }
 
-    /// The bind-group layout and pipeline of `(kernel, variant, shape)`, compiled if new.
+    /// The bind-group layout and pipeline of `(key, variant, shape)`, compiled if new.
     pub fn get(
         &mut self,
         device: &wgpu::Device,
-        kernel: Kernel,
+        key: KernelKey,
         variant: &[bool],
         shape: KernelShape,
     ) -> (wgpu::BindGroupLayout, wgpu::ComputePipeline) {
-        let family = self.families.entry(kernel).or_insert_with(|| {
-            let layout = bind_group_layout(device, kernel);
+        let kernel = key.kernel;
+        let family = self.families.entry(key).or_insert_with(|| {
+            let layout = bind_group_layout(device, key);
             let pipeline_layout = super::compat::pipeline_layout(device, kernel.name(), &layout);
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name()),
-                source: wgpu::ShaderSource::Wgsl(shader_source(kernel).into()),
+                source: wgpu::ShaderSource::Wgsl(shader_source(key).into()),
             });
             Family {
                 layout,
@@ -268,19 +381,21 @@ impl KernelCache {
                 module,
             }
         });
-        let key = (kernel, variant.to_vec(), shape);
         let created = &mut self.created;
-        let pipeline = self.pipelines.entry(key).or_insert_with(|| {
-            *created += 1;
-            let constants = pipeline_constants(kernel, variant, shape);
-            super::compat::compute_pipeline(
-                device,
-                kernel.name(),
-                &family.pipeline_layout,
-                &family.module,
-                &constants,
-            )
-        });
+        let pipeline = self
+            .pipelines
+            .entry((key, variant.to_vec(), shape))
+            .or_insert_with(|| {
+                *created += 1;
+                let constants = pipeline_constants(key, variant, shape);
+                super::compat::compute_pipeline(
+                    device,
+                    kernel.name(),
+                    &family.pipeline_layout,
+                    &family.module,
+                    &constants,
+                )
+            });
         (family.layout.clone(), pipeline.clone())
     }
 }

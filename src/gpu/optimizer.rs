@@ -8,11 +8,12 @@ use super::chunk::Chunk;
 use super::clip::{Clip, GradientControl};
 use super::compat;
 use super::context::GpuContext;
-use super::segment::{SCALAR_RING, Segment, UNIFORM_RING};
+use super::segment::{SCALAR_RING, Segment, StateBuffer, UNIFORM_RING, state_bytes};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, StateDType};
+use crate::precision::StoredState;
 use crate::schedule::Schedule;
 use crate::uniform::{ControlBlock, StepUniform};
 
@@ -212,7 +213,7 @@ impl GpuOptimizer {
         // Chosen (and, on first use, tuned) before the scope below: tuning submits work of its own.
         let shapes = ranges
             .iter()
-            .map(|(optimizer, _, _)| ctx.shape_for(optimizer))
+            .map(|(optimizer, _, len)| ctx.shape_for(&optimizer.resolved_for(*len)))
             .collect::<Result<Vec<_>>>()?;
         let segments = compat::scoped(ctx.device(), || {
             ranges
@@ -370,19 +371,8 @@ impl GpuOptimizer {
 
     /// Reads one state tensor of group `g` (the group's own elements).
     pub fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
-        let len = self.segments.get(g).map_or(0, |s| s.len);
-        self.read_range("state buffer", self.group_state_buffer(g, name)?, 0, len)
-    }
-
-    pub(crate) fn write_group_state(&self, g: usize, name: &str, data: &[f32]) -> Result<()> {
-        let len = self.segments.get(g).map_or(0, |s| s.len);
-        self.write_range(
-            "state buffer",
-            self.group_state_buffer(g, name)?,
-            0,
-            len,
-            data,
-        )
+        let stored = self.read_group_state_stored(g, name)?;
+        Ok(stored.decode(self.group_state(g, name)?.slot.non_negative))
     }
 
     /// Steps the device has applied (reads back when gradient control is on): with skipping,
@@ -441,13 +431,9 @@ impl GpuOptimizer {
     pub fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
         let view = self.view(name)?;
         let g = self.group_of(view.offset);
-        let segment = &self.segments[g];
-        self.read_range(
-            "state buffer",
-            self.group_state_buffer(g, state)?,
-            view.offset - segment.offset,
-            view.len,
-        )
+        let start = view.offset - self.segments[g].offset;
+        let group = self.read_group_state(g, state)?;
+        Ok(group[start..start + view.len].to_vec())
     }
 
     /// The binding of elements `range` of tensor `name` in the parameter buffer (`grads:
@@ -535,8 +521,14 @@ impl GpuOptimizer {
         self.group_state_buffer(0, name)
     }
 
-    /// The buffer of one state tensor of group `g` (indexed from the group's first element).
+    /// The buffer of one state tensor of group `g` (indexed from the group's first element):
+    /// f32 values, bf16 bit patterns two to a u32, or int8 codes four to a u32, as the group's
+    /// state type says (the absmax of int8 state is another buffer).
     pub fn group_state_buffer(&self, g: usize, name: &str) -> Result<&wgpu::Buffer> {
+        self.group_state(g, name).map(|s| &s.data)
+    }
+
+    fn group_state(&self, g: usize, name: &str) -> Result<&StateBuffer> {
         let Some(segment) = self.segments.get(g) else {
             return Err(Error::UnknownGroup {
                 group: g,
@@ -546,13 +538,58 @@ impl GpuOptimizer {
         segment
             .state
             .iter()
-            .find(|(s, _)| s.name == name)
-            .map(|(_, b)| b)
+            .find(|s| s.slot.name == name)
             .ok_or_else(|| Error::UnknownState {
                 optimizer: segment.progress.optimizer.name(),
                 name: name.to_string(),
                 available: segment.progress.optimizer.state_layout().names(),
             })
+    }
+
+    /// One state tensor of group `g` in its stored form (reads back): f32 values, bf16 bits,
+    /// or int8 codes and absmax.
+    pub fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
+        let state = self.group_state(g, name)?;
+        let len = self.segments[g].len;
+        let (data_bytes, absmax_bytes) = state_bytes(state.slot.dtype, len);
+        let data = self.read_bytes("state buffer", &state.data, 0, data_bytes)?;
+        let absmax = match &state.absmax {
+            Some(b) => self.read_bytes("state buffer", b, 0, absmax_bytes)?,
+            None => Vec::new(),
+        };
+        Ok(StoredState::from_bytes(
+            state.slot.dtype,
+            len,
+            &data,
+            &absmax,
+        ))
+    }
+
+    /// Writes one state tensor of group `g` in its stored form (of the group's state type and
+    /// length).
+    pub(crate) fn write_group_state_stored(
+        &self,
+        g: usize,
+        name: &str,
+        stored: &StoredState,
+    ) -> Result<()> {
+        let state = self.group_state(g, name)?;
+        let len = self.segments[g].len;
+        let dtype_ok = matches!(
+            (state.slot.dtype, stored),
+            (StateDType::F32, StoredState::F32(_))
+                | (StateDType::Bf16, StoredState::Bf16(_))
+                | (StateDType::Int8, StoredState::Int8 { .. })
+        );
+        if !dtype_ok || stored.len() != len {
+            return Err(Error::LengthMismatch {
+                what: "state",
+                expected: len,
+                got: if dtype_ok { stored.len() } else { 0 },
+            });
+        }
+        state.upload(self.ctx.queue(), stored, false);
+        Ok(())
     }
 
     /// The buffers this optimizer allocated, with their sizes.
@@ -669,24 +706,37 @@ impl GpuOptimizer {
         offset: usize,
         len: usize,
     ) -> Result<Vec<f32>> {
+        let raw = self.read_bytes(what, buffer, offset as u64 * 4, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    /// Reads `bytes` bytes of `buffer` from byte `offset` (both rounded up to whole words).
+    fn read_bytes(
+        &self,
+        what: &'static str,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         require(what, buffer, wgpu::BufferUsages::COPY_SRC)?;
         let device = self.ctx.device();
-        let bytes = len as u64 * 4;
+        let words = bytes.next_multiple_of(4);
         let staging = compat::scoped(device, || {
             let staging = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback staging"),
-                size: bytes,
+                size: words,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
             let mut encoder = device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(buffer, offset as u64 * 4, &staging, 0, bytes);
+            encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, words);
             self.ctx.queue().submit([encoder.finish()]);
             staging
         })?;
-        self.readback_peak.fetch_max(bytes, Ordering::Relaxed);
-        let raw = compat::read_mapped(device, &staging)?;
-        Ok(bytemuck::pod_collect_to_vec(&raw))
+        self.readback_peak.fetch_max(words, Ordering::Relaxed);
+        let mut raw = compat::read_mapped(device, &staging)?;
+        raw.truncate(bytes as usize);
+        Ok(raw)
     }
 
     fn write_buffer(&self, what: &'static str, buffer: &wgpu::Buffer, data: &[f32]) -> Result<()> {
@@ -792,8 +842,8 @@ impl Backend for GpuOptimizer {
         let mut flat = vec![0.0; self.len];
         let mut found = false;
         for (g, segment) in self.segments.iter().enumerate() {
-            if let Ok(buffer) = self.group_state_buffer(g, name) {
-                let part = self.read_range("state buffer", buffer, 0, segment.len)?;
+            if self.group_state(g, name).is_ok() {
+                let part = self.read_group_state(g, name)?;
                 flat[segment.offset..segment.offset + segment.len].copy_from_slice(&part);
                 found = true;
             }

@@ -7,13 +7,52 @@ use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
 use super::buffers::{Allocation, BufferRole, DATA_USAGE};
-use super::chunk::{Chunk, padded_bytes, plan_chunks};
+use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
-use super::kernel::KernelShape;
+use super::kernel::{CODE_TABLES_BINDING, KernelKey, KernelShape, absmax_binding};
 use crate::backend::Progress;
 use crate::error::Result;
-use crate::optim::{Optimizer, StateSlot};
+use crate::optim::{Optimizer, StateDType, StateSlot};
+use crate::precision::{BLOCK, StoredState};
 use crate::uniform::{ChunkUniform, StepScalars, StepUniform};
+
+/// One state tensor on the device: its values (f32, bf16 pairs, or int8 codes four to a u32)
+/// and, for int8, one f32 absmax per block.
+pub(crate) struct StateBuffer {
+    pub slot: StateSlot,
+    pub data: wgpu::Buffer,
+    pub absmax: Option<wgpu::Buffer>,
+}
+
+impl StateBuffer {
+    /// Writes `stored` (of this slot's type) from element 0. `fresh`: the buffers are new
+    /// (zeroed), so all-zero bytes need no write.
+    pub fn upload(&self, queue: &wgpu::Queue, stored: &StoredState, fresh: bool) {
+        let (data, absmax) = stored.to_bytes();
+        let write = |buffer: &wgpu::Buffer, mut bytes: Vec<u8>| {
+            let skip = bytes.is_empty() || (fresh && bytes.iter().all(|&b| b == 0));
+            if !skip {
+                bytes.resize(bytes.len().next_multiple_of(4), 0);
+                queue.write_buffer(buffer, 0, &bytes);
+            }
+        };
+        write(&self.data, data);
+        if let Some(buffer) = &self.absmax {
+            write(buffer, absmax);
+        }
+    }
+}
+
+/// Bytes of a state buffer of `len` elements of `dtype`, padded to whole vec4 blocks (and for
+/// int8 codes, whole blocks), and of its absmax buffer.
+pub(crate) fn state_bytes(dtype: StateDType, len: usize) -> (u64, u64) {
+    let vecs = (len as u64).div_ceil(4);
+    match dtype {
+        StateDType::F32 => (vecs * 16, 0),
+        StateDType::Bf16 => (vecs * 8, 0),
+        StateDType::Int8 => (vecs * 4, 4 * (len as u64).div_ceil(BLOCK as u64)),
+    }
+}
 
 struct Launch {
     bind_group: wgpu::BindGroup,
@@ -27,7 +66,9 @@ pub(crate) struct Segment {
     pub len: usize,
     pub progress: Progress,
     /// State tensors of this range only, indexed from its start.
-    pub state: Vec<(StateSlot, wgpu::Buffer)>,
+    pub state: Vec<StateBuffer>,
+    /// The kernel this range runs (its state type resolved for its length).
+    pub key: KernelKey,
     pub chunks: Vec<Chunk>,
     step_uniform: wgpu::Buffer,
     chunk_uniform: wgpu::Buffer,
@@ -68,33 +109,45 @@ impl Segment {
         len: usize,
         allocations: &mut Vec<Allocation>,
     ) -> Result<Self> {
+        let optimizer = optimizer.resolved_for(len);
         let progress = Progress::new(optimizer)?;
+        let key = KernelKey::of(&optimizer);
+        let shape = if key.blockwise() {
+            KernelShape::BLOCKWISE
+        } else {
+            shape
+        };
         let limits = ctx.limits();
         let chunks = plan_chunks(&limits, len, shape)?;
         let device = ctx.device();
-        let bytes = padded_bytes(len);
         let state = optimizer
             .state_layout()
             .slots
             .into_iter()
             .map(|slot| {
-                let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(slot.name),
-                    size: bytes,
-                    usage: DATA_USAGE,
-                    mapped_at_creation: false,
-                });
-                if slot.init != 0.0 {
-                    let fill = vec![slot.init; (bytes / 4) as usize];
-                    ctx.queue()
-                        .write_buffer(&buffer, 0, bytemuck::cast_slice(&fill));
-                }
-                allocations.push(Allocation {
-                    label: slot.name.into(),
-                    role: BufferRole::State,
-                    bytes,
-                });
-                (slot, buffer)
+                let (bytes, absmax_bytes) = state_bytes(slot.dtype, len);
+                let mut buffer = |label: &str, size: u64| {
+                    allocations.push(Allocation {
+                        label: label.into(),
+                        role: BufferRole::State,
+                        bytes: size,
+                    });
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size,
+                        usage: DATA_USAGE,
+                        mapped_at_creation: false,
+                    })
+                };
+                let data = buffer(slot.name, bytes);
+                let absmax = (absmax_bytes > 0)
+                    .then(|| buffer(&format!("{} absmax", slot.name), absmax_bytes));
+                let state = StateBuffer { slot, data, absmax };
+                // The padding of the last vec4 block too, so that it holds the initial value.
+                let padded = len.next_multiple_of(4);
+                let init = StoredState::filled(&slot, padded, slot.init);
+                state.upload(ctx.queue(), &init, true);
+                state
             })
             .collect();
         let uniform_bytes = std::mem::size_of::<StepUniform>() as u64;
@@ -114,8 +167,11 @@ impl Segment {
         let mut chunk_bytes = vec![0u8; chunks.len() * uniform_align as usize];
         for (i, c) in chunks.iter().enumerate() {
             let at = i * uniform_align as usize;
-            chunk_bytes[at..at + 16]
-                .copy_from_slice(bytemuck::bytes_of(&ChunkUniform::for_len(c.elements)));
+            let uniform = ChunkUniform {
+                first_vec: ((offset as u64 * 4 + c.offset_bytes) / 16) as u32,
+                ..ChunkUniform::for_len(c.elements)
+            };
+            chunk_bytes[at..at + 16].copy_from_slice(bytemuck::bytes_of(&uniform));
         }
         let chunk_uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("chunk uniforms"),
@@ -133,14 +189,13 @@ impl Segment {
                 bytes: size,
             });
         }
-        let (layout, pipeline) =
-            ctx.kernels()
-                .get(device, optimizer.kernel(), &optimizer.variant(), shape);
+        let (layout, pipeline) = ctx.kernels().get(device, key, &optimizer.variant(), shape);
         Ok(Self {
             offset,
             len,
             progress,
             state,
+            key,
             chunks,
             step_uniform,
             chunk_uniform,
@@ -209,15 +264,47 @@ impl Segment {
                         resource: scalars.as_entire_binding(),
                     },
                 ];
+                // A state buffer's range of this chunk: its bytes per element are the f32's
+                // divided by `shrink` (int8 codes 4, bf16 2).
+                let state_range = |buffer, shrink: u64| {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: c.offset_bytes / shrink,
+                        size: NonZeroU64::new(c.size_bytes / shrink),
+                    })
+                };
                 for k in 0..kernel.state_bindings() {
-                    let resource = match self.state.iter().find(|(s, _)| s.slot == k) {
-                        Some((_, buffer)) => range(buffer, 0),
+                    let resource = match self.state.iter().find(|s| s.slot.slot == k) {
+                        Some(s) => match s.slot.dtype {
+                            StateDType::F32 => state_range(&s.data, 1),
+                            StateDType::Bf16 => state_range(&s.data, 2),
+                            StateDType::Int8 => state_range(&s.data, 4),
+                        },
                         None => ctx.placeholder(k).as_entire_binding(),
                     };
                     entries.push(wgpu::BindGroupEntry {
                         binding: 4 + k as u32,
                         resource,
                     });
+                }
+                if self.key.blockwise() {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: CODE_TABLES_BINDING,
+                        resource: ctx.code_tables().as_entire_binding(),
+                    });
+                    for s in &self.state {
+                        let absmax = s.absmax.as_ref().expect("int8 state has an absmax");
+                        let first = c.offset_bytes / 4 / BLOCK as u64;
+                        let blocks = (c.elements).div_ceil(BLOCK as u64);
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: absmax_binding(s.slot.slot),
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: absmax,
+                                offset: first * 4,
+                                size: NonZeroU64::new(blocks * 4),
+                            }),
+                        });
+                    }
                 }
                 Launch {
                     bind_group: device.create_bind_group(&wgpu::BindGroupDescriptor {

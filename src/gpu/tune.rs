@@ -83,9 +83,19 @@ impl TuneReport {
     }
 }
 
-/// The cache key of a variant: its family and variant flags (Adam and AdamW share a kernel).
+/// The cache key of a variant: its family, variant flags and (when not f32) state type (Adam
+/// and AdamW share a kernel).
 pub fn variant_key(optimizer: &Optimizer) -> String {
-    format!("{}{:?}", optimizer.kernel().name(), optimizer.variant())
+    let dtype = optimizer.state_layout().dtype();
+    let suffix = match dtype {
+        crate::optim::StateDType::F32 => String::new(),
+        d => format!("@{}", d.name()),
+    };
+    format!(
+        "{}{:?}{suffix}",
+        optimizer.kernel().name(),
+        optimizer.variant()
+    )
 }
 
 /// Times every candidate shape of `optimizer`'s variant on `ctx`'s device (a few steps each,

@@ -1,4 +1,4 @@
-use super::{ensure_eps, ensure_lr, ensure_non_negative, setters};
+use super::{StatePrecision, ensure_eps, ensure_lr, ensure_non_negative, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -26,6 +26,10 @@ pub struct Adagrad {
     pub eps: f64,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
+    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
+    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    #[serde(default)]
+    pub state: StatePrecision,
 }
 
 impl Default for Adagrad {
@@ -37,6 +41,7 @@ impl Default for Adagrad {
             initial_accumulator_value: 0.0,
             eps: 1e-10,
             maximize: false,
+            state: StatePrecision::default(),
         }
     }
 }
@@ -47,7 +52,8 @@ setters!(Adagrad {
     weight_decay: f64,
     initial_accumulator_value: f64,
     eps: f64,
-    maximize: bool
+    maximize: bool,
+    state: StatePrecision,
 });
 
 impl Adagrad {

@@ -1,4 +1,4 @@
-use super::{ensure_beta, ensure_eps, ensure_lr, ensure_non_negative, setters};
+use super::{StatePrecision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -37,6 +37,10 @@ pub struct Adam {
     pub decoupled_weight_decay: bool,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
+    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
+    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    #[serde(default)]
+    pub state: StatePrecision,
 }
 
 impl Default for Adam {
@@ -49,6 +53,7 @@ impl Default for Adam {
             amsgrad: false,
             decoupled_weight_decay: false,
             maximize: false,
+            state: StatePrecision::default(),
         }
     }
 }
@@ -60,7 +65,8 @@ setters!(Adam {
     weight_decay: f64,
     amsgrad: bool,
     decoupled_weight_decay: bool,
-    maximize: bool
+    maximize: bool,
+    state: StatePrecision,
 });
 
 impl Adam {

@@ -15,6 +15,7 @@ pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
+pub use crate::precision::{Rounding, StateDType, StatePrecision};
 use crate::uniform::{StepScalars, StepUniform};
 
 /// The kernel families, one WGSL file each in `shaders/`. Variants of a family (Nesterov,
@@ -45,12 +46,19 @@ impl Kernel {
         }
     }
 
+    /// PyTorch's names of the family's state slots, in binding order (bindings 4, 5, …).
+    pub fn state_names(self) -> &'static [&'static str] {
+        match self {
+            Kernel::Sgd => &["momentum_buffer"],
+            Kernel::RmsProp => &["square_avg", "grad_avg", "momentum_buffer"],
+            Kernel::Adam => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+            Kernel::Adagrad => &["sum"],
+        }
+    }
+
     /// Number of state bindings the family's kernel declares (bindings 4, 5, …).
     pub fn state_bindings(self) -> usize {
-        match self {
-            Kernel::Sgd | Kernel::Adagrad => 1,
-            Kernel::RmsProp | Kernel::Adam => 3,
-        }
+        self.state_names().len()
     }
 
     /// The override constants that select the family's variants, all `bool`.
@@ -60,23 +68,6 @@ impl Kernel {
             Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
             Kernel::Adam => &["AMSGRAD"],
             Kernel::Adagrad => &[],
-        }
-    }
-}
-
-/// Element type of a state buffer. Only `F32` today; bf16 and 8-bit blockwise state will be
-/// added here, behind [`StateLayout`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StateDType {
-    /// 32-bit float, one per parameter.
-    F32,
-}
-
-impl StateDType {
-    /// Bytes per parameter.
-    pub fn bytes(self) -> u64 {
-        match self {
-            StateDType::F32 => 4,
         }
     }
 }
@@ -92,6 +83,22 @@ pub struct StateSlot {
     pub init: f32,
     /// Element type.
     pub dtype: StateDType,
+    /// Never negative (second moments, square averages, sums): int8 codes it with the unsigned
+    /// map, bf16 rounds it stochastically (see [`Rounding`]).
+    pub non_negative: bool,
+}
+
+impl StateSlot {
+    /// How a bf16 copy of this state is rounded: stochastically for the non-negative
+    /// accumulators, whose per-step change is often under half a bf16 ulp; to nearest-even for
+    /// the others.
+    pub fn rounding(&self) -> Rounding {
+        if self.non_negative {
+            Rounding::Stochastic
+        } else {
+            Rounding::NearestEven
+        }
+    }
 }
 
 /// The state tensors one optimizer variant allocates: only those it uses.
@@ -102,18 +109,32 @@ pub struct StateLayout {
 }
 
 impl StateLayout {
-    fn push(&mut self, name: &'static str, slot: usize, init: f32) {
+    fn push(&mut self, dtype: StateDType, name: &'static str, slot: usize, init: f32) {
+        let non_negative = matches!(name, "square_avg" | "exp_avg_sq" | "max_exp_avg_sq" | "sum");
         self.slots.push(StateSlot {
             name,
             slot,
             init,
-            dtype: StateDType::F32,
+            dtype,
+            non_negative,
         });
     }
 
-    /// State bytes per parameter (SGD 0, momentum 4, Adam 8, AMSGrad 12, …).
-    pub fn bytes_per_param(&self) -> u64 {
-        self.slots.iter().map(|s| s.dtype.bytes()).sum()
+    /// State bytes of `len` parameters as allocated (before padding to whole vec4 blocks).
+    pub fn bytes(&self, len: usize) -> u64 {
+        self.slots.iter().map(|s| s.dtype.bytes(len)).sum()
+    }
+
+    /// State bytes per parameter over a large tensor (SGD 0, momentum 4, Adam 8, AMSGrad 12;
+    /// bf16 half of that; int8 1 + 4/256 per state tensor).
+    pub fn bytes_per_param(&self) -> f64 {
+        let n = 1 << 20;
+        self.bytes(n) as f64 / n as f64
+    }
+
+    /// The element type of the state (every slot has the same; f32 without state).
+    pub fn dtype(&self) -> StateDType {
+        self.slots.first().map_or(StateDType::F32, |s| s.dtype)
     }
 
     /// The slot with PyTorch's state name `name`.
@@ -134,7 +155,7 @@ impl StateLayout {
 /// use wgoptim::{Adam, Optimizer};
 /// let opt = Optimizer::from(Adam::adamw().lr(3e-4));
 /// assert_eq!(opt.name(), "adamw");
-/// assert_eq!(opt.state_layout().bytes_per_param(), 8);
+/// assert_eq!(opt.state_layout().bytes_per_param(), 8.0);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Optimizer {
@@ -222,33 +243,63 @@ impl Optimizer {
         }
     }
 
-    /// The state tensors this variant allocates.
+    /// How this optimizer keeps its state.
+    pub fn state_precision(&self) -> StatePrecision {
+        match self {
+            Optimizer::Sgd(o) => o.state,
+            Optimizer::RmsProp(o) => o.state,
+            Optimizer::Adam(o) => o.state,
+            Optimizer::Adagrad(o) => o.state,
+        }
+    }
+
+    /// The same optimizer keeping its state as `state` says.
+    pub fn with_state_precision(self, state: StatePrecision) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(o.state(state)),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.state(state)),
+            Optimizer::Adam(o) => Optimizer::Adam(o.state(state)),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.state(state)),
+        }
+    }
+
+    /// The optimizer a group of `len` elements runs: its state type resolved by the
+    /// precision's threshold (smaller groups keep f32), the threshold then 0.
+    pub fn resolved_for(&self, len: usize) -> Self {
+        let dtype = self.state_precision().dtype_for(len);
+        self.with_state_precision(StatePrecision { dtype, min_len: 0 })
+    }
+
+    /// The state tensors this variant allocates, in its configured state type (see
+    /// [`Optimizer::resolved_for`] for a group below the threshold).
     pub fn state_layout(&self) -> StateLayout {
+        let dtype = self.state_precision().dtype;
         let mut layout = StateLayout::default();
+        let mut push = |name, slot, init| layout.push(dtype, name, slot, init);
         match self {
             Optimizer::Sgd(o) => {
                 if o.has_momentum() {
-                    layout.push("momentum_buffer", 0, 0.0);
+                    push("momentum_buffer", 0, 0.0);
                 }
             }
             Optimizer::RmsProp(o) => {
-                layout.push("square_avg", 0, 0.0);
+                push("square_avg", 0, 0.0);
                 if o.centered {
-                    layout.push("grad_avg", 1, 0.0);
+                    push("grad_avg", 1, 0.0);
                 }
                 if o.has_momentum() {
-                    layout.push("momentum_buffer", 2, 0.0);
+                    push("momentum_buffer", 2, 0.0);
                 }
             }
             Optimizer::Adam(o) => {
-                layout.push("exp_avg", 0, 0.0);
-                layout.push("exp_avg_sq", 1, 0.0);
+                push("exp_avg", 0, 0.0);
+                push("exp_avg_sq", 1, 0.0);
                 if o.amsgrad {
-                    layout.push("max_exp_avg_sq", 2, 0.0);
+                    push("max_exp_avg_sq", 2, 0.0);
                 }
             }
             Optimizer::Adagrad(o) => {
-                layout.push("sum", 0, o.initial_accumulator_value as f32);
+                push("sum", 0, o.initial_accumulator_value as f32);
             }
         }
         layout
@@ -296,9 +347,10 @@ impl Optimizer {
     }
 
     /// Bytes one fused step must move per parameter (SEMANTICS.md): θ read and written, g
-    /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36.
-    pub fn bytes_moved_per_param(&self) -> u64 {
-        12 + 2 * self.state_layout().bytes_per_param()
+    /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36
+    /// with f32 state; Adam 20 with bf16 state, ≈ 16.06 with int8.
+    pub fn bytes_moved_per_param(&self) -> f64 {
+        12.0 + 2.0 * self.state_layout().bytes_per_param()
     }
 
     /// The uniform whose step-dependent factors are left to the device's [`StepScalars`]
@@ -317,7 +369,7 @@ impl Optimizer {
     /// 1/(1−β₁ᵗ) and √(1−β₂ᵗ), Adagrad 1/(1+(t−1)η), SGD whether t is the first step.
     pub fn step_scalars(&self, t: u64) -> StepScalars {
         let t = t.max(1);
-        match self {
+        let scalars = match self {
             Optimizer::Sgd(_) => StepScalars {
                 first: u32::from(t == 1),
                 ..StepScalars::ONES
@@ -332,17 +384,25 @@ impl Optimizer {
                 lr_mul: (1.0 / o.decay_divisor(t)) as f32,
                 ..StepScalars::ONES
             },
+        };
+        StepScalars {
+            t: t as u32,
+            ..scalars
         }
     }
 
     /// The per-step scalars for step `t` (counted from 1) at learning rate `lr`, computed in
     /// f64 and rounded once to f32.
     pub fn uniform(&self, lr: f64, t: u64) -> StepUniform {
-        match self {
+        let uniform = match self {
             Optimizer::Sgd(o) => o.uniform(lr, t),
             Optimizer::RmsProp(o) => o.uniform(lr, t),
             Optimizer::Adam(o) => o.uniform(lr, t),
             Optimizer::Adagrad(o) => o.uniform(lr, t),
+        };
+        StepUniform {
+            t: t as u32,
+            ..uniform
         }
     }
 }

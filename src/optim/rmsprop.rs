@@ -1,5 +1,7 @@
-use super::{ensure, ensure_eps, ensure_lr, ensure_non_negative, setters};
-use crate::error::Result;
+use super::{
+    StateDType, StatePrecision, ensure, ensure_eps, ensure_lr, ensure_non_negative, setters,
+};
+use crate::error::{Error, Result};
 use crate::uniform::StepUniform;
 
 /// RMSprop, plain or centered, with optional momentum: `torch.optim.RMSprop`.
@@ -32,6 +34,10 @@ pub struct RmsProp {
     pub centered: bool,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
+    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
+    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    #[serde(default)]
+    pub state: StatePrecision,
 }
 
 impl Default for RmsProp {
@@ -44,6 +50,7 @@ impl Default for RmsProp {
             momentum: 0.0,
             centered: false,
             maximize: false,
+            state: StatePrecision::default(),
         }
     }
 }
@@ -55,7 +62,8 @@ setters!(RmsProp {
     weight_decay: f64,
     momentum: f64,
     centered: bool,
-    maximize: bool
+    maximize: bool,
+    state: StatePrecision,
 });
 
 impl RmsProp {
@@ -80,7 +88,16 @@ impl RmsProp {
         )?;
         ensure_eps(self.eps)?;
         ensure_non_negative("weight_decay", self.weight_decay)?;
-        ensure_non_negative("momentum", self.momentum)
+        ensure_non_negative("momentum", self.momentum)?;
+        if self.centered && self.state.dtype != StateDType::F32 {
+            // √(v − ḡ²) needs v ≥ ḡ², which two independently rounded states do not keep.
+            return Err(Error::UnsupportedPrecision {
+                optimizer: "centered rmsprop",
+                dtype: self.state.dtype.name(),
+                why: "sqrt(square_avg - grad_avg^2) needs square_avg >= grad_avg^2, which two independently rounded states break; use f32 state",
+            });
+        }
+        Ok(())
     }
 
     /// Per-step scalars (RMSprop has no step-dependent ones).

@@ -1,4 +1,4 @@
-use super::{ensure, ensure_lr, ensure_non_negative, setters};
+use super::{StatePrecision, ensure, ensure_lr, ensure_non_negative, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -31,6 +31,10 @@ pub struct Sgd {
     pub nesterov: bool,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
+    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
+    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    #[serde(default)]
+    pub state: StatePrecision,
 }
 
 impl Default for Sgd {
@@ -42,6 +46,7 @@ impl Default for Sgd {
             weight_decay: 0.0,
             nesterov: false,
             maximize: false,
+            state: StatePrecision::default(),
         }
     }
 }
@@ -52,7 +57,8 @@ setters!(Sgd {
     dampening: f64,
     weight_decay: f64,
     nesterov: bool,
-    maximize: bool
+    maximize: bool,
+    state: StatePrecision,
 });
 
 impl Sgd {

@@ -2,11 +2,27 @@
 //! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, case-insensitive) and argument names (`lr`,
 //! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
-//! PyTorch's defaults for whatever is left out.
+//! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
+//! or `int8`, `state_min_len`).
 
-use super::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use super::{Adagrad, Adam, Optimizer, RmsProp, Sgd, StateDType, StatePrecision};
 use crate::args::Args;
 use crate::error::{Error, Result};
+
+/// The state precision: `state_dtype=f32|bf16|int8` and `state_min_len=N` (groups smaller
+/// than N elements keep f32 state; default 4096).
+fn state(a: &mut Args) -> Result<StatePrecision> {
+    let d = StatePrecision::default();
+    let dtype = match a.take("state_dtype") {
+        Some(name) => StateDType::parse(&name)?,
+        None => d.dtype,
+    };
+    let min_len = a.u64_or("state_min_len", d.min_len as u64)?;
+    Ok(StatePrecision {
+        dtype,
+        min_len: usize::try_from(min_len).unwrap_or(usize::MAX),
+    })
+}
 
 /// Parses and validates an optimizer.
 pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
@@ -21,6 +37,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
                 nesterov: a.bool_or("nesterov", d.nesterov)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
+                state: state(&mut a)?,
             }
             .into()
         }
@@ -34,6 +51,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 momentum: a.f64_or("momentum", d.momentum)?,
                 centered: a.bool_or("centered", d.centered)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
+                state: state(&mut a)?,
             }
             .into()
         }
@@ -62,6 +80,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 decoupled_weight_decay: a
                     .bool_or("decoupled_weight_decay", d.decoupled_weight_decay)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
+                state: state(&mut a)?,
             }
             .into()
         }
@@ -75,6 +94,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                     .f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
                 eps: a.f64_or("eps", d.eps)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
+                state: state(&mut a)?,
             }
             .into()
         }

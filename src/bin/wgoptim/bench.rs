@@ -17,6 +17,10 @@ pub struct Args {
         default_value = "sgd,sgd-momentum,rmsprop,rmsprop-centered-momentum,adam,adam-amsgrad,adamw,adagrad"
     )]
     optimizers: Vec<String>,
+    /// State types to run each variant with (`f32`, `bf16`, `int8`), comma-separated: every
+    /// variant that supports one runs as `NAME@bf16`, `NAME@int8`.
+    #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = crate::parse_state_dtype)]
+    state_dtype: Vec<wgoptim::StateDType>,
     /// Timed repetitions (median and min reported).
     #[arg(long, default_value_t = 15)]
     reps: usize,
@@ -54,6 +58,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
     let Args {
         sizes,
         optimizers,
+        state_dtype,
         tensors,
         reps,
         warmup,
@@ -81,8 +86,8 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let kernels = match crate::choose_variants(optimizers) {
-        Ok(k) => k,
+    let kernels = match crate::choose_variants(optimizers, &[wgoptim::StateDType::F32]) {
+        Ok(k) => with_state(k, state_dtype),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
@@ -107,7 +112,9 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let rows = bench::run(session.as_ref(), &kernels, sizes, tensors, control, |r| {
+    let named: Vec<(&str, wgoptim::Optimizer)> =
+        kernels.iter().map(|(n, o)| (n.as_str(), *o)).collect();
+    let rows = bench::run(session.as_ref(), &named, sizes, tensors, control, |r| {
         bar.set_message(format!("{} at {}", r.kernel, r.params));
         bar.inc(1);
     })?;
@@ -173,7 +180,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
     if let Some(path) = plot {
         let series = kernels
             .iter()
-            .flat_map(|(name, _)| tensors.iter().map(move |&k| (*name, k)))
+            .flat_map(|(name, _)| tensors.iter().map(move |&k| (name.as_str(), k)))
             .map(|(name, k)| wgoptim::plot::Series {
                 name: if tensors.len() > 1 {
                     format!("{name} ({k} tensors)")
@@ -199,4 +206,31 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each variant with each state type of `dtypes` it supports (`NAME@bf16`, `NAME@int8`; f32
+/// keeps the plain name), state for every size (threshold 0).
+fn with_state(
+    variants: Vec<(String, wgoptim::Optimizer)>,
+    dtypes: &[wgoptim::StateDType],
+) -> Vec<(String, wgoptim::Optimizer)> {
+    let mut out = Vec::new();
+    for &dtype in dtypes {
+        for (name, optimizer) in &variants {
+            let optimizer =
+                optimizer.with_state_precision(wgoptim::StatePrecision { dtype, min_len: 0 });
+            if optimizer.validate().is_err() || optimizer.state_layout().slots.is_empty() {
+                if dtype == wgoptim::StateDType::F32 {
+                    out.push((name.clone(), optimizer));
+                }
+                continue;
+            }
+            let name = match dtype {
+                wgoptim::StateDType::F32 => name.clone(),
+                d => format!("{name}@{}", d.name()),
+            };
+            out.push((name, optimizer));
+        }
+    }
+    out
 }

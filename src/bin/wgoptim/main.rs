@@ -83,17 +83,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// The named variants, or all of them when `names` is empty; an unknown name is an error.
-fn choose_variants(names: &[String]) -> Result<Vec<(&'static str, wgoptim::Optimizer)>, String> {
-    let all = wgoptim::verify::variants();
+/// Parses a state type for `--state-dtype`.
+fn parse_state_dtype(s: &str) -> Result<wgoptim::StateDType, String> {
+    wgoptim::StateDType::parse(s).map_err(|e| e.to_string())
+}
+
+/// The named variants (names as `verify` prints them, `adamw@int8` for low-precision state),
+/// or all of them with a state type of `dtypes` when `names` is empty; an unknown name is an
+/// error.
+fn choose_variants(
+    names: &[String],
+    dtypes: &[wgoptim::StateDType],
+) -> Result<Vec<(String, wgoptim::Optimizer)>, String> {
+    use wgoptim::StateDType;
+    let chosen = wgoptim::verify::variants_with_state(dtypes);
     if names.is_empty() {
-        return Ok(all);
+        return Ok(chosen);
     }
+    let all = wgoptim::verify::variants_with_state(&StateDType::ALL);
     names
         .iter()
         .map(|name| {
-            all.iter().find(|(n, _)| n == name).copied().ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+            all.iter().find(|(n, _)| n == name).cloned().ok_or_else(|| {
+                let known: Vec<&str> = chosen.iter().map(|(n, _)| n.as_str()).collect();
                 format!("unknown optimizer `{name}`; known: {}", known.join(", "))
             })
         })

@@ -13,6 +13,9 @@ pub struct Args {
     /// Variants (names as in `verify`), comma-separated; default: all.
     #[arg(long, value_delimiter = ',')]
     optimizers: Vec<String>,
+    /// State types to list (`f32`, `bf16`, `int8`), comma-separated; default: all.
+    #[arg(long, value_delimiter = ',', default_value = "f32,bf16,int8", value_parser = crate::parse_state_dtype)]
+    state_dtype: Vec<wgoptim::StateDType>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -25,11 +28,12 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
     let Args {
         params,
         optimizers,
+        state_dtype,
         json,
         plot,
     } = args;
     let plot = plot.as_deref();
-    let kernels = match crate::choose_variants(&optimizers) {
+    let kernels = match crate::choose_variants(&optimizers, &state_dtype) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("error: {e}");
@@ -39,7 +43,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
     let ctx = GpuContext::new()?;
     let mut reports = Vec::new();
     for (name, optimizer) in kernels {
-        reports.push(wgoptim::memory::profile(&ctx, name, optimizer, params)?);
+        reports.push(wgoptim::memory::profile(&ctx, &name, optimizer, params)?);
     }
     let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
     if json {
@@ -51,8 +55,8 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         println!("adapter: {}", ctx.describe());
         println!("{params} parameters; MiB requested by wgoptim / held by the device allocator");
         println!(
-            "{:<26} {:>9} {:>12} {:>12} {:>10}  state buffers",
-            "optimizer", "state B/p", "requested", "device", "readback+"
+            "{:<30} {:>9} {:>9} {:>12} {:>12} {:>10}  state buffers",
+            "optimizer", "state B/p", "moved B/p", "requested", "device", "readback+"
         );
         for r in &reports {
             let states: Vec<String> = r
@@ -63,9 +67,10 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
                 .collect();
             let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.2}", mib(b)));
             println!(
-                "{:<26} {:>9} {:>12.2} {:>12} {:>10}  {}",
+                "{:<30} {:>9.3} {:>9.2} {:>12.2} {:>12} {:>10}  {}",
                 r.kernel,
                 r.state_bytes_per_param,
+                r.bytes_moved_per_param,
                 mib(r.requested_bytes),
                 opt(r.device_bytes),
                 opt(r.readback_transient_bytes),
@@ -77,7 +82,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
             );
         }
         println!(
-            "(every row also holds parameters and gradients, 4 B/param each, and 2 uniforms; readback+ is the staging buffer read_params creates and drops)"
+            "(every row also holds parameters and gradients, 4 B/param each, and 2 uniforms; moved B/p: bytes one step reads and writes per parameter; readback+ is the staging buffer read_params creates and drops)"
         );
     }
     if let Some(path) = plot {
@@ -87,7 +92,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
             .collect();
         wgoptim::plot::bars(
             path,
-            &format!("optimizer state per parameter ({params} parameters, f32)"),
+            &format!("optimizer state per parameter ({params} parameters)"),
             "state bytes per parameter",
             &bars,
         )?;

@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
-    let mut variants = match crate::choose_variants(&args.optimizers) {
+    let mut variants = match crate::choose_variants(&args.optimizers, &[wgoptim::StateDType::F32]) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         {
             eprintln!("warning: cannot write {}: {e}", cache.path().display());
         }
-        reports.push((*name, report));
+        reports.push((name.clone(), report));
     }
     if args.json {
         let rows: Vec<_> = reports

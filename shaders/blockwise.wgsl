@@ -1,0 +1,97 @@
+// The block-wise driver for int8 state (after the family's file): one vec4 block per
+// invocation, 256 invocations, so a workgroup holds WG_BLOCKS quantization blocks of
+// BLOCK_VECS vec4 blocks (256 elements) each. Chunks start on block boundaries.
+//   1. load the code tables into workgroup memory; zero the block maxima;
+//   2. `update` each vec4 block: dequantize with the old absmax, update in f32, step the
+//      parameter from the unrounded state, fold |state| into its block's maximum;
+//   3. barrier; `finish_states`: requantize each state by nearest code with the new absmax.
+// Twin: `precision.rs` and the block loop of `src/cpu/lowp.rs`.
+
+const BLOCK_VECS: u32 = 64u;
+const WG_BLOCKS: u32 = 4u;
+const STATE_SLOTS: u32 = 3u;
+
+// Signed values, unsigned values, signed midpoints, unsigned midpoints: 4 × 256 f32.
+@group(0) @binding(10) var<storage, read> code_tables: array<vec4<f32>>;
+var<workgroup> tables: array<f32, 1024>;
+// The bits of max |x| per (state slot, block of the workgroup): for non-negative floats the
+// order of the bits is the order of the values, so an integer atomicMax reduces them.
+var<workgroup> block_max: array<atomic<u32>, 12>;
+// This invocation's block within the workgroup.
+var<private> block: u32;
+
+fn decode_codes(codes: u32, map: u32) -> vec4<f32> {
+    let base = map * 256u;
+    return vec4<f32>(
+        tables[base + (codes & 255u)],
+        tables[base + ((codes >> 8u) & 255u)],
+        tables[base + ((codes >> 16u) & 255u)],
+        tables[base + (codes >> 24u)],
+    );
+}
+
+// The nearest code of `x` in map `map`: the number of midpoints ≤ x (`DynamicMap::code`).
+fn nearest_code(x: f32, map: u32) -> u32 {
+    let mids = 512u + map * 256u;
+    var pos = 0u;
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        if pos + s <= 255u && tables[mids + pos + s - 1u] <= x {
+            pos += s;
+        }
+    }
+    return pos;
+}
+
+// Requantizes `x` with the block's `absmax` into `old`'s bytes where `lanes` is set.
+fn encode_codes(old: u32, x: vec4<f32>, absmax: f32, map: u32, lanes: vec4<bool>) -> u32 {
+    let divisor = select(absmax, 1.0, absmax == 0.0);
+    let y = x / divisor;
+    var codes = old;
+    for (var k = 0u; k < 4u; k++) {
+        if lanes[k] {
+            codes = insertBits(codes, nearest_code(y[k], map), 8u * k, 8u);
+        }
+    }
+    return codes;
+}
+
+fn fold_block_max(slot: u32, x: vec4<f32>, lanes: vec4<bool>) {
+    let bits = select(vec4<u32>(0u), bitcast<vec4<u32>>(abs(x)), lanes);
+    atomicMax(&block_max[slot * WG_BLOCKS + block], max(max(bits.x, bits.y), max(bits.z, bits.w)));
+}
+
+fn block_absmax(slot: u32) -> f32 {
+    return bitcast<f32>(atomicLoad(&block_max[slot * WG_BLOCKS + block]));
+}
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let t = code_tables[local];
+    for (var k = 0u; k < 4u; k++) {
+        tables[local * 4u + k] = t[k];
+    }
+    if local < STATE_SLOTS * WG_BLOCKS {
+        atomicStore(&block_max[local], 0u);
+    }
+    workgroupBarrier();
+    at_step = scalars[control.steps % arrayLength(&scalars)];
+    grad_factor = step.grad_scale * control.grad_mul;
+    block = local / BLOCK_VECS;
+    let i = (wg.y * groups.x + wg.x) * 256u + local;
+    var lanes = vec4<bool>(i < chunk.full_vecs);
+    if i == chunk.full_vecs {
+        lanes = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(chunk.tail_lanes);
+    }
+    let working = control.skip == 0u && any(lanes);
+    if working {
+        update(i, lanes);
+    }
+    workgroupBarrier();
+    if working {
+        finish_states(i, lanes);
+    }
+}

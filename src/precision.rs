@@ -1,0 +1,692 @@
+//! Low-precision optimizer state: the formats, and the one home of their encodings, shared by
+//! the CPU twins and (as tables and twins of `shaders/state_*.wgsl` and `shaders/blockwise.wgsl`)
+//! the kernels.
+//!
+//! - [`StateDType::Bf16`]: each state element stored as bfloat16 (the high half of an f32),
+//!   rounded to nearest-even or stochastically (see [`Rounding`]).
+//! - [`StateDType::Int8`]: bitsandbytes' block-wise 8-bit state (Dettmers et al., 2022): blocks
+//!   of [`BLOCK`] elements, one f32 absmax per block and state tensor, each element an 8-bit
+//!   code into a dynamic map ([`DynamicMap`]): x ≈ map\[code\]·absmax. A step dequantizes with
+//!   the old absmax, updates in f32 (PyTorch's rule, unchanged), takes the parameter step from
+//!   the unrounded state, then requantizes with the block's new absmax by nearest code.
+//!
+//! The state type is part of the optimizer's configuration ([`StatePrecision`]), so it travels
+//! with parameter groups, checkpoints and the CPU backend:
+//!
+//! ```no_run
+//! use wgoptim::{Adam, Backend, GpuContext, GpuOptimizer, StatePrecision};
+//! let ctx = GpuContext::new()?;
+//! let adamw = Adam::adamw().lr(1e-3).state(StatePrecision::int8());
+//! let mut opt = GpuOptimizer::with_params(&ctx, adamw, &vec![0.1; 1 << 20])?;
+//! opt.write_grads(&vec![0.01; 1 << 20])?;
+//! opt.step()?;
+//! let m = opt.read_state("exp_avg")?; // dequantized
+//! # Ok::<(), wgoptim::Error>(())
+//! ```
+
+use std::sync::OnceLock;
+
+/// Elements per quantization block of [`StateDType::Int8`] state (bitsandbytes' block size).
+pub const BLOCK: usize = 256;
+
+/// Tensors (parameter groups) with fewer elements keep f32 state unless told otherwise, as
+/// bitsandbytes' `min_8bit_size`.
+pub const DEFAULT_MIN_LEN: usize = 4096;
+
+/// Element type of the optimizer state.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum StateDType {
+    /// 32-bit float, 4 B per parameter and state tensor.
+    #[default]
+    F32,
+    /// bfloat16, 2 B.
+    Bf16,
+    /// Block-wise 8-bit codes with one f32 absmax per [`BLOCK`] elements: 1 + 4/256 B.
+    Int8,
+}
+
+impl StateDType {
+    /// Every state type.
+    pub const ALL: [StateDType; 3] = [StateDType::F32, StateDType::Bf16, StateDType::Int8];
+
+    /// The name used on the command line and in checkpoints: `f32`, `bf16`, `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateDType::F32 => "f32",
+            StateDType::Bf16 => "bf16",
+            StateDType::Int8 => "int8",
+        }
+    }
+
+    /// Parses [`StateDType::name`].
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                crate::Error::Argument(format!(
+                    "unknown state dtype `{name}`; known: f32, bf16, int8"
+                ))
+            })
+    }
+
+    /// Bytes of one state tensor over `len` elements as allocated (before padding to whole
+    /// vec4 blocks): codes plus one absmax per block for int8.
+    pub fn bytes(self, len: usize) -> u64 {
+        let len = len as u64;
+        match self {
+            StateDType::F32 => 4 * len,
+            StateDType::Bf16 => 2 * len,
+            StateDType::Int8 => len + 4 * len.div_ceil(BLOCK as u64),
+        }
+    }
+}
+
+/// How an optimizer keeps its state: the element type, and the smallest parameter group that
+/// gets it (smaller ones keep f32, as bitsandbytes' `min_8bit_size`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct StatePrecision {
+    /// The element type.
+    pub dtype: StateDType,
+    /// Groups of fewer elements keep f32 state.
+    pub min_len: usize,
+}
+
+impl Default for StatePrecision {
+    fn default() -> Self {
+        Self {
+            dtype: StateDType::F32,
+            min_len: DEFAULT_MIN_LEN,
+        }
+    }
+}
+
+impl StatePrecision {
+    /// f32 state (PyTorch's).
+    pub fn f32() -> Self {
+        Self::default()
+    }
+
+    /// bfloat16 state for groups of at least [`DEFAULT_MIN_LEN`] elements.
+    pub fn bf16() -> Self {
+        Self {
+            dtype: StateDType::Bf16,
+            ..Self::default()
+        }
+    }
+
+    /// Block-wise 8-bit state for groups of at least [`DEFAULT_MIN_LEN`] elements.
+    pub fn int8() -> Self {
+        Self {
+            dtype: StateDType::Int8,
+            ..Self::default()
+        }
+    }
+
+    /// The same with threshold `min_len` (0: every group, however small).
+    #[must_use]
+    pub fn min_len(mut self, min_len: usize) -> Self {
+        self.min_len = min_len;
+        self
+    }
+
+    /// The element type a group of `len` elements gets.
+    pub fn dtype_for(self, len: usize) -> StateDType {
+        if len < self.min_len {
+            StateDType::F32
+        } else {
+            self.dtype
+        }
+    }
+}
+
+/// How a bf16 state tensor is rounded from the f32 the update computes.
+///
+/// Round-to-nearest-even stalls a state whose per-step change is under half a bf16 ulp
+/// (2⁻⁹ relative): v with β₂ = 0.999 moves by ≈ 0.1 % a step and would never move, nor would
+/// Adagrad's sum once it is large. Those take stochastic rounding (torchao's
+/// `_fp32_to_bf16_sr`: add 16 random bits, truncate), whose expectation is the f32 value;
+/// the first moments and momentum buffers (≥ 10 % a step) take nearest-even.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rounding {
+    /// Round to nearest, ties to even.
+    NearestEven,
+    /// Add 16 bits from [`random_bits`] and truncate.
+    Stochastic,
+}
+
+/// 32 random bits for element `element` of state slot `slot` at step `t`: the PCG hash
+/// (O'Neill; Jarzynski & Olano 2020) chained over the three, the same on the device
+/// (`random_bits` in `shaders/lowp.wgsl`) so that stochastic rounding is bit-identical.
+pub fn random_bits(element: u32, t: u32, slot: u32) -> u32 {
+    random_bits_in(stream(t, slot), element)
+}
+
+/// The per-(step, slot) half of [`random_bits`], computed once per block.
+pub fn stream(t: u32, slot: u32) -> u32 {
+    pcg_hash(t ^ pcg_hash(slot.wrapping_add(0x9e37_79b9)))
+}
+
+/// [`random_bits`] of `element` in the stream of [`stream`].
+pub fn random_bits_in(stream: u32, element: u32) -> u32 {
+    pcg_hash(element ^ stream)
+}
+
+/// One round of the PCG-RXS-M-XS hash.
+fn pcg_hash(x: u32) -> u32 {
+    let state = x.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// f32 → bf16 bits (the shader's `bf16_bits`): nearest-even, or stochastic with `random`'s low
+/// 16 bits. NaN stays a quiet NaN; overflow goes to ±∞ as the rounding says.
+pub fn bf16_bits(x: f32, rounding: Rounding, random: u32) -> u16 {
+    let b = x.to_bits();
+    let add = match rounding {
+        Rounding::NearestEven => 0x7fff + ((b >> 16) & 1),
+        Rounding::Stochastic => random & 0xffff,
+    };
+    let bits = if (b & 0x7fff_ffff) > 0x7f80_0000 {
+        (b >> 16) | 0x40
+    } else {
+        b.wrapping_add(add) >> 16
+    };
+    bits as u16
+}
+
+/// bf16 bits → f32 (exact).
+pub fn bf16_value(bits: u16) -> f32 {
+    f32::from_bits(u32::from(bits) << 16)
+}
+
+/// One of bitsandbytes' dynamic quantization maps (`create_dynamic_map(signed,
+/// max_exponent_bits=7, total_bits=8)`): 256 sorted values in [−1, 1] with exact 0 and 1,
+/// denser near zero (a decimal exponent from 10⁻⁶ to 10⁰ and a linear fraction whose bits
+/// grow as the exponent does), and the 255 midpoints between neighbours that nearest-code
+/// rounding compares against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynamicMap {
+    /// The code values, ascending.
+    pub values: [f32; 256],
+    /// `midpoints[j]` lies between `values[j]` and `values[j + 1]` (`midpoints[255]` is +∞).
+    pub midpoints: [f32; 256],
+    /// For each bucket of floats sharing their top [`BUCKET_BITS`] bits: the codes of the
+    /// bucket's smallest and largest value. [`DynamicMap::code`] starts there.
+    buckets: Vec<[u8; 2]>,
+}
+
+/// Bits of an f32 (sign, exponent, 4 mantissa bits) that pick its bucket in
+/// [`DynamicMap::code`]'s table.
+const BUCKET_BITS: u32 = 13;
+
+impl DynamicMap {
+    /// The map for signed states (first moments, momentum buffers): 127 negative values, 0 at
+    /// code 127, 128 positive values ending at 1.
+    pub fn signed() -> &'static DynamicMap {
+        static MAP: OnceLock<DynamicMap> = OnceLock::new();
+        MAP.get_or_init(|| Self::build(true))
+    }
+
+    /// The map for non-negative states (second moments, square averages, Adagrad's sum): 0 at
+    /// code 0, then 255 positive values ending at 1.
+    pub fn unsigned() -> &'static DynamicMap {
+        static MAP: OnceLock<DynamicMap> = OnceLock::new();
+        MAP.get_or_init(|| Self::build(false))
+    }
+
+    /// The map for a state that is never negative (`non_negative`) or may be.
+    pub fn for_state(non_negative: bool) -> &'static DynamicMap {
+        if non_negative {
+            Self::unsigned()
+        } else {
+            Self::signed()
+        }
+    }
+
+    /// bitsandbytes' construction, in f64 and rounded once to f32: for each decimal exponent
+    /// i = 0…6, the midpoints of `linspace(0.1, 1, n + 1)` scaled by 10^(i−6), with n = 2^i
+    /// (signed, and mirrored) or 2^(i+1) (unsigned); then 0 and 1.
+    fn build(signed: bool) -> DynamicMap {
+        let mut data: Vec<f64> = Vec::with_capacity(256);
+        for i in 0..7 {
+            let n = if signed { 1 << i } else { 1 << (i + 1) };
+            let scale = 10f64.powi(i - 6);
+            for k in 0..n {
+                let a = 0.1 + 0.9 * k as f64 / n as f64;
+                let b = 0.1 + 0.9 * (k + 1) as f64 / n as f64;
+                let mean = scale * (a + b) / 2.0;
+                data.push(mean);
+                if signed {
+                    data.push(-mean);
+                }
+            }
+        }
+        data.push(0.0);
+        data.push(1.0);
+        assert_eq!(data.len(), 256, "the dynamic map has 256 codes");
+        let mut values: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+        values.sort_by(f32::total_cmp);
+        let mut midpoints = [f32::INFINITY; 256];
+        for j in 0..255 {
+            midpoints[j] = ((f64::from(values[j]) + f64::from(values[j + 1])) / 2.0) as f32;
+        }
+        let mut map = DynamicMap {
+            values: values.try_into().expect("256 values"),
+            midpoints,
+            buckets: Vec::new(),
+        };
+        let shift = 32 - BUCKET_BITS;
+        map.buckets = (0..1u32 << BUCKET_BITS)
+            .map(|b| {
+                let (a, z) = (
+                    f32::from_bits(b << shift),
+                    f32::from_bits(b << shift | ((1 << shift) - 1)),
+                );
+                let (lo, hi) = if a <= z { (a, z) } else { (z, a) };
+                if lo.is_nan() || hi.is_nan() {
+                    [0, 255]
+                } else {
+                    [map.search(lo), map.search(hi)]
+                }
+            })
+            .collect();
+        map
+    }
+
+    /// The code of `x` (already divided by the block's absmax): the nearest value, ties to the
+    /// larger; the number of midpoints ≤ x, as the shader's `nearest_code` finds it by binary
+    /// search ([`DynamicMap::search`]). Here a table gives the codes of the smallest and largest
+    /// float sharing x's top 13 bits (the count is monotonic in x, so x's lies between them)
+    /// and a short scan finishes: the same count, several times faster. NaN gives code 0.
+    pub fn code(&self, x: f32) -> u8 {
+        if x.is_nan() {
+            return 0;
+        }
+        let [lo, hi] = self.buckets[(x.to_bits() >> (32 - BUCKET_BITS)) as usize];
+        let mut c = lo;
+        while c < hi && self.midpoints[usize::from(c)] <= x {
+            c += 1;
+        }
+        c
+    }
+
+    /// The shader's `nearest_code`, step for step: the number of midpoints ≤ x by an 8-step
+    /// binary search (NaN: 0).
+    pub fn search(&self, x: f32) -> u8 {
+        let mut pos = 0usize;
+        let mut s = 128usize;
+        while s > 0 {
+            if pos + s <= 255 && self.midpoints[pos + s - 1] <= x {
+                pos += s;
+            }
+            s /= 2;
+        }
+        pos as u8
+    }
+
+    /// The value code `code` stands for in a block of absmax `absmax` (the shader's
+    /// `decode_codes`: one multiplication).
+    pub fn value(&self, code: u8, absmax: f32) -> f32 {
+        self.values[usize::from(code)] * absmax
+    }
+
+    /// The code whose value is exactly 0.
+    pub fn zero_code(&self) -> u8 {
+        self.code(0.0)
+    }
+}
+
+/// The divisor that maps a block onto [−1, 1]: its absmax, or 1 for an all-zero block (whose
+/// elements are then coded as 0 without dividing by zero).
+pub fn block_divisor(absmax: f32) -> f32 {
+    if absmax == 0.0 { 1.0 } else { absmax }
+}
+
+/// The absmax of a block as the shader's workgroup reduction takes it: the largest bit pattern
+/// of |x| as an unsigned integer (for finite values the same as the largest |x|; a NaN wins).
+pub fn block_absmax(values: &[f32]) -> f32 {
+    f32::from_bits(values.iter().map(|x| x.abs().to_bits()).max().unwrap_or(0))
+}
+
+/// The four tables the block-wise kernel loads into workgroup memory, in binding order: signed
+/// values, unsigned values, signed midpoints, unsigned midpoints (1024 f32).
+pub fn code_tables() -> Vec<f32> {
+    let (s, u) = (DynamicMap::signed(), DynamicMap::unsigned());
+    [s.values, u.values, s.midpoints, u.midpoints].concat()
+}
+
+/// One state tensor in host memory, in its stored form: what the device buffers hold (without
+/// their padding), what checkpoints record, and what the CPU backend steps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StoredState {
+    /// No such state (a slot the variant does not use).
+    #[default]
+    None,
+    /// f32 values.
+    F32(Vec<f32>),
+    /// bf16 bit patterns.
+    Bf16(Vec<u16>),
+    /// Codes into the slot's [`DynamicMap`] and one absmax per [`BLOCK`] elements.
+    Int8 {
+        /// One code per element.
+        codes: Vec<u8>,
+        /// One scale per block.
+        absmax: Vec<f32>,
+    },
+}
+
+impl StoredState {
+    /// `len` elements of `slot`'s type, all `value` (rounded to nearest for bf16; for int8 each
+    /// block's absmax is |value| and the code is that of ±1 or 0).
+    pub fn filled(slot: &crate::optim::StateSlot, len: usize, value: f32) -> Self {
+        Self::encode(slot, &vec![value; len], 0, 0)
+    }
+
+    /// `values` of `slot` in its stored form, as the kernel's `store` and `finish` write them:
+    /// bf16 rounded as the slot says (stochastic bits from element `first + i` at step `t`),
+    /// int8 with each block's absmax.
+    pub fn encode(slot: &crate::optim::StateSlot, values: &[f32], first: u32, t: u32) -> Self {
+        let n = values.len();
+        let mut stored = match slot.dtype {
+            StateDType::F32 => StoredState::F32(vec![0.0; n]),
+            StateDType::Bf16 => StoredState::Bf16(vec![0; n]),
+            StateDType::Int8 => StoredState::Int8 {
+                codes: vec![0; n],
+                absmax: vec![0.0; n.div_ceil(BLOCK)],
+            },
+        };
+        stored.as_slice_mut().encode_from(slot, values, first, t);
+        stored
+    }
+
+    /// The f32 values (as the kernel's `load` decodes them; slot `non_negative` picks the map).
+    pub fn decode(&self, non_negative: bool) -> Vec<f32> {
+        match self {
+            StoredState::None => Vec::new(),
+            StoredState::F32(v) => v.clone(),
+            StoredState::Bf16(v) => v.iter().map(|&b| bf16_value(b)).collect(),
+            StoredState::Int8 { codes, absmax } => {
+                let map = DynamicMap::for_state(non_negative);
+                codes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| map.value(c, absmax[i / BLOCK]))
+                    .collect()
+            }
+        }
+    }
+
+    /// The whole state as a mutable slice.
+    pub fn as_slice_mut(&mut self) -> StoredSlice<'_> {
+        match self {
+            StoredState::None => StoredSlice::None,
+            StoredState::F32(v) => StoredSlice::F32(v),
+            StoredState::Bf16(v) => StoredSlice::Bf16(v),
+            StoredState::Int8 { codes, absmax } => StoredSlice::Int8 { codes, absmax },
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            StoredState::None => 0,
+            StoredState::F32(v) => v.len(),
+            StoredState::Bf16(v) => v.len(),
+            StoredState::Int8 { codes, .. } => codes.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The raw bytes of the values (little-endian, as the device buffer holds them from byte 0)
+    /// and, for int8, of the absmax.
+    pub fn to_bytes(&self) -> (Vec<u8>, Vec<u8>) {
+        match self {
+            StoredState::None => (Vec::new(), Vec::new()),
+            StoredState::F32(v) => (bytemuck::cast_slice(v).to_vec(), Vec::new()),
+            StoredState::Bf16(v) => (bytemuck::cast_slice(v).to_vec(), Vec::new()),
+            StoredState::Int8 { codes, absmax } => {
+                (codes.clone(), bytemuck::cast_slice(absmax).to_vec())
+            }
+        }
+    }
+
+    /// The state of `len` elements of `dtype` from raw bytes (at least as many as it needs).
+    pub fn from_bytes(dtype: StateDType, len: usize, data: &[u8], absmax: &[u8]) -> Self {
+        match dtype {
+            StateDType::F32 => StoredState::F32(bytemuck::pod_collect_to_vec(&data[..4 * len])),
+            StateDType::Bf16 => StoredState::Bf16(bytemuck::pod_collect_to_vec(&data[..2 * len])),
+            StateDType::Int8 => StoredState::Int8 {
+                codes: data[..len].to_vec(),
+                absmax: bytemuck::pod_collect_to_vec(&absmax[..4 * len.div_ceil(BLOCK)]),
+            },
+        }
+    }
+}
+
+/// A run of a [`StoredState`] (for int8, starting on a block boundary): what one task of the
+/// CPU backend decodes, updates and encodes.
+#[derive(Debug)]
+pub enum StoredSlice<'a> {
+    /// No such state.
+    None,
+    /// f32 values.
+    F32(&'a mut [f32]),
+    /// bf16 bit patterns.
+    Bf16(&'a mut [u16]),
+    /// Codes and the absmax of their blocks.
+    Int8 {
+        /// One code per element.
+        codes: &'a mut [u8],
+        /// One scale per block.
+        absmax: &'a mut [f32],
+    },
+}
+
+impl<'a> StoredSlice<'a> {
+    /// Splits off runs of `n` elements (a multiple of [`BLOCK`]), `parts` of them (the last
+    /// shorter; all empty for [`StoredSlice::None`]).
+    pub fn chunks(self, n: usize, parts: usize) -> Vec<StoredSlice<'a>> {
+        debug_assert!(n.is_multiple_of(BLOCK));
+        match self {
+            StoredSlice::None => (0..parts).map(|_| StoredSlice::None).collect(),
+            StoredSlice::F32(v) => v.chunks_mut(n).map(StoredSlice::F32).collect(),
+            StoredSlice::Bf16(v) => v.chunks_mut(n).map(StoredSlice::Bf16).collect(),
+            StoredSlice::Int8 { codes, absmax } => codes
+                .chunks_mut(n)
+                .zip(absmax.chunks_mut(n / BLOCK))
+                .map(|(codes, absmax)| StoredSlice::Int8 { codes, absmax })
+                .collect(),
+        }
+    }
+
+    /// Decodes elements `range` (starting on a block boundary for int8) into `out`.
+    pub fn decode_range(&self, non_negative: bool, range: std::ops::Range<usize>, out: &mut [f32]) {
+        match self {
+            StoredSlice::None => {}
+            StoredSlice::F32(v) => out.copy_from_slice(&v[range]),
+            StoredSlice::Bf16(v) => {
+                for (o, &b) in out.iter_mut().zip(&v[range]) {
+                    *o = bf16_value(b);
+                }
+            }
+            StoredSlice::Int8 { codes, absmax } => {
+                let map = DynamicMap::for_state(non_negative);
+                let scale = absmax[range.start / BLOCK];
+                debug_assert!(range.len() <= BLOCK && range.start.is_multiple_of(BLOCK));
+                for (o, &c) in out.iter_mut().zip(&codes[range]) {
+                    *o = map.value(c, scale);
+                }
+            }
+        }
+    }
+
+    /// Encodes `values` into elements `range` (one int8 block at most, from its start) as the
+    /// kernel stores them; element `i` of the range is element `first + i` of the flat
+    /// parameter space, at step `t` (for stochastic rounding).
+    pub fn encode_range(
+        &mut self,
+        slot: &crate::optim::StateSlot,
+        range: std::ops::Range<usize>,
+        values: &[f32],
+        first: u32,
+        t: u32,
+    ) {
+        match self {
+            StoredSlice::None => {}
+            StoredSlice::F32(v) => v[range].copy_from_slice(values),
+            StoredSlice::Bf16(v) => {
+                let rounding = slot.rounding();
+                let stream = stream(t, slot.slot as u32);
+                for (k, (o, &x)) in v[range].iter_mut().zip(values).enumerate() {
+                    let r = match rounding {
+                        Rounding::Stochastic => {
+                            random_bits_in(stream, first.wrapping_add(k as u32))
+                        }
+                        Rounding::NearestEven => 0,
+                    };
+                    *o = bf16_bits(x, rounding, r);
+                }
+            }
+            StoredSlice::Int8 { codes, absmax } => {
+                let map = DynamicMap::for_state(slot.non_negative);
+                let a = block_absmax(values);
+                let d = block_divisor(a);
+                absmax[range.start / BLOCK] = a;
+                for (o, &x) in codes[range].iter_mut().zip(values) {
+                    *o = map.code(x / d);
+                }
+            }
+        }
+    }
+
+    /// Encodes every element from `values`, block by block.
+    pub fn encode_from(
+        &mut self,
+        slot: &crate::optim::StateSlot,
+        values: &[f32],
+        first: u32,
+        t: u32,
+    ) {
+        let n = values.len();
+        for start in (0..n).step_by(BLOCK) {
+            let end = (start + BLOCK).min(n);
+            self.encode_range(
+                slot,
+                start..end,
+                &values[start..end],
+                first.wrapping_add(start as u32),
+                t,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_are_sorted_with_exact_zero_and_one() {
+        for (map, zero) in [(DynamicMap::signed(), 127), (DynamicMap::unsigned(), 0)] {
+            assert!(map.values.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(map.values[zero], 0.0);
+            assert_eq!(map.values[255], 1.0);
+            assert_eq!(map.zero_code() as usize, zero);
+            for (j, v) in map.values.iter().enumerate() {
+                assert_eq!(map.code(*v) as usize, j, "value {v} codes to itself");
+            }
+        }
+        // The ends bitsandbytes' tables have (research notes).
+        assert!((DynamicMap::signed().values[0] + 0.99297).abs() < 1e-5);
+        assert!((DynamicMap::unsigned().values[1] - 3.25e-7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bucketed_code_equals_the_shaders_search() {
+        let mut x = 0x9e37_79b9u32;
+        for map in [DynamicMap::signed(), DynamicMap::unsigned()] {
+            let check = |v: f32| assert_eq!(map.code(v), map.search(v), "{v:e}");
+            for v in map.values.iter().chain(&map.midpoints[..255]) {
+                for d in [-2i32, -1, 0, 1, 2] {
+                    check(f32::from_bits(v.to_bits().wrapping_add_signed(d)));
+                }
+            }
+            for b in 0..1u32 << 13 {
+                check(f32::from_bits(b << 19));
+                check(f32::from_bits(b << 19 | 0x7ffff));
+            }
+            for _ in 0..1_000_000 {
+                x = pcg_hash(x);
+                check(f32::from_bits(x));
+                check((x >> 8) as f32 / (1 << 23) as f32 * 2.0 - 1.0);
+            }
+            for v in [
+                0.0,
+                -0.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NAN,
+                1e-45,
+                -1e-45,
+            ] {
+                check(v);
+            }
+        }
+    }
+
+    #[test]
+    fn nearest_code_is_nearest() {
+        let map = DynamicMap::signed();
+        for k in -1000..=1000 {
+            let x = k as f32 / 1000.0;
+            let c = map.code(x) as usize;
+            let err = (map.values[c] - x).abs();
+            let best = map
+                .values
+                .iter()
+                .map(|v| (v - x).abs())
+                .fold(f32::INFINITY, f32::min);
+            // Nearest up to the f32 rounding of the midpoint it is compared with.
+            assert!(err <= best + f32::EPSILON * x.abs(), "{x}: {err} vs {best}");
+        }
+    }
+
+    #[test]
+    fn bf16_nearest_even_and_stochastic() {
+        assert_eq!(bf16_bits(1.0, Rounding::NearestEven, 0), 0x3f80);
+        // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even (1) wins.
+        assert_eq!(
+            bf16_bits(1.0 + 1.0 / 256.0, Rounding::NearestEven, 0),
+            0x3f80
+        );
+        assert_eq!(
+            bf16_bits(1.0 + 3.0 / 256.0, Rounding::NearestEven, 0),
+            0x3f82
+        );
+        assert!(bf16_value(bf16_bits(f32::NAN, Rounding::NearestEven, 0)).is_nan());
+        assert_eq!(
+            bf16_bits(f32::INFINITY, Rounding::Stochastic, 0xffff),
+            0x7f80
+        );
+        // Stochastic rounding's mean is the value.
+        let x = 1.0 + 1.0 / 512.0;
+        let mean = (0..4096u32)
+            .map(|e| {
+                f64::from(bf16_value(bf16_bits(
+                    x,
+                    Rounding::Stochastic,
+                    random_bits(e, 1, 0),
+                )))
+            })
+            .sum::<f64>()
+            / 4096.0;
+        assert!((mean - f64::from(x)).abs() < 2e-4, "{mean}");
+    }
+}
