@@ -5,7 +5,7 @@
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * grad_factor;
+    var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     let s = load_sum(i) + g * g;
     store_sum(i, s, lanes);

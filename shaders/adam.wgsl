@@ -12,7 +12,7 @@ override AMSGRAD: bool = false;
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * grad_factor;
+    var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     let m = step.beta1 * load_exp_avg(i) + step.one_minus_beta1 * g;
     let v = step.beta2 * load_exp_avg_sq(i) + step.one_minus_beta2 * g * g;

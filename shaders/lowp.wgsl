@@ -37,11 +37,6 @@ fn bf16_bits(x: vec4<f32>, i: u32, slot: u32, stochastic: bool) -> vec4<u32> {
     return select((b + add) >> vec4<u32>(16u), (b >> vec4<u32>(16u)) | vec4<u32>(0x40u), nan);
 }
 
-// Four bf16 values packed two per u32 (lane 0 in the low half of `.x`) → f32 (exact).
-fn bf16_unpack(w: vec2<u32>) -> vec4<f32> {
-    return bitcast<vec4<f32>>(vec4<u32>(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
-}
-
 // Packs four bf16 bit patterns, keeping `old`'s where `lanes` is not set.
 fn bf16_pack_keep(old: vec2<u32>, bits: vec4<u32>, lanes: vec4<bool>) -> vec2<u32> {
     let old4 = vec4<u32>(old.x & 0xffffu, old.x >> 16u, old.y & 0xffffu, old.y >> 16u);

@@ -28,7 +28,7 @@ override VECS_PER_INVOCATION: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> cfg: NormConfig;
 @group(0) @binding(1) var<uniform> chunk: Chunk;
-@group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
+// Binding 2, the gradients: grad_f32.wgsl or grad_half.wgsl (`load_grad`), as the update reads them.
 // (sum of squares, count of non-finite blocks) per workgroup.
 @group(0) @binding(3) var<storage, read_write> partials: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> control: Control;
@@ -68,7 +68,7 @@ fn partial(
         } else if i >= chunk.full_vecs {
             break;
         }
-        let g = select(vec4<f32>(0.0), grad[i] * cfg.unscale, lanes);
+        let g = select(vec4<f32>(0.0), load_grad(i) * cfg.unscale, lanes);
         acc += vec2<f32>(dot(g, g), select(0.0, 1.0, any(non_finite(g))));
     }
     sums[local] = acc;

@@ -11,7 +11,7 @@ override MOMENTUM: bool = false;
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * grad_factor;
+    var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     let v = step.alpha * load_square_avg(i) + step.one_minus_alpha * g * g;
     store_square_avg(i, v, lanes);

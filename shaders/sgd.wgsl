@@ -12,7 +12,7 @@ override NESTEROV: bool = false;
 
 fn update(i: u32, lanes: vec4<bool>) {
     let p = param[i];
-    var g = grad[i] * grad_factor;
+    var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     if MOMENTUM {
         let first = at_step.first != 0u;

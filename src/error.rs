@@ -154,6 +154,15 @@ pub enum Error {
         /// The shape given.
         shape: Vec<usize>,
     },
+    /// Gradients of one type where another is expected (groups of one optimizer share one
+    /// gradient buffer, so they share its type; half bits for an optimizer that reads f32).
+    #[error("gradients of type {got} where the optimizer reads {expected}")]
+    GradDTypeMismatch {
+        /// The type expected.
+        expected: &'static str,
+        /// The type found.
+        got: &'static str,
+    },
     /// A precision this optimizer variant does not support.
     #[error("{optimizer} cannot keep {dtype} state: {why}")]
     UnsupportedPrecision {

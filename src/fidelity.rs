@@ -10,7 +10,7 @@
 use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, twin_step_parallel};
 use crate::error::Result;
-use crate::optim::{Optimizer, StateDType, StatePrecision};
+use crate::optim::{GradDType, Optimizer, StateDType, StatePrecision};
 use crate::uniform::DeviceStep;
 use crate::verify::Data;
 
@@ -29,7 +29,8 @@ pub struct Fidelity {
     pub state_error: f64,
 }
 
-/// Runs `optimizer` with state type `dtype` (every size; threshold 0) and its f32 self over
+/// Runs `optimizer` with state type `dtype` (every size; threshold 0; its gradient type as it
+/// is) and its all-f32 self over
 /// `len` parameters for `steps` steps, re-syncing the reference before each step when
 /// `resync`, and returns the worst step's errors (re-synced) or the errors after the last step
 /// (not re-synced: the drift).
@@ -41,7 +42,11 @@ pub fn fidelity(
     resync: bool,
     seed: u64,
 ) -> Result<Fidelity> {
-    let reference = optimizer.with_state_precision(StatePrecision::f32());
+    // The reference keeps everything in f32, gradients too: a variant that reads half
+    // gradients shows their rounding here as well.
+    let reference = optimizer
+        .with_state_precision(StatePrecision::f32())
+        .with_grad_dtype(GradDType::F32);
     let lowp = optimizer.with_state_precision(StatePrecision { dtype, min_len: 0 });
     let mut data = Data::new(seed);
     let p0 = data.normal(len, 0.1);

@@ -212,6 +212,12 @@ pub(crate) fn pack_groups(
                 other: group.optimizer.name(),
             });
         }
+        if group.optimizer.grad_dtype() != first.optimizer.grad_dtype() {
+            return Err(Error::GradDTypeMismatch {
+                expected: first.optimizer.grad_dtype().name(),
+                got: group.optimizer.grad_dtype().name(),
+            });
+        }
         if group.tensors.is_empty() {
             return Err(Error::Empty);
         }

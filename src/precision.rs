@@ -84,6 +84,122 @@ impl StateDType {
     }
 }
 
+/// Element type of the gradients an optimizer reads. Half-precision gradients are stored two
+/// to a `u32` (four per vec4 block) and widened to f32 exactly in the kernel; everything after
+/// the load (unscaling, clipping, the update) is f32.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum GradDType {
+    /// 32-bit float.
+    #[default]
+    F32,
+    /// IEEE binary16: 5 exponent bits, so loss scaling matters (overflow becomes ±∞, which
+    /// non-finite skipping catches).
+    F16,
+    /// bfloat16: f32's range, 8 significant bits.
+    Bf16,
+}
+
+impl GradDType {
+    /// Every gradient type.
+    pub const ALL: [GradDType; 3] = [GradDType::F32, GradDType::F16, GradDType::Bf16];
+
+    /// `f32`, `f16` or `bf16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GradDType::F32 => "f32",
+            GradDType::F16 => "f16",
+            GradDType::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses [`GradDType::name`].
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                crate::Error::Argument(format!(
+                    "unknown gradient dtype `{name}`; known: f32, f16, bf16"
+                ))
+            })
+    }
+
+    /// Bytes per gradient element.
+    pub fn bytes(self) -> u64 {
+        match self {
+            GradDType::F32 => 4,
+            GradDType::F16 | GradDType::Bf16 => 2,
+        }
+    }
+
+    /// The bits of `x` rounded to nearest-even in this (half) type; `None` for f32.
+    pub fn half_bits(self, x: f32) -> Option<u16> {
+        match self {
+            GradDType::F32 => None,
+            GradDType::F16 => Some(f16_bits(x)),
+            GradDType::Bf16 => Some(bf16_bits(x, Rounding::NearestEven, 0)),
+        }
+    }
+
+    /// The f32 value of half bits `h` in this type (exact; the shader's `load_grad`).
+    pub fn half_value(self, h: u16) -> f32 {
+        match self {
+            GradDType::F16 => f16_value(h),
+            _ => bf16_value(h),
+        }
+    }
+
+    /// `x` as the kernel reads it back after it was stored in this type: rounded to
+    /// nearest-even and widened again (f32: unchanged).
+    pub fn round(self, x: f32) -> f32 {
+        self.half_bits(x).map_or(x, |h| self.half_value(h))
+    }
+}
+
+/// f32 → IEEE binary16 bits, round to nearest-even; overflow to ±∞, NaN stays a quiet NaN.
+pub fn f16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let abs = b & 0x7fff_ffff;
+    if abs > 0x7f80_0000 {
+        return sign | 0x7e00 | ((abs >> 13) & 0x3ff) as u16;
+    }
+    if abs >= 0x4780_0000 {
+        return sign | 0x7c00;
+    }
+    if abs >= 0x3880_0000 {
+        // Normal: rebias the exponent (127 → 15), round the 13 dropped bits; a carry moves into
+        // the exponent (up to ∞ from 65520 on), as it should.
+        let m = abs - 0x3800_0000;
+        return sign | ((m + 0x0fff + ((m >> 13) & 1)) >> 13) as u16;
+    }
+    let e = abs >> 23;
+    if e < 102 {
+        return sign; // below 2^-25: rounds to ±0
+    }
+    // Subnormal: k·2^-24 with k = m·2^(e−126), rounded to nearest-even.
+    let m = (abs & 0x7f_ffff) | 0x80_0000;
+    let shift = 126 - e;
+    sign | ((m + (1 << (shift - 1)) - 1 + ((m >> shift) & 1)) >> shift) as u16
+}
+
+/// IEEE binary16 bits → f32 (exact; the shader's `f16_unpack`).
+pub fn f16_value(h: u16) -> f32 {
+    let sign = (u32::from(h) & 0x8000) << 16;
+    let e = u32::from(h >> 10) & 0x1f;
+    let m = u32::from(h) & 0x3ff;
+    match e {
+        0 => {
+            let magnitude = m as f32 * (1.0 / (1u32 << 24) as f32);
+            f32::from_bits(sign | magnitude.to_bits())
+        }
+        31 => f32::from_bits(sign | 0x7f80_0000 | (m << 13)),
+        _ => f32::from_bits(sign | ((e + 112) << 23) | (m << 13)),
+    }
+}
+
 /// How an optimizer keeps its state: the element type, and the smallest parameter group that
 /// gets it (smaller ones keep f32, as bitsandbytes' `min_8bit_size`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -656,6 +772,26 @@ mod tests {
             // Nearest up to the f32 rounding of the midpoint it is compared with.
             assert!(err <= best + f32::EPSILON * x.abs(), "{x}: {err} vs {best}");
         }
+    }
+
+    #[test]
+    fn f16_round_trips_every_value_and_rounds_to_nearest_even() {
+        for h in 0..=u16::MAX {
+            let x = f16_value(h);
+            if x.is_nan() {
+                assert!(f16_value(f16_bits(x)).is_nan());
+            } else {
+                assert_eq!(f16_bits(x), h, "{h:#06x} = {x:e}");
+            }
+        }
+        assert_eq!(f16_bits(65504.0), 0x7bff);
+        assert_eq!(f16_bits(65519.0), 0x7bff);
+        assert_eq!(f16_bits(65520.0), 0x7c00);
+        assert_eq!(f16_bits(1.0 + 1.0 / 2048.0), 0x3c00); // tie: to even
+        assert_eq!(f16_bits(1.0 + 3.0 / 2048.0), 0x3c02);
+        assert_eq!(f16_bits(2f32.powi(-25)), 0); // tie with 0: to even
+        assert_eq!(f16_bits(1.5 * 2f32.powi(-25)), 1);
+        assert_eq!(f16_bits(-2f32.powi(-24)), 0x8001);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
 use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
-use crate::precision::{StateDType, StatePrecision};
+use crate::precision::{GradDType, StateDType, StatePrecision};
 
 /// ULP allowed per step between a kernel and its f32 twin.
 pub const TWIN_ULP_PER_STEP: u64 = 2;
@@ -111,8 +111,8 @@ impl Diff {
     }
 }
 
-/// The variants with each state type of `dtypes`: [`variants`] for f32, [`lowp_variants`]
-/// names ending in `@bf16` or `@int8` for the others.
+/// The variants whose state type is one of `dtypes`: [`variants`] for f32, and those of
+/// [`lowp_variants`] (half-precision gradients count with their state's type).
 pub fn variants_with_state(dtypes: &[StateDType]) -> Vec<(String, Optimizer)> {
     let mut out = Vec::new();
     if dtypes.contains(&StateDType::F32) {
@@ -121,14 +121,16 @@ pub fn variants_with_state(dtypes: &[StateDType]) -> Vec<(String, Optimizer)> {
     out.extend(
         lowp_variants()
             .into_iter()
-            .filter(|(_, o)| dtypes.contains(&o.state_precision().dtype)),
+            .filter(|(_, o)| dtypes.contains(&o.state_layout().dtype())),
     );
     out
 }
 
-/// Every variant of [`variants`] that can keep low-precision state, with bf16 and with int8
-/// state for groups of any size (`min_len` 0), named `NAME@bf16` and `NAME@int8`. Centered
-/// RMSprop is left out: it refuses low-precision state ([`crate::Error::UnsupportedPrecision`]).
+/// The low-precision variants: every variant of [`variants`] that can keep low-precision state,
+/// with bf16 and with int8 state for groups of any size (`min_len` 0), named `NAME@bf16` and
+/// `NAME@int8`; then one variant of each family reading f16 and bf16 gradients
+/// (`NAME@grad-f16`), alone and with int8 state (`NAME@int8@grad-bf16`). Centered RMSprop is
+/// left out of the state types: it refuses them ([`crate::Error::UnsupportedPrecision`]).
 pub fn lowp_variants() -> Vec<(String, Optimizer)> {
     let mut out = Vec::new();
     for dtype in [StateDType::Bf16, StateDType::Int8] {
@@ -138,6 +140,21 @@ pub fn lowp_variants() -> Vec<(String, Optimizer)> {
             if optimizer.validate().is_ok() && !optimizer.state_layout().slots.is_empty() {
                 out.push((format!("{name}@{}", dtype.name()), optimizer));
             }
+        }
+    }
+    let int8 = StatePrecision::int8().min_len(0);
+    for (name, optimizer) in variants() {
+        if !["sgd-momentum", "rmsprop-momentum", "adamw", "adagrad"].contains(&name) {
+            continue;
+        }
+        for grads in [GradDType::F16, GradDType::Bf16] {
+            let g = grads.name();
+            let with_grads = optimizer.with_grad_dtype(grads);
+            out.push((format!("{name}@grad-{g}"), with_grads));
+            out.push((
+                format!("{name}@int8@grad-{g}"),
+                with_grads.with_state_precision(int8),
+            ));
         }
     }
     out
@@ -299,7 +316,10 @@ pub fn run_against_reference(
         backend.step()?;
         twin.write_grads(&grads)?;
         twin.step()?;
-        oracle.step(&grads)?;
+        // The oracle takes the gradients as the kernels read them: rounded to their type.
+        let dtype = optimizer.grad_dtype();
+        let rounded: Vec<f32> = grads.iter().map(|&g| dtype.round(g)).collect();
+        oracle.step(&rounded)?;
         if checkpoints.contains(&t) {
             let mut diff = Diff::of(&backend.read_params()?, twin.params(), oracle.params(), t);
             for slot in optimizer.state_layout().slots {

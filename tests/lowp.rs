@@ -5,8 +5,9 @@
 
 mod common;
 
-use wgoptim::precision::{StateDType, StatePrecision, StoredState};
+use wgoptim::precision::{GradDType, StateDType, StatePrecision, StoredState};
 use wgoptim::verify::{self, Data};
+use wgoptim::wgpu;
 use wgoptim::{Adam, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RmsProp, Sgd};
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -242,4 +243,152 @@ fn low_precision_checkpoints_resume_bit_identically_and_refuse_other_precisions(
             assert_eq!(bits(&f32_opt.read_params().unwrap()), bits(&p0));
         }
     }
+}
+
+/// Every f16 and bf16 bit pattern, written as gradients and stepped by SGD with γ = 1 from
+/// θ = 0, comes back as −g with g the exact widening computed on the host (NaNs as NaNs).
+#[test]
+fn every_half_gradient_widens_exactly_on_the_device() {
+    let Some(ctx) = common::full() else { return };
+    let bits: Vec<u16> = (0..=u16::MAX).collect();
+    for grads in [GradDType::F16, GradDType::Bf16] {
+        let sgd = Sgd::default().lr(1.0).grads(grads);
+        let mut gpu = GpuOptimizer::new(&ctx, sgd, bits.len()).unwrap();
+        gpu.write_grad_bits(&bits).unwrap();
+        let read = gpu.read_grads().unwrap();
+        gpu.step().unwrap();
+        let params = gpu.read_params().unwrap();
+        let mut flushed = 0;
+        for (k, &h) in bits.iter().enumerate() {
+            let g = grads.half_value(h);
+            if g.is_nan() {
+                assert!(params[k].is_nan() && read[k].is_nan(), "{grads:?} {h:#06x}");
+                continue;
+            }
+            assert_eq!(
+                read[k].to_bits(),
+                g.to_bits(),
+                "{grads:?} {h:#06x} read back"
+            );
+            if g != 0.0 && g.is_subnormal() && params[k] == 0.0 {
+                // bf16 values below f32's normal range: the device flushes the arithmetic's
+                // denormals (the f32 kernels do the same); the load itself was exact (above).
+                flushed += 1;
+                continue;
+            }
+            assert_eq!(
+                params[k].to_bits(),
+                (0.0 - g).to_bits(),
+                "{grads:?} {h:#06x}"
+            );
+        }
+        eprintln!("{grads:?}: {flushed} denormal results flushed by the device");
+    }
+}
+
+/// f32 values written to a half-gradient optimizer are rounded to nearest-even, on both
+/// backends; half bits are refused by an optimizer that reads f32.
+#[test]
+fn gradients_written_as_f32_round_to_the_gradient_type() {
+    let Some(ctx) = common::full() else { return };
+    let mut data = Data::new(3);
+    let g: Vec<f32> = data.vector(1001).iter().map(|x| x * 1e3).collect();
+    for grads in [GradDType::F16, GradDType::Bf16] {
+        let opt = Adam::adamw().grads(grads);
+        let mut gpu = GpuOptimizer::new(&ctx, opt, g.len()).unwrap();
+        gpu.write_grads(&g).unwrap();
+        let expected: Vec<f32> = g.iter().map(|&x| grads.round(x)).collect();
+        assert_eq!(bits(&gpu.read_grads().unwrap()), bits(&expected));
+        assert_ne!(bits(&expected), bits(&g));
+    }
+    let mut f32_opt = GpuOptimizer::new(&ctx, Adam::adamw(), 4).unwrap();
+    assert!(matches!(
+        f32_opt.write_grad_bits(&[0; 4]),
+        Err(Error::GradDTypeMismatch { .. })
+    ));
+}
+
+/// Loss scaling, clipping and non-finite skipping read half gradients as the update does: a
+/// bf16 run equals an f32 run given the same (rounded) values, bit for bit; an f16 gradient
+/// that overflows to ∞ skips the step.
+#[test]
+fn clipping_unscaling_and_skipping_work_with_half_gradients() {
+    let Some(ctx) = common::full() else { return };
+    let n = 300_001;
+    let mut data = Data::new(4);
+    let p0 = data.vector(n);
+    let control = wgoptim::GradientControl {
+        max_norm: Some(1.0),
+        skip_nonfinite: true,
+        loss_scale: 1024.0,
+    };
+    let mut half =
+        GpuOptimizer::with_params(&ctx, Adam::adamw().grads(GradDType::Bf16), &p0).unwrap();
+    let mut full = GpuOptimizer::with_params(&ctx, Adam::adamw(), &p0).unwrap();
+    for opt in [&mut half, &mut full] {
+        opt.set_gradient_control(Some(control)).unwrap();
+    }
+    for _ in 0..3 {
+        let g: Vec<f32> = data.gradients(n).iter().map(|x| x * 1024.0).collect();
+        let rounded: Vec<f32> = g.iter().map(|&x| GradDType::Bf16.round(x)).collect();
+        half.write_grads(&g).unwrap();
+        full.write_grads(&rounded).unwrap();
+        half.step().unwrap();
+        full.step().unwrap();
+    }
+    assert_eq!(
+        bits(&half.read_params().unwrap()),
+        bits(&full.read_params().unwrap())
+    );
+    assert_eq!(
+        half.last_grad_norm().unwrap(),
+        full.last_grad_norm().unwrap()
+    );
+
+    let mut f16 =
+        GpuOptimizer::with_params(&ctx, Adam::adamw().grads(GradDType::F16), &p0).unwrap();
+    f16.set_gradient_control(Some(control)).unwrap();
+    let mut g = vec![0.5f32; n];
+    g[n / 2] = 70_000.0; // past f16's 65504: stored as +∞
+    f16.write_grads(&g).unwrap();
+    f16.step().unwrap();
+    assert_eq!(f16.skipped_steps().unwrap(), 1);
+    assert_eq!(bits(&f16.read_params().unwrap()), bits(&p0));
+}
+
+/// One gradient buffer has one type: groups of different gradient types are refused alike
+/// on both backends; an adopted half-gradient buffer needs half the bytes.
+#[test]
+fn mixed_gradient_types_are_refused_and_adopted_half_buffers_are_sized_by_type() {
+    let Some(ctx) = common::full() else { return };
+    let groups = || {
+        vec![
+            wgoptim::ParamGroup::new(Adam::adamw()).tensor("a", &[10]),
+            wgoptim::ParamGroup::new(Adam::adamw().grads(GradDType::Bf16)).tensor("b", &[10]),
+        ]
+    };
+    let gpu = GpuOptimizer::with_groups(&ctx, groups()).unwrap_err();
+    let cpu = CpuOptimizer::with_groups(groups()).unwrap_err();
+    assert!(matches!(gpu, Error::GradDTypeMismatch { .. }), "{gpu}");
+    assert_eq!(gpu.to_string(), cpu.to_string());
+
+    let n = 1000;
+    let buffer = |bytes| {
+        ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    };
+    let bf16 = Adam::adamw().grads(GradDType::Bf16);
+    let too_small = GpuOptimizer::adopt(&ctx, bf16, buffer(4 * n), buffer(2 * n - 4), n as usize);
+    assert!(matches!(too_small, Err(Error::BufferTooSmall { .. })));
+    let mut adopted =
+        GpuOptimizer::adopt(&ctx, bf16, buffer(4 * n), buffer(2 * n), n as usize).unwrap();
+    adopted.write_grads(&vec![0.5; n as usize]).unwrap();
+    adopted.step().unwrap();
+    assert!(adopted.read_params().unwrap().iter().all(|&p| p < 0.0));
 }

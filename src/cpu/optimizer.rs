@@ -8,7 +8,7 @@ use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
-use crate::optim::{Optimizer, StateSlot};
+use crate::optim::{GradDType, Optimizer, StateSlot};
 use crate::precision::StoredState;
 use crate::schedule::Schedule;
 use crate::uniform::{DeviceStep, StepUniform};
@@ -179,8 +179,22 @@ impl CpuOptimizer {
     pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
         let range = self.view(name)?.range();
         check_len("gradients", range.len(), data.len())?;
-        self.grads[range].copy_from_slice(data);
+        self.store_grads(range.start, data);
         Ok(())
+    }
+
+    /// Stores gradients from element `start` as the kernels read them: rounded to nearest-even
+    /// into the gradients' type and widened back (the CPU keeps them as f32).
+    fn store_grads(&mut self, start: usize, data: &[f32]) {
+        let dtype = self.segments[0].progress.optimizer.grad_dtype();
+        let grads = &mut self.grads[start..start + data.len()];
+        if dtype == GradDType::F32 {
+            grads.copy_from_slice(data);
+        } else {
+            for (g, &x) in grads.iter_mut().zip(data) {
+                *g = dtype.round(x);
+            }
+        }
     }
 
     /// Reads one tensor's parameters.
@@ -301,9 +315,11 @@ impl Backend for CpuOptimizer {
         self.params.copy_from_slice(params);
         Ok(())
     }
+    /// Writes the gradients (rounded to nearest-even when the optimizer reads half-precision
+    /// gradients, as on the GPU).
     fn write_grads(&mut self, grads: &[f32]) -> Result<()> {
         check_len("gradients", self.len, grads.len())?;
-        self.grads.copy_from_slice(grads);
+        self.store_grads(0, grads);
         Ok(())
     }
     /// One step of every group; refused as a whole (nothing changed) if any group's schedule

@@ -11,6 +11,7 @@ use super::context::GpuContext;
 use super::kernel::KernelShape;
 use crate::error::Result;
 use crate::optim::ensure;
+use crate::precision::GradDType;
 use crate::uniform::{ChunkUniform, ControlBlock};
 
 /// How the norm pass's `partial` maps invocations onto gradient blocks (the override
@@ -111,11 +112,12 @@ pub(crate) struct Clip {
 }
 
 impl Clip {
-    /// Buffers and bind groups over the `len` gradients of `grads`; the control block starts
-    /// with the device step count at `steps`. Call inside an error scope.
+    /// Buffers and bind groups over the `len` gradients of `grads` (of type `dtype`); the
+    /// control block starts with the device step count at `steps`. Call inside an error scope.
     pub fn build(
         ctx: &GpuContext,
         grads: &wgpu::Buffer,
+        dtype: GradDType,
         len: usize,
         config: GradientControl,
         steps: u64,
@@ -170,7 +172,9 @@ impl Clip {
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
         });
-        let (layout, partial, finish) = ctx.kernels().norm(device, NORM_SHAPE);
+        let (layout, partial, finish) = ctx.kernels().norm(device, NORM_SHAPE, dtype);
+        // A half gradient takes 2 of the f32's 4 bytes: its chunk's range halves.
+        let shrink = 4 / dtype.bytes();
         let entry = |binding, resource| wgpu::BindGroupEntry { binding, resource };
         let chunk_groups = chunks
             .iter()
@@ -193,8 +197,8 @@ impl Clip {
                             2,
                             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                 buffer: grads,
-                                offset: c.offset_bytes,
-                                size: NonZeroU64::new(c.size_bytes),
+                                offset: c.offset_bytes / shrink,
+                                size: NonZeroU64::new(c.size_bytes / shrink),
                             }),
                         ),
                         entry(3, partial_sums.as_entire_binding()),

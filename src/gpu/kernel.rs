@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::optim::{Kernel, StateDType};
+use crate::optim::{GradDType, Kernel, StateDType};
 
 /// How a pipeline maps invocations onto elements: `workgroup_size` invocations per workgroup,
 /// each updating `vecs_per_invocation` vec4 blocks, either a contiguous run of its own
@@ -103,6 +103,9 @@ impl KernelShape {
 
 const TYPES: &str = include_str!("../../shaders/types.wgsl");
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const HALF: &str = include_str!("../../shaders/half.wgsl");
+const GRAD_F32: &str = include_str!("../../shaders/grad_f32.wgsl");
+const GRAD_HALF: &str = include_str!("../../shaders/grad_half.wgsl");
 const LOWP: &str = include_str!("../../shaders/lowp.wgsl");
 const STATE_F32: &str = include_str!("../../shaders/state_f32.wgsl");
 const STATE_BF16: &str = include_str!("../../shaders/state_bf16.wgsl");
@@ -119,12 +122,27 @@ pub(crate) fn absmax_binding(slot: usize) -> u32 {
     11 + slot as u32
 }
 
-/// Which kernel a pipeline runs: the family, and the type and use of each of its state slots.
-/// Slots the variant does not use are declared f32 (bound to a placeholder, never touched).
+/// The gradient module of `grads` at `binding`: the `grad` binding and `load_grad`.
+fn grad_module(grads: GradDType, binding: u32) -> String {
+    let module = match grads {
+        GradDType::F32 => GRAD_F32.to_string(),
+        GradDType::F16 => GRAD_HALF.replace("$unpack", "f16_unpack"),
+        GradDType::Bf16 => GRAD_HALF.replace("$unpack", "bf16_unpack"),
+    };
+    module
+        .replace("$dtype", grads.name())
+        .replace("$binding", &binding.to_string())
+}
+
+/// Which kernel a pipeline runs: the family, the gradients' type, and the type and use of each
+/// of its state slots. Slots the variant does not use are declared f32 (bound to a
+/// placeholder, never touched).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KernelKey {
     /// The family.
     pub kernel: Kernel,
+    /// The gradients' type.
+    pub grads: GradDType,
     /// The state's element type.
     pub dtype: StateDType,
     /// Which of the family's state slots the variant uses.
@@ -145,6 +163,7 @@ impl KernelKey {
         }
         Self {
             kernel: optimizer.kernel(),
+            grads: optimizer.grad_dtype(),
             dtype: layout.dtype(),
             used,
             non_negative,
@@ -166,8 +185,8 @@ impl KernelKey {
     }
 }
 
-/// The complete WGSL module of a kernel: `types.wgsl`, `common.wgsl`, `lowp.wgsl`, one state
-/// module per slot of the family (instantiated with the slot's name, binding, map and
+/// The complete WGSL module of a kernel: `types.wgsl`, `common.wgsl`, `half.wgsl`, the
+/// gradient module, `lowp.wgsl`, one state module per slot of the family (instantiated with the slot's name, binding, map and
 /// rounding), the family's file, `finish_states`, and the driver.
 pub fn shader_source(key: KernelKey) -> String {
     let kernel = key.kernel;
@@ -209,12 +228,15 @@ pub fn shader_source(key: KernelKey) -> String {
     } else {
         ELEMENTWISE_DRIVER
     };
-    format!("{TYPES}\n{COMMON}\n{LOWP}\n{states}{family}\n{finish}\n{driver}")
+    let grad = grad_module(key.grads, 3);
+    format!("{TYPES}\n{COMMON}\n{HALF}\n{grad}\n{LOWP}\n{states}{family}\n{finish}\n{driver}")
 }
 
-/// The WGSL module of the gradient-norm pass: `types.wgsl` then `norm.wgsl`.
-pub fn norm_source() -> String {
-    format!("{TYPES}\n{NORM}")
+/// The WGSL module of the gradient-norm pass over gradients of `grads`: `types.wgsl`,
+/// `half.wgsl`, the gradient module, `norm.wgsl`.
+pub fn norm_source(grads: GradDType) -> String {
+    let grad = grad_module(grads, 2);
+    format!("{TYPES}\n{HALF}\n{grad}\n{NORM}")
 }
 
 /// The override constants of one pipeline: its shape (element-wise driver only) and the
@@ -300,7 +322,7 @@ struct Family {
 pub(crate) struct KernelCache {
     families: HashMap<KernelKey, Family>,
     norm: HashMap<
-        KernelShape,
+        (KernelShape, GradDType),
         (
             wgpu::BindGroupLayout,
             wgpu::ComputePipeline,
@@ -313,19 +335,20 @@ pub(crate) struct KernelCache {
 }
 
 impl KernelCache {
-    /// The norm pass's layout and its `partial` and `finish` pipelines for `shape`, compiled if
-    /// new.
+    /// The norm pass's layout and its `partial` and `finish` pipelines for `shape` over
+    /// gradients of `grads`, compiled if new.
     pub fn norm(
         &mut self,
         device: &wgpu::Device,
         shape: KernelShape,
+        grads: GradDType,
     ) -> (
         wgpu::BindGroupLayout,
         wgpu::ComputePipeline,
         wgpu::ComputePipeline,
     ) {
         let created = &mut self.created;
-        let (layout, partial, finish) = self.norm.entry(shape).or_insert_with(|| {
+        let (layout, partial, finish) = self.norm.entry((shape, grads)).or_insert_with(|| {
             let entry = layout_entry;
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("norm"),
@@ -340,7 +363,7 @@ impl KernelCache {
             let pipeline_layout = super::compat::pipeline_layout(device, "norm", &layout);
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some("norm"),
-                source: wgpu::ShaderSource::Wgsl(norm_source().into()),
+                source: wgpu::ShaderSource::Wgsl(norm_source(grads).into()),
             });
             *created += 2;
             let constants = [("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation))];

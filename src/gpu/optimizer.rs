@@ -12,7 +12,7 @@ use super::segment::{SCALAR_RING, Segment, StateBuffer, UNIFORM_RING, state_byte
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
-use crate::optim::{Optimizer, StateDType};
+use crate::optim::{GradDType, Optimizer, StateDType};
 use crate::precision::StoredState;
 use crate::schedule::Schedule;
 use crate::uniform::{ControlBlock, StepUniform};
@@ -38,6 +38,8 @@ pub struct GpuOptimizer {
     len: usize,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
+    /// The gradients' type (every group's).
+    grad_dtype: GradDType,
     /// One per parameter group, in flat-buffer order.
     segments: Vec<Segment>,
     allocations: Vec<Allocation>,
@@ -50,6 +52,32 @@ pub struct GpuOptimizer {
     anchor: Anchor,
     /// Hash of the last encoder `record_step` recorded into, and how many steps it holds.
     encoder_run: (u64, u64),
+}
+
+/// Bytes of a gradient buffer of `len` elements of `dtype`, padded to whole vec4 blocks.
+fn grad_buffer_bytes(dtype: GradDType, len: usize) -> u64 {
+    (len as u64).div_ceil(4) * 4 * dtype.bytes()
+}
+
+/// The gradients' type of every range: one buffer, one type (refused otherwise).
+pub(crate) fn grad_dtype_of(ranges: &[(Optimizer, usize, usize)]) -> Result<GradDType> {
+    let first = ranges.first().map_or(GradDType::F32, |r| r.0.grad_dtype());
+    match ranges.iter().find(|r| r.0.grad_dtype() != first) {
+        Some(r) => Err(Error::GradDTypeMismatch {
+            expected: first.name(),
+            got: r.0.grad_dtype().name(),
+        }),
+        None => Ok(first),
+    }
+}
+
+/// `data` as half bits of `dtype` (nearest-even), or `None` for f32.
+pub(crate) fn half_bits(dtype: GradDType, data: &[f32]) -> Option<Vec<u16>> {
+    (dtype != GradDType::F32).then(|| {
+        data.iter()
+            .map(|&x| dtype.half_bits(x).unwrap_or(0))
+            .collect()
+    })
 }
 
 /// A device step count the host read back (`device`) and the host's step count it is taken
@@ -124,14 +152,20 @@ impl GpuOptimizer {
     /// must be of one family (all Adam/AdamW, all SGD, …). See
     /// [`ParamGroup::split_weight_decay`] for the usual no-decay mask on biases and norms.
     pub fn with_groups(ctx: &GpuContext, groups: Vec<ParamGroup>) -> Result<Self> {
-        let (layout, ranges) = pack_groups(&groups, ParamLayout::for_limits(&ctx.limits()))?;
+        // Groups start where every buffer binds: half gradients need twice the elements.
+        let grad_bytes = groups
+            .first()
+            .map_or(4, |g| g.optimizer.grad_dtype().bytes() as usize);
+        let align = ctx.limits().min_storage_buffer_offset_alignment as usize / grad_bytes;
+        let (layout, ranges) = pack_groups(&groups, ParamLayout::new(align))?;
         let len = layout.len();
         Self::owned(ctx, &ranges, len, Some(layout))
     }
 
     /// An optimizer that steps the caller's own buffers in place, with no copies.
     ///
-    /// Both need `STORAGE` usage and at least [`crate::padded_bytes`]`(len)` bytes; reading them back
+    /// Both need `STORAGE` usage and at least [`crate::padded_bytes`]`(len)` bytes (half-precision
+    /// gradients, [`crate::GradDType`], half that: two per `u32`, lane 0 low); reading them back
     /// also needs `COPY_SRC`, writing them from the host `COPY_DST`. They must come from
     /// `ctx`'s device (see [`GpuContext::from_device`]): a buffer of another device or another
     /// `wgpu::Instance` is refused with [`Error::ForeignBuffer`] as far as wgpu lets a library
@@ -146,7 +180,11 @@ impl GpuOptimizer {
         let optimizer = optimizer.into();
         optimizer.validate()?;
         let needed = check_size(ctx, "parameters", len)?;
-        for (what, buffer) in [("parameter buffer", &params), ("gradient buffer", &grads)] {
+        let grad_bytes = grad_buffer_bytes(optimizer.grad_dtype(), len);
+        for (what, buffer, needed) in [
+            ("parameter buffer", &params, needed),
+            ("gradient buffer", &grads, grad_bytes),
+        ] {
             require(what, buffer, wgpu::BufferUsages::STORAGE)?;
             if buffer.size() < needed {
                 return Err(Error::BufferTooSmall {
@@ -176,16 +214,18 @@ impl GpuOptimizer {
         layout: Option<ParamLayout>,
     ) -> Result<Self> {
         let bytes = check_size(ctx, "parameters", len)?;
-        let create = |label| {
+        let grad_bytes = grad_buffer_bytes(grad_dtype_of(ranges)?, len);
+        let create = |label, size| {
             ctx.device().create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                size: bytes,
+                size,
                 usage: DATA_USAGE,
                 mapped_at_creation: false,
             })
         };
-        let (params, grads) =
-            compat::scoped(ctx.device(), || (create("parameters"), create("gradients")))?;
+        let (params, grads) = compat::scoped(ctx.device(), || {
+            (create("parameters", bytes), create("gradients", grad_bytes))
+        })?;
         let allocations = vec![
             Allocation {
                 label: "parameters".into(),
@@ -195,7 +235,7 @@ impl GpuOptimizer {
             Allocation {
                 label: "gradients".into(),
                 role: BufferRole::Gradients,
-                bytes,
+                bytes: grad_bytes,
             },
         ];
         Self::build(ctx, ranges, len, params, grads, allocations, layout)
@@ -210,6 +250,7 @@ impl GpuOptimizer {
         mut allocations: Vec<Allocation>,
         layout: Option<ParamLayout>,
     ) -> Result<Self> {
+        let grad_dtype = grad_dtype_of(ranges)?;
         // Chosen (and, on first use, tuned) before the scope below: tuning submits work of its own.
         let shapes = ranges
             .iter()
@@ -238,6 +279,7 @@ impl GpuOptimizer {
             len,
             params,
             grads,
+            grad_dtype,
             segments,
             allocations,
             layout,
@@ -263,7 +305,14 @@ impl GpuOptimizer {
         let (params, grads) = (&self.params, &self.grads);
         let clip = compat::scoped(ctx.device(), || -> Result<Option<Clip>> {
             let clip = match control {
-                Some(c) => Some(Clip::build(&ctx, grads, self.len, c, steps)?),
+                Some(c) => Some(Clip::build(
+                    &ctx,
+                    grads,
+                    self.grad_dtype,
+                    self.len,
+                    c,
+                    steps,
+                )?),
                 None => None,
             };
             for segment in &mut self.segments {
@@ -418,7 +467,7 @@ impl GpuOptimizer {
     /// Overwrites one tensor's gradients.
     pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
         let view = self.view(name)?.clone();
-        self.write_range("gradients", &self.grads, view.offset, view.len, data)
+        self.write_grad_range(view.offset, view.len, data)
     }
 
     /// Reads one tensor's parameters.
@@ -454,10 +503,11 @@ impl GpuOptimizer {
                 len: view.len,
             });
         }
+        let bytes = if grads { self.grad_dtype.bytes() } else { 4 };
         Ok(wgpu::BufferBinding {
             buffer: if grads { &self.grads } else { &self.params },
-            offset: (view.offset + range.start) as u64 * 4,
-            size: NonZeroU64::new((range.end - range.start) as u64 * 4),
+            offset: (view.offset + range.start) as u64 * bytes,
+            size: NonZeroU64::new((range.end - range.start) as u64 * bytes),
         })
     }
 
@@ -767,9 +817,73 @@ impl GpuOptimizer {
         })
     }
 
-    /// Reads the gradients back.
+    /// Writes elements `offset..offset + len` of the gradients from f32 values, rounded to
+    /// nearest-even into the gradients' type.
+    fn write_grad_range(&self, offset: usize, len: usize, data: &[f32]) -> Result<()> {
+        let Some(bits) = half_bits(self.grad_dtype, data) else {
+            return self.write_range("gradients", &self.grads, offset, len, data);
+        };
+        if data.len() != len {
+            return Err(Error::LengthMismatch {
+                what: "gradients",
+                expected: len,
+                got: data.len(),
+            });
+        }
+        self.write_half_range(offset, &bits)
+    }
+
+    /// Writes half-precision gradient bits from element `offset` (even: tensors and the buffer
+    /// start on whole vec4 blocks), padded with a zero to whole words.
+    fn write_half_range(&self, offset: usize, bits: &[u16]) -> Result<()> {
+        require("gradients", &self.grads, wgpu::BufferUsages::COPY_DST)?;
+        let mut words = bits.to_vec();
+        words.resize(bits.len().next_multiple_of(2), 0);
+        compat::scoped(self.ctx.device(), || {
+            self.ctx.queue().write_buffer(
+                &self.grads,
+                offset as u64 * 2,
+                bytemuck::cast_slice(&words),
+            )
+        })
+    }
+
+    /// The gradients' type.
+    pub fn grad_dtype(&self) -> GradDType {
+        self.grad_dtype
+    }
+
+    /// Writes the gradients as half-precision bit patterns of the optimizer's
+    /// [`GradDType`] (f16 or bf16, as your backward pass produced them); refused with
+    /// [`Error::GradDTypeMismatch`] when the optimizer reads f32 gradients.
+    pub fn write_grad_bits(&mut self, bits: &[u16]) -> Result<()> {
+        if self.grad_dtype == GradDType::F32 {
+            return Err(Error::GradDTypeMismatch {
+                expected: "f32",
+                got: "16-bit",
+            });
+        }
+        if bits.len() != self.len {
+            return Err(Error::LengthMismatch {
+                what: "gradients",
+                expected: self.len,
+                got: bits.len(),
+            });
+        }
+        self.write_half_range(0, bits)
+    }
+
+    /// Reads the gradients back (widened to f32 from a half type).
     pub fn read_grads(&self) -> Result<Vec<f32>> {
-        self.read_buffer("gradient buffer", &self.grads)
+        if self.grad_dtype == GradDType::F32 {
+            return self.read_buffer("gradient buffer", &self.grads);
+        }
+        let raw = self.read_bytes("gradient buffer", &self.grads, 0, self.len as u64 * 2)?;
+        let bits: Vec<u16> = bytemuck::pod_collect_to_vec(&raw);
+        Ok(bits
+            .iter()
+            .map(|&h| self.grad_dtype.half_value(h))
+            .collect())
     }
 }
 
@@ -807,8 +921,10 @@ impl Backend for GpuOptimizer {
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
         self.write_buffer("parameters", &self.params, params)
     }
+    /// Writes the gradients, rounded to nearest-even when the optimizer reads half-precision
+    /// gradients.
     fn write_grads(&mut self, grads: &[f32]) -> Result<()> {
-        self.write_buffer("gradients", &self.grads, grads)
+        self.write_grad_range(0, self.len, grads)
     }
     /// One fused step of every group, submitted without waiting. wgpu errors (a destroyed
     /// buffer, say) come back as [`Error::Wgpu`] and the step is not counted.

@@ -253,7 +253,15 @@ impl Segment {
                     },
                     wgpu::BindGroupEntry {
                         binding: 3,
-                        resource: range(grads, base),
+                        resource: {
+                            // Half gradients: 2 of the f32's 4 bytes per element.
+                            let shrink = 4 / self.key.grads.bytes();
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: grads,
+                                offset: (base + c.offset_bytes) / shrink,
+                                size: NonZeroU64::new(c.size_bytes / shrink),
+                            })
+                        },
                     },
                     wgpu::BindGroupEntry {
                         binding: 8,

@@ -1,4 +1,4 @@
-use super::{StatePrecision, ensure_eps, ensure_lr, ensure_non_negative, setters};
+use super::{GradDType, StatePrecision, ensure_eps, ensure_lr, ensure_non_negative, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -30,6 +30,9 @@ pub struct Adagrad {
     /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
     #[serde(default)]
     pub state: StatePrecision,
+    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
+    #[serde(default)]
+    pub grads: GradDType,
 }
 
 impl Default for Adagrad {
@@ -42,6 +45,7 @@ impl Default for Adagrad {
             eps: 1e-10,
             maximize: false,
             state: StatePrecision::default(),
+            grads: GradDType::F32,
         }
     }
 }
@@ -54,6 +58,7 @@ setters!(Adagrad {
     eps: f64,
     maximize: bool,
     state: StatePrecision,
+    grads: GradDType,
 });
 
 impl Adagrad {

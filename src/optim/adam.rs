@@ -1,4 +1,6 @@
-use super::{StatePrecision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative, setters};
+use super::{
+    GradDType, StatePrecision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative, setters,
+};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -41,6 +43,9 @@ pub struct Adam {
     /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
     #[serde(default)]
     pub state: StatePrecision,
+    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
+    #[serde(default)]
+    pub grads: GradDType,
 }
 
 impl Default for Adam {
@@ -54,6 +59,7 @@ impl Default for Adam {
             decoupled_weight_decay: false,
             maximize: false,
             state: StatePrecision::default(),
+            grads: GradDType::F32,
         }
     }
 }
@@ -67,6 +73,7 @@ setters!(Adam {
     decoupled_weight_decay: bool,
     maximize: bool,
     state: StatePrecision,
+    grads: GradDType,
 });
 
 impl Adam {

@@ -15,7 +15,7 @@ pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
-pub use crate::precision::{Rounding, StateDType, StatePrecision};
+pub use crate::precision::{GradDType, Rounding, StateDType, StatePrecision};
 use crate::uniform::{StepScalars, StepUniform};
 
 /// The kernel families, one WGSL file each in `shaders/`. Variants of a family (Nesterov,
@@ -263,6 +263,26 @@ impl Optimizer {
         }
     }
 
+    /// The type the gradients are stored in.
+    pub fn grad_dtype(&self) -> GradDType {
+        match self {
+            Optimizer::Sgd(o) => o.grads,
+            Optimizer::RmsProp(o) => o.grads,
+            Optimizer::Adam(o) => o.grads,
+            Optimizer::Adagrad(o) => o.grads,
+        }
+    }
+
+    /// The same optimizer reading gradients of type `grads`.
+    pub fn with_grad_dtype(self, grads: GradDType) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(o.grads(grads)),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.grads(grads)),
+            Optimizer::Adam(o) => Optimizer::Adam(o.grads(grads)),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.grads(grads)),
+        }
+    }
+
     /// The optimizer a group of `len` elements runs: its state type resolved by the
     /// precision's threshold (smaller groups keep f32), the threshold then 0.
     pub fn resolved_for(&self, len: usize) -> Self {
@@ -348,9 +368,10 @@ impl Optimizer {
 
     /// Bytes one fused step must move per parameter (SEMANTICS.md): θ read and written, g
     /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36
-    /// with f32 state; Adam 20 with bf16 state, ≈ 16.06 with int8.
+    /// with f32 state and gradients; Adam 20 with bf16 state, ≈ 16.06 with int8, ≈ 14.06 with
+    /// int8 state and half gradients.
     pub fn bytes_moved_per_param(&self) -> f64 {
-        12.0 + 2.0 * self.state_layout().bytes_per_param()
+        8.0 + self.grad_dtype().bytes() as f64 + 2.0 * self.state_layout().bytes_per_param()
     }
 
     /// The uniform whose step-dependent factors are left to the device's [`StepScalars`]

@@ -1,5 +1,6 @@
 use super::{
-    StateDType, StatePrecision, ensure, ensure_eps, ensure_lr, ensure_non_negative, setters,
+    GradDType, StateDType, StatePrecision, ensure, ensure_eps, ensure_lr, ensure_non_negative,
+    setters,
 };
 use crate::error::{Error, Result};
 use crate::uniform::StepUniform;
@@ -38,6 +39,9 @@ pub struct RmsProp {
     /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
     #[serde(default)]
     pub state: StatePrecision,
+    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
+    #[serde(default)]
+    pub grads: GradDType,
 }
 
 impl Default for RmsProp {
@@ -51,6 +55,7 @@ impl Default for RmsProp {
             centered: false,
             maximize: false,
             state: StatePrecision::default(),
+            grads: GradDType::F32,
         }
     }
 }
@@ -64,6 +69,7 @@ setters!(RmsProp {
     centered: bool,
     maximize: bool,
     state: StatePrecision,
+    grads: GradDType,
 });
 
 impl RmsProp {

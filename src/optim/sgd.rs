@@ -1,4 +1,4 @@
-use super::{StatePrecision, ensure, ensure_lr, ensure_non_negative, setters};
+use super::{GradDType, StatePrecision, ensure, ensure_lr, ensure_non_negative, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -35,6 +35,9 @@ pub struct Sgd {
     /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
     #[serde(default)]
     pub state: StatePrecision,
+    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
+    #[serde(default)]
+    pub grads: GradDType,
 }
 
 impl Default for Sgd {
@@ -47,6 +50,7 @@ impl Default for Sgd {
             nesterov: false,
             maximize: false,
             state: StatePrecision::default(),
+            grads: GradDType::F32,
         }
     }
 }
@@ -59,6 +63,7 @@ setters!(Sgd {
     nesterov: bool,
     maximize: bool,
     state: StatePrecision,
+    grads: GradDType,
 });
 
 impl Sgd {

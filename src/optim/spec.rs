@@ -3,9 +3,9 @@
 //! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
-//! or `int8`, `state_min_len`).
+//! or `int8`, `state_min_len`) and the gradients' type (`grad_dtype=f16` or `bf16`).
 
-use super::{Adagrad, Adam, Optimizer, RmsProp, Sgd, StateDType, StatePrecision};
+use super::{Adagrad, Adam, GradDType, Optimizer, RmsProp, Sgd, StateDType, StatePrecision};
 use crate::args::Args;
 use crate::error::{Error, Result};
 
@@ -24,6 +24,12 @@ fn state(a: &mut Args) -> Result<StatePrecision> {
     })
 }
 
+/// The gradients' type: `grad_dtype=f32|f16|bf16`.
+fn grads(a: &mut Args) -> Result<GradDType> {
+    a.take("grad_dtype")
+        .map_or(Ok(GradDType::F32), |name| GradDType::parse(&name))
+}
+
 /// Parses and validates an optimizer.
 pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
     let mut a = Args::parse(name, params)?;
@@ -38,6 +44,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 nesterov: a.bool_or("nesterov", d.nesterov)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
+                grads: grads(&mut a)?,
             }
             .into()
         }
@@ -52,6 +59,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 centered: a.bool_or("centered", d.centered)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
+                grads: grads(&mut a)?,
             }
             .into()
         }
@@ -81,6 +89,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                     .bool_or("decoupled_weight_decay", d.decoupled_weight_decay)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
+                grads: grads(&mut a)?,
             }
             .into()
         }
@@ -95,6 +104,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 eps: a.f64_or("eps", d.eps)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
+                grads: grads(&mut a)?,
             }
             .into()
         }

@@ -66,7 +66,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         let params = verify::Data::new(seed).vector(size);
         let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &params)?;
         let reports = verify::run_against_reference(&mut gpu, &params, steps, &[steps], seed + 1)?;
-        let lowp = optimizer.state_precision().dtype != wgoptim::StateDType::F32;
+        let lowp = optimizer.state_layout().dtype() != wgoptim::StateDType::F32;
         for r in reports {
             let ok = if lowp {
                 r.diff.max_ulp == 0
@@ -117,7 +117,7 @@ fn run_fidelity(
         "drift state"
     );
     for (name, optimizer) in verify::lowp_variants() {
-        let dtype = optimizer.state_precision().dtype;
+        let dtype = optimizer.state_layout().dtype();
         if !dtypes.contains(&dtype) || only.is_some_and(|o| !name.contains(o)) {
             continue;
         }
