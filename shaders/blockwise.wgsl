@@ -11,8 +11,10 @@ const BLOCK_VECS: u32 = 64u;
 const WG_BLOCKS: u32 = 4u;
 const STATE_SLOTS: u32 = 3u;
 
-// Signed values, unsigned values, signed midpoints, unsigned midpoints: 4 × 256 f32.
-@group(0) @binding(10) var<storage, read> code_tables: array<vec4<f32>>;
+// Signed values, unsigned values, signed midpoints, unsigned midpoints (4 × 256 f32 as bits),
+// then 8192 bucket words (`precision::code_tables`).
+@group(0) @binding(10) var<storage, read> code_tables: array<u32>;
+const BUCKETS: u32 = 1024u;
 var<workgroup> tables: array<f32, 1024>;
 // The bits of max |x| per (state slot, block of the workgroup): for non-negative floats the
 // order of the bits is the order of the values, so an integer atomicMax reduces them.
@@ -30,16 +32,22 @@ fn decode_codes(codes: u32, map: u32) -> vec4<f32> {
     );
 }
 
-// The nearest code of `x` in map `map`: the number of midpoints ≤ x (`DynamicMap::code`).
+// The nearest code of `x` in map `map`: the number of midpoints ≤ x (`DynamicMap::code`): the
+// codes of the smallest and largest float of x's bucket (its top 13 bits), then a scan. NaN
+// (tested by bit mask): 0.
 fn nearest_code(x: f32, map: u32) -> u32 {
-    let mids = 512u + map * 256u;
-    var pos = 0u;
-    for (var s = 128u; s > 0u; s = s >> 1u) {
-        if pos + s <= 255u && tables[mids + pos + s - 1u] <= x {
-            pos += s;
-        }
+    let bits = bitcast<u32>(x);
+    if (bits & 0x7fffffffu) > 0x7f800000u {
+        return 0u;
     }
-    return pos;
+    let bucket = code_tables[BUCKETS + (bits >> 19u)] >> (16u * map);
+    let mids = 512u + map * 256u;
+    var c = bucket & 255u;
+    let last = (bucket >> 8u) & 255u;
+    while c < last && tables[mids + c] <= x {
+        c += 1u;
+    }
+    return c;
 }
 
 // Requantizes `x` with the block's `absmax` into `old`'s bytes where `lanes` is set.
@@ -70,9 +78,8 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let t = code_tables[local];
     for (var k = 0u; k < 4u; k++) {
-        tables[local * 4u + k] = t[k];
+        tables[local * 4u + k] = bitcast<f32>(code_tables[local * 4u + k]);
     }
     if local < STATE_SLOTS * WG_BLOCKS {
         atomicStore(&block_max[local], 0u);

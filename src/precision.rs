@@ -413,10 +413,10 @@ impl DynamicMap {
     }
 
     /// The code of `x` (already divided by the block's absmax): the nearest value, ties to the
-    /// larger; the number of midpoints ≤ x, as the shader's `nearest_code` finds it by binary
-    /// search ([`DynamicMap::search`]). Here a table gives the codes of the smallest and largest
-    /// float sharing x's top 13 bits (the count is monotonic in x, so x's lies between them)
-    /// and a short scan finishes: the same count, several times faster. NaN gives code 0.
+    /// larger; the number of midpoints ≤ x (the binary search [`DynamicMap::search`] counts the
+    /// same). A table gives the codes of the smallest and largest float sharing x's top 13 bits
+    /// (the count is monotonic in x, so x's lies between them) and a short scan finishes, as
+    /// the shader's `nearest_code` does. NaN gives code 0.
     pub fn code(&self, x: f32) -> u8 {
         if x.is_nan() {
             return 0;
@@ -429,8 +429,8 @@ impl DynamicMap {
         c
     }
 
-    /// The shader's `nearest_code`, step for step: the number of midpoints ≤ x by an 8-step
-    /// binary search (NaN: 0).
+    /// The number of midpoints ≤ x by an 8-step binary search (NaN: 0): the definition
+    /// [`DynamicMap::code`] is tested against.
     pub fn search(&self, x: f32) -> u8 {
         let mut pos = 0usize;
         let mut s = 128usize;
@@ -467,11 +467,17 @@ pub fn block_absmax(values: &[f32]) -> f32 {
     f32::from_bits(values.iter().map(|x| x.abs().to_bits()).max().unwrap_or(0))
 }
 
-/// The four tables the block-wise kernel loads into workgroup memory, in binding order: signed
-/// values, unsigned values, signed midpoints, unsigned midpoints (1024 f32).
-pub fn code_tables() -> Vec<f32> {
+/// What the block-wise kernel reads, as one `array<u32>` (binding 10): the four tables it loads
+/// into workgroup memory (signed values, unsigned values, signed midpoints, unsigned midpoints;
+/// 1024 f32 as bits), then one word per bucket of [`DynamicMap::code`]'s table (8192): the
+/// signed map's first and last code in its low two bytes, the unsigned map's in its high two.
+pub fn code_tables() -> Vec<u32> {
     let (s, u) = (DynamicMap::signed(), DynamicMap::unsigned());
-    [s.values, u.values, s.midpoints, u.midpoints].concat()
+    let floats = [s.values, u.values, s.midpoints, u.midpoints].concat();
+    let buckets = s.buckets.iter().zip(&u.buckets).map(|(a, b)| {
+        u32::from(a[0]) | u32::from(a[1]) << 8 | u32::from(b[0]) << 16 | u32::from(b[1]) << 24
+    });
+    floats.iter().map(|x| x.to_bits()).chain(buckets).collect()
 }
 
 /// One state tensor in host memory, in its stored form: what the device buffers hold (without

@@ -374,6 +374,35 @@ fn devices_below_the_required_limits_are_refused_by_name() {
         GpuOptimizer::with_params(&ctx, Adam::default().amsgrad(true), &[1.0; 5]).unwrap();
     opt.write_grads(&[0.1; 5]).unwrap();
     opt.step().unwrap();
+    // int8 state binds a code table and one absmax per state (bindings 10 and 11…), past
+    // these minimums: refused by name, not by a wgpu panic. bf16 state fits.
+    let int8 = wgoptim::StatePrecision::int8().min_len(0);
+    let e = GpuOptimizer::new(&ctx, Sgd::default().momentum(0.9).state(int8), 5).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DeviceLimit {
+                limit: "max_bindings_per_bind_group",
+                required: 12,
+                available: 10,
+            }
+        ),
+        "{e}"
+    );
+    let bf16 = wgoptim::StatePrecision::bf16().min_len(0);
+    GpuOptimizer::new(&ctx, Adam::default().state(bf16), 5).unwrap();
+    let e = GpuOptimizer::new(&ctx, Adam::default().state(int8), 5).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DeviceLimit {
+                limit: "max_storage_buffers_per_shader_stage",
+                required: 10,
+                available: 7,
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]

@@ -331,7 +331,10 @@ impl GpuContext {
 /// The limits the kernels need beyond wgpu's downlevel defaults: Adam and RMSprop bind seven
 /// storage buffers (parameters, gradients, three state tensors, the control block and the step
 /// scalars) and two uniform buffers in one group of ten bindings, and each kernel runs 256
-/// invocations per workgroup (the tuned shapes too).
+/// invocations per workgroup (the tuned shapes too). int8 state needs more (its code tables and
+/// one absmax per state tensor: int8 Adam 10 storage buffers and 14 bindings, AMSGrad 11 and
+/// 14); an optimizer that asks for more than the device has is refused with
+/// [`Error::DeviceLimit`] when it is built.
 pub fn required_limits() -> wgpu::Limits {
     wgpu::Limits {
         max_storage_buffers_per_shader_stage: 7,

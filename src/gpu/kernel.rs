@@ -175,6 +175,51 @@ impl KernelKey {
         self.dtype == StateDType::Int8 && self.used.iter().any(|&u| u)
     }
 
+    /// Storage buffers the kernel binds: parameters, gradients, every state binding of the
+    /// family, the control block, the step scalars; block-wise kernels add the code tables and
+    /// one absmax per used slot (int8 AMSGrad: 11).
+    pub fn storage_buffers(&self) -> u32 {
+        let state = self.kernel.state_bindings() as u32;
+        let blockwise = if self.blockwise() {
+            1 + self.used.iter().filter(|&&u| u).count() as u32
+        } else {
+            0
+        };
+        4 + state + blockwise
+    }
+
+    /// Checks that `limits` allow this kernel's bindings (more than [`super::required_limits`]
+    /// guarantees, for int8 state).
+    pub fn check_limits(&self, limits: &wgpu::Limits) -> crate::Result<()> {
+        // Binding numbers must lie below the limit: 9 (step scalars) is the last of an
+        // element-wise kernel, the absmax of the last used slot of a block-wise one.
+        let bindings = match (0..3).rev().find(|&k| self.used[k]) {
+            Some(k) if self.blockwise() => absmax_binding(k) + 1,
+            _ => 10,
+        };
+        for (limit, required, available) in [
+            (
+                "max_storage_buffers_per_shader_stage",
+                self.storage_buffers(),
+                limits.max_storage_buffers_per_shader_stage,
+            ),
+            (
+                "max_bindings_per_bind_group",
+                bindings,
+                limits.max_bindings_per_bind_group,
+            ),
+        ] {
+            if available < required {
+                return Err(crate::Error::DeviceLimit {
+                    limit,
+                    required: u64::from(required),
+                    available: u64::from(available),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The type of slot `k` in the module: the state's for a used slot, else f32.
     fn slot_dtype(&self, k: usize) -> StateDType {
         if self.used[k] {

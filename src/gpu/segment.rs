@@ -112,6 +112,7 @@ impl Segment {
         let optimizer = optimizer.resolved_for(len);
         let progress = Progress::new(optimizer)?;
         let key = KernelKey::of(&optimizer);
+        key.check_limits(&ctx.limits())?;
         let shape = if key.blockwise() {
             KernelShape::BLOCKWISE
         } else {
