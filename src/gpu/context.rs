@@ -334,7 +334,7 @@ impl GpuContext {
 /// invocations per workgroup (the tuned shapes too). int8 state needs more (its code tables and
 /// one absmax per state tensor: int8 Adam 10 storage buffers and 14 bindings, AMSGrad 11 and
 /// 14); an optimizer that asks for more than the device has is refused with
-/// [`Error::DeviceLimit`] when it is built.
+/// [`crate::Error::DeviceLimit`] when it is built.
 pub fn required_limits() -> wgpu::Limits {
     wgpu::Limits {
         max_storage_buffers_per_shader_stage: 7,
