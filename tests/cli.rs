@@ -476,21 +476,30 @@ fn verify_memory_and_bench_run_end_to_end() {
         "adamw,rmsprop-centered",
         "--state-dtype",
         "f32,bf16,int8",
+        "--grad-dtype",
+        "f32,bf16",
         "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let kernels: Vec<&str> = v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["kernel"].as_str().unwrap())
-        .collect();
-    // Centered RMSprop has no low-precision state: it runs once, in f32.
+    let rows = v["rows"].as_array().unwrap();
+    let kernels: Vec<&str> = rows.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+    // Centered RMSprop has no low-precision state: it runs in f32 state only.
     assert_eq!(
         kernels,
-        ["adamw", "rmsprop-centered", "adamw@bf16", "adamw@int8"]
+        [
+            "adamw",
+            "rmsprop-centered",
+            "adamw@bf16",
+            "adamw@int8",
+            "adamw@grad-bf16",
+            "rmsprop-centered@grad-bf16",
+            "adamw@bf16@grad-bf16",
+            "adamw@int8@grad-bf16"
+        ]
     );
+    // AdamW with bf16 gradients and int8 state moves 8 + 2 + 2·2.03 B per parameter.
+    assert_eq!(rows[7]["bytes_per_param"].as_f64(), Some(14.0625));
 
     // The CPU backend, on 2 threads, beside a host copy.
     let o = wgoptim(&[

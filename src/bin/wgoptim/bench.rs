@@ -21,6 +21,10 @@ pub struct Args {
     /// variant that supports one runs as `NAME@bf16`, `NAME@int8`.
     #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = crate::parse_state_dtype)]
     state_dtype: Vec<wgoptim::StateDType>,
+    /// Gradient types (`f32`, `f16`, `bf16`), comma-separated: half types run as
+    /// `NAME@grad-bf16` (with each state type).
+    #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = crate::parse_grad_dtype)]
+    grad_dtype: Vec<wgoptim::GradDType>,
     /// Timed repetitions (median and min reported).
     #[arg(long, default_value_t = 15)]
     reps: usize,
@@ -59,6 +63,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         sizes,
         optimizers,
         state_dtype,
+        grad_dtype,
         tensors,
         reps,
         warmup,
@@ -87,7 +92,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let kernels = match crate::choose_variants(optimizers, &[wgoptim::StateDType::F32]) {
-        Ok(k) => with_state(k, state_dtype),
+        Ok(k) => with_precisions(k, state_dtype, grad_dtype),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
@@ -208,28 +213,36 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Each variant with each state type of `dtypes` it supports (`NAME@bf16`, `NAME@int8`; f32
-/// keeps the plain name), state for every size (threshold 0).
-fn with_state(
+/// Each variant with each state type of `states` it supports (`NAME@bf16`, `NAME@int8`; f32
+/// keeps the plain name), for groups of every size (threshold 0), and each gradient type of
+/// `grads` (`NAME@grad-bf16`).
+fn with_precisions(
     variants: Vec<(String, wgoptim::Optimizer)>,
-    dtypes: &[wgoptim::StateDType],
+    states: &[wgoptim::StateDType],
+    grads: &[wgoptim::GradDType],
 ) -> Vec<(String, wgoptim::Optimizer)> {
+    use wgoptim::{GradDType, StateDType, StatePrecision};
     let mut out = Vec::new();
-    for &dtype in dtypes {
-        for (name, optimizer) in &variants {
-            let optimizer =
-                optimizer.with_state_precision(wgoptim::StatePrecision { dtype, min_len: 0 });
-            if optimizer.validate().is_err() || optimizer.state_layout().slots.is_empty() {
-                if dtype == wgoptim::StateDType::F32 {
-                    out.push((name.clone(), optimizer));
+    for &grad in grads {
+        for &dtype in states {
+            for (name, optimizer) in &variants {
+                let optimizer = optimizer
+                    .with_state_precision(StatePrecision { dtype, min_len: 0 })
+                    .with_grad_dtype(grad);
+                let supported =
+                    optimizer.validate().is_ok() && !optimizer.state_layout().slots.is_empty();
+                if !supported && dtype != StateDType::F32 {
+                    continue;
                 }
-                continue;
+                let mut name = name.clone();
+                if dtype != StateDType::F32 {
+                    name = format!("{name}@{}", dtype.name());
+                }
+                if grad != GradDType::F32 {
+                    name = format!("{name}@grad-{}", grad.name());
+                }
+                out.push((name, optimizer));
             }
-            let name = match dtype {
-                wgoptim::StateDType::F32 => name.clone(),
-                d => format!("{name}@{}", d.name()),
-            };
-            out.push((name, optimizer));
         }
     }
     out

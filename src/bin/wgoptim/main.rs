@@ -83,6 +83,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses a gradient type for `--grad-dtype`.
+fn parse_grad_dtype(s: &str) -> Result<wgoptim::GradDType, String> {
+    wgoptim::GradDType::parse(s).map_err(|e| e.to_string())
+}
+
 /// Parses a state type for `--state-dtype`.
 fn parse_state_dtype(s: &str) -> Result<wgoptim::StateDType, String> {
     wgoptim::StateDType::parse(s).map_err(|e| e.to_string())

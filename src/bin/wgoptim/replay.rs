@@ -8,13 +8,16 @@ use wgoptim::{Backend, GpuContext, GpuOptimizer};
 /// Replay recorded gradients through an optimizer and write the final parameters.
 ///
 /// `wgoptim replay adam lr=0.01 betas=0.9,0.99 --params p0.npy --grads g.npy --out p.npy`
-/// (hyperparameters with PyTorch's names and defaults; gradients one row per step).
+/// (hyperparameters with PyTorch's names and defaults; gradients one row per step);
+/// `adamw state_dtype=int8 grad_dtype=bf16` for low precision.
 #[derive(clap::Args)]
 pub struct Args {
     /// sgd, rmsprop, adam, adamw or adagrad.
     optimizer: String,
     /// `key=value` hyperparameters (lr, momentum, dampening, nesterov, alpha, centered,
-    /// betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value, maximize).
+    /// betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value, maximize), and
+    /// the precisions: state_dtype=f32|bf16|int8 (with state_min_len=N, default 4096: smaller
+    /// vectors keep f32 state), grad_dtype=f32|f16|bf16 (the .npy gradients are rounded to it).
     hyperparameters: Vec<String>,
     /// Initial parameters: 1-D float32 .npy.
     #[arg(long)]
