@@ -4,10 +4,10 @@
 // State slot (binding 4): sum.
 
 fn update(i: u32, lanes: vec4<bool>) {
-    let p = param[i];
+    let p = load_param(i);
     var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     let s = load_sum(i) + g * g;
     store_sum(i, s, lanes);
-    param[i] = keep(p, p - (step.lr * at_step.lr_mul) * (g / (sqrt(s) + step.eps)), lanes);
+    store_param(i, p, p - (step.lr * at_step.lr_mul) * (g / (sqrt(s) + step.eps)), lanes);
 }

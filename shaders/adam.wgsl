@@ -11,7 +11,7 @@ override AMSGRAD: bool = false;
 // State slots (bindings 4, 5, 6): exp_avg, exp_avg_sq, max_exp_avg_sq.
 
 fn update(i: u32, lanes: vec4<bool>) {
-    let p = param[i];
+    let p = load_param(i);
     var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     let m = step.beta1 * load_exp_avg(i) + step.one_minus_beta1 * g;
@@ -24,5 +24,5 @@ fn update(i: u32, lanes: vec4<bool>) {
         store_max_exp_avg_sq(i, v_hat, lanes);
     }
     let d = sqrt(v_hat) / (step.bias_correction2_sqrt * at_step.bias_correction2_sqrt) + step.eps;
-    param[i] = keep(p, p * step.decay - (step.lr * at_step.lr_mul) * (m / d), lanes);
+    store_param(i, p, p * step.decay - (step.lr * at_step.lr_mul) * (m / d), lanes);
 }

@@ -1,8 +1,8 @@
 // Shared by every optimizer kernel (after types.wgsl): the bindings every family has.
 //
 // A kernel is assembled by the host (src/gpu/kernel.rs) from: types.wgsl, this file,
-// half.wgsl, the gradient module (grad_f32.wgsl or grad_half.wgsl), lowp.wgsl, one state module
-// per state slot (state_f32.wgsl, state_bf16.wgsl or
+// half.wgsl, the parameter module (param_f32.wgsl, param_master.wgsl or param_bf16.wgsl), the
+// gradient module (grad_f32.wgsl or grad_half.wgsl), lowp.wgsl, one state module per state slot (state_f32.wgsl, state_bf16.wgsl or
 // state_int8.wgsl, instantiated with the slot's name and binding), the family's file (sgd.wgsl,
 // rmsprop.wgsl, adam.wgsl, adagrad.wgsl), and a driver: elementwise.wgsl, or blockwise.wgsl for
 // int8 state. The family defines `fn update(i: u32, lanes: vec4<bool>)`, which reads element
@@ -11,7 +11,8 @@
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> chunk: Chunk;
-@group(0) @binding(2) var<storage, read_write> param: array<vec4<f32>>;
+// Binding 2, the parameters (and 7, a bf16 model copy): param_*.wgsl (`load_param`,
+// `store_param`).
 // Binding 3, the gradients: grad_f32.wgsl or grad_half.wgsl (`load_grad`).
 @group(0) @binding(8) var<storage, read> control: Control;
 @group(0) @binding(9) var<storage, read> scalars: array<StepScalars>;

@@ -1,5 +1,8 @@
 // Low-precision state helpers (after common.wgsl). Twins in src/precision.rs.
 
+// The random stream of the parameters' stochastic rounding (`PARAM_STREAM_SLOT`).
+const PARAM_STREAM_SLOT: u32 = 3u;
+
 // One round of the PCG-RXS-M-XS hash.
 fn pcg_hash(x: u32) -> u32 {
     let state = x * 747796405u + 2891336453u;

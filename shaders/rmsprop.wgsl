@@ -10,7 +10,7 @@ override MOMENTUM: bool = false;
 // State slots (bindings 4, 5, 6): square_avg, grad_avg, momentum_buffer.
 
 fn update(i: u32, lanes: vec4<bool>) {
-    let p = param[i];
+    let p = load_param(i);
     var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     let v = step.alpha * load_square_avg(i) + step.one_minus_alpha * g * g;
@@ -26,8 +26,8 @@ fn update(i: u32, lanes: vec4<bool>) {
     if MOMENTUM {
         let b = step.momentum * load_momentum_buffer(i) + g / d;
         store_momentum_buffer(i, b, lanes);
-        param[i] = keep(p, p - step.lr * b, lanes);
+        store_param(i, p, p - step.lr * b, lanes);
     } else {
-        param[i] = keep(p, p - step.lr * (g / d), lanes);
+        store_param(i, p, p - step.lr * (g / d), lanes);
     }
 }

@@ -11,7 +11,7 @@ override NESTEROV: bool = false;
 // State slot (binding 4): momentum_buffer.
 
 fn update(i: u32, lanes: vec4<bool>) {
-    let p = param[i];
+    let p = load_param(i);
     var g = load_grad(i) * grad_factor;
     g = g + step.weight_decay * p;
     if MOMENTUM {
@@ -26,5 +26,5 @@ fn update(i: u32, lanes: vec4<bool>) {
             g = b;
         }
     }
-    param[i] = keep(p, p - step.lr * g, lanes);
+    store_param(i, p, p - step.lr * g, lanes);
 }

@@ -163,6 +163,14 @@ pub enum Error {
         /// The type found.
         got: &'static str,
     },
+    /// Parameter groups of one optimizer with different parameter types (one buffer).
+    #[error("parameters of type {got} where the optimizer keeps {expected}")]
+    ParamDTypeMismatch {
+        /// The type expected.
+        expected: &'static str,
+        /// The type found.
+        got: &'static str,
+    },
     /// A precision this optimizer variant does not support.
     #[error("{optimizer} cannot keep {dtype} state: {why}")]
     UnsupportedPrecision {

@@ -10,7 +10,7 @@
 use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, twin_step_parallel};
 use crate::error::Result;
-use crate::optim::{GradDType, Optimizer, StateDType, StatePrecision};
+use crate::optim::{GradDType, Optimizer, ParamDType, StateDType, StatePrecision};
 use crate::uniform::DeviceStep;
 use crate::verify::Data;
 
@@ -42,11 +42,12 @@ pub fn fidelity(
     resync: bool,
     seed: u64,
 ) -> Result<Fidelity> {
-    // The reference keeps everything in f32, gradients too: a variant that reads half
-    // gradients shows their rounding here as well.
+    // The reference keeps everything in f32, gradients and parameters too: a variant that
+    // reads half gradients or keeps bf16 parameters shows their rounding here as well.
     let reference = optimizer
         .with_state_precision(StatePrecision::f32())
-        .with_grad_dtype(GradDType::F32);
+        .with_grad_dtype(GradDType::F32)
+        .with_param_dtype(ParamDType::F32);
     let lowp = optimizer.with_state_precision(StatePrecision { dtype, min_len: 0 });
     let mut data = Data::new(seed);
     let p0 = data.normal(len, 0.1);

@@ -195,6 +195,24 @@ pub(crate) type GroupRanges = Vec<(Optimizer, usize, usize)>;
 /// Packs parameter groups into one layout: each group's tensors contiguous, each group starting
 /// at a multiple of `layout`'s alignment, all groups of one family (as both backends require).
 /// Returns the layout and each group's (optimizer, first element, length).
+/// Groups share one gradient buffer and one parameter buffer: `other` must read gradients and
+/// keep parameters of `first`'s types.
+pub(crate) fn check_same_dtypes(first: &Optimizer, other: &Optimizer) -> Result<()> {
+    if other.grad_dtype() != first.grad_dtype() {
+        return Err(Error::GradDTypeMismatch {
+            expected: first.grad_dtype().name(),
+            got: other.grad_dtype().name(),
+        });
+    }
+    if other.param_dtype() != first.param_dtype() {
+        return Err(Error::ParamDTypeMismatch {
+            expected: first.param_dtype().name(),
+            got: other.param_dtype().name(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn pack_groups(
     groups: &[ParamGroup],
     mut layout: ParamLayout,
@@ -212,12 +230,7 @@ pub(crate) fn pack_groups(
                 other: group.optimizer.name(),
             });
         }
-        if group.optimizer.grad_dtype() != first.optimizer.grad_dtype() {
-            return Err(Error::GradDTypeMismatch {
-                expected: first.optimizer.grad_dtype().name(),
-                got: group.optimizer.grad_dtype().name(),
-            });
-        }
+        check_same_dtypes(&first.optimizer, &group.optimizer)?;
         if group.tensors.is_empty() {
             return Err(Error::Empty);
         }

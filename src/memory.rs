@@ -35,7 +35,7 @@ pub struct MemoryReport {
     /// State bytes per parameter, from the state buffers' sizes (absmax included).
     pub state_bytes_per_param: f64,
     /// Bytes one step reads and writes per parameter: parameters and state read and written,
-    /// gradients read, from the same allocations (`requested` sizes of those buffers, padding
+    /// gradients read, a bf16 model copy written, from the same allocations (`requested` sizes of those buffers, padding
     /// included, over the parameter count).
     pub bytes_moved_per_param: f64,
     /// Everything the library requested, bytes.
@@ -115,7 +115,10 @@ pub fn profile(
             .map(|a| a.bytes)
             .sum()
     };
-    let moved = 2 * bytes_of(BufferRole::Parameters) + bytes_of(BufferRole::Gradients) + 2 * state;
+    let moved = 2 * bytes_of(BufferRole::Parameters)
+        + bytes_of(BufferRole::Model)
+        + bytes_of(BufferRole::Gradients)
+        + 2 * state;
     opt.read_params()?;
     let peak = opt.readback_peak_bytes();
     let device_total = after.as_ref().map(|a| a.0);

@@ -200,6 +200,71 @@ pub fn f16_value(h: u16) -> f32 {
     }
 }
 
+/// How the parameters are stored and updated.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum ParamDType {
+    /// f32 parameters (PyTorch's default).
+    #[default]
+    F32,
+    /// f32 master weights, updated in f32, and a bf16 model copy the same pass writes (rounded
+    /// to nearest-even), so the forward pass reads bf16 without a separate cast (apex's and
+    /// PyTorch AMP's master weights, fused).
+    Bf16Master,
+    /// bf16 parameters only (2 B each): read, updated in f32, and written back with
+    /// stochastic rounding (torchao's approach), whose expectation is the f32 result, so
+    /// updates smaller than half a bf16 ulp still move the parameters on average.
+    Bf16,
+}
+
+impl ParamDType {
+    /// Every parameter type.
+    pub const ALL: [ParamDType; 3] = [ParamDType::F32, ParamDType::Bf16Master, ParamDType::Bf16];
+
+    /// `f32`, `bf16-master` or `bf16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamDType::F32 => "f32",
+            ParamDType::Bf16Master => "bf16-master",
+            ParamDType::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses [`ParamDType::name`].
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                crate::Error::Argument(format!(
+                    "unknown parameter dtype `{name}`; known: f32, bf16-master, bf16"
+                ))
+            })
+    }
+
+    /// Bytes of the parameter buffer per element (the master's for `Bf16Master`).
+    pub fn bytes(self) -> u64 {
+        match self {
+            ParamDType::F32 | ParamDType::Bf16Master => 4,
+            ParamDType::Bf16 => 2,
+        }
+    }
+
+    /// Bytes one step moves per parameter: read and written, plus the bf16 copy written.
+    pub fn bytes_moved(self) -> u64 {
+        match self {
+            ParamDType::F32 => 8,
+            ParamDType::Bf16Master => 10,
+            ParamDType::Bf16 => 4,
+        }
+    }
+}
+
+/// The state slot number the parameters' stochastic rounding draws its bits from (after the
+/// three state slots), in [`random_bits`].
+pub const PARAM_STREAM_SLOT: u32 = 3;
+
 /// How an optimizer keeps its state: the element type, and the smallest parameter group that
 /// gets it (smaller ones keep f32, as bitsandbytes' `min_8bit_size`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -19,7 +19,7 @@ use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
 use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
-use crate::precision::{GradDType, StateDType, StatePrecision};
+use crate::precision::{GradDType, ParamDType, StateDType, StatePrecision};
 
 /// ULP allowed per step between a kernel and its f32 twin.
 pub const TWIN_ULP_PER_STEP: u64 = 2;
@@ -129,7 +129,9 @@ pub fn variants_with_state(dtypes: &[StateDType]) -> Vec<(String, Optimizer)> {
 /// The low-precision variants: every variant of [`variants`] that can keep low-precision state,
 /// with bf16 and with int8 state for groups of any size (`min_len` 0), named `NAME@bf16` and
 /// `NAME@int8`; then one variant of each family reading f16 and bf16 gradients
-/// (`NAME@grad-f16`), alone and with int8 state (`NAME@int8@grad-bf16`). Centered RMSprop is
+/// (`NAME@grad-f16`), alone and with int8 state (`NAME@int8@grad-bf16`), and keeping bf16
+/// parameters with f32 masters or alone (`NAME@param-bf16-master`, `NAME@param-bf16`, alone
+/// and with int8 state and bf16 gradients). Centered RMSprop is
 /// left out of the state types: it refuses them ([`crate::Error::UnsupportedPrecision`]).
 pub fn lowp_variants() -> Vec<(String, Optimizer)> {
     let mut out = Vec::new();
@@ -154,6 +156,17 @@ pub fn lowp_variants() -> Vec<(String, Optimizer)> {
             out.push((
                 format!("{name}@int8@grad-{g}"),
                 with_grads.with_state_precision(int8),
+            ));
+        }
+        for params in [ParamDType::Bf16Master, ParamDType::Bf16] {
+            let p = params.name();
+            let with_params = optimizer.with_param_dtype(params);
+            out.push((format!("{name}@param-{p}"), with_params));
+            out.push((
+                format!("{name}@int8@grad-bf16@param-{p}"),
+                with_params
+                    .with_state_precision(int8)
+                    .with_grad_dtype(GradDType::Bf16),
             ));
         }
     }

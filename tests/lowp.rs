@@ -5,7 +5,7 @@
 
 mod common;
 
-use wgoptim::precision::{GradDType, StateDType, StatePrecision, StoredState};
+use wgoptim::precision::{GradDType, ParamDType, StateDType, StatePrecision, StoredState};
 use wgoptim::verify::{self, Data};
 use wgoptim::wgpu;
 use wgoptim::{Adam, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RmsProp, Sgd};
@@ -35,6 +35,11 @@ fn check(ctx: &wgoptim::GpuContext, name: &str, optimizer: Optimizer, n: usize, 
         bits(&gpu.read_params().unwrap()),
         bits(cpu.params()),
         "{name} n={n}: parameters"
+    );
+    assert_eq!(
+        gpu.read_model_bits().unwrap(),
+        cpu.read_model_bits(),
+        "{name} n={n}: bf16 model copy"
     );
     for slot in optimizer.resolved_for(n).state_layout().slots {
         let g = gpu.read_group_state_stored(0, slot.name).unwrap();
@@ -391,4 +396,129 @@ fn mixed_gradient_types_are_refused_and_adopted_half_buffers_are_sized_by_type()
     adopted.write_grads(&vec![0.5; n as usize]).unwrap();
     adopted.step().unwrap();
     assert!(adopted.read_params().unwrap().iter().all(|&p| p < 0.0));
+}
+
+/// bf16 parameters with stochastic rounding keep moving under updates far below half a bf16
+/// ulp, on average by the f32 amount (round-to-nearest would leave them at 1.0); the same
+/// steps agree bit for bit with the CPU backend; master weights keep an exact f32 copy and a
+/// bf16 model copy rounded to nearest.
+#[test]
+fn bf16_parameters_move_by_stochastic_rounding_and_master_weights_keep_a_bf16_copy() {
+    let Some(ctx) = common::full() else { return };
+    let n = 1 << 16;
+    // SGD, lr 1e-4, gradient 1: each step moves θ = 1 by 1e-4, 1/39 of the ulp 2^-7 below 1.
+    let sgd = Sgd::default().lr(1e-4).params(ParamDType::Bf16);
+    let mut gpu = GpuOptimizer::with_params(&ctx, sgd, &vec![1.0; n]).unwrap();
+    let mut cpu = CpuOptimizer::with_params(sgd, &vec![1.0; n]).unwrap();
+    for _ in 0..20 {
+        for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
+            opt.write_grads(&vec![1.0; n]).unwrap();
+            opt.step().unwrap();
+        }
+    }
+    let params = gpu.read_params().unwrap();
+    assert_eq!(bits(&params), bits(cpu.params()));
+    let mean = params.iter().map(|&p| f64::from(p)).sum::<f64>() / n as f64;
+    assert!((mean - (1.0 - 20.0 * 1e-4)).abs() < 1e-4, "mean {mean}");
+    assert!(
+        params.iter().all(|p| p.to_bits() & 0xffff == 0),
+        "bf16 values"
+    );
+
+    let master = Adam::adamw().lr(1e-3).params(ParamDType::Bf16Master);
+    let mut data = Data::new(5);
+    let p0 = data.vector(1000);
+    let mut gpu = GpuOptimizer::with_params(&ctx, master, &p0).unwrap();
+    let mut f32_run = GpuOptimizer::with_params(&ctx, Adam::adamw().lr(1e-3), &p0).unwrap();
+    for _ in 0..5 {
+        let g = data.gradients(1000);
+        for opt in [&mut gpu, &mut f32_run] {
+            opt.write_grads(&g).unwrap();
+            opt.step().unwrap();
+        }
+    }
+    let masters = gpu.read_params().unwrap();
+    assert_eq!(bits(&masters), bits(&f32_run.read_params().unwrap()));
+    let copy = gpu.read_model_bits().unwrap().unwrap();
+    let nearest: Vec<u16> = masters
+        .iter()
+        .map(|&p| wgoptim::precision::bf16_bits(p, wgoptim::precision::Rounding::NearestEven, 0))
+        .collect();
+    assert_eq!(copy, nearest);
+    assert!(gpu.model_buffer().is_some() && f32_run.model_buffer().is_none());
+}
+
+/// Resume with bf16 parameters is bit-identical (the stochastic rounding's step count comes
+/// back); a checkpoint of another parameter type is refused; adopted bf16 parameter buffers
+/// need half the bytes; groups of different parameter types are refused alike on both
+/// backends.
+#[test]
+fn bf16_parameters_checkpoint_adopt_and_group_alike() {
+    let Some(ctx) = common::full() else { return };
+    let n = 3000;
+    let mut data = Data::new(6);
+    let p0 = data.vector(n);
+    let grads: Vec<Vec<f32>> = (0..4).map(|_| data.gradients(n)).collect();
+    let opt = Adam::adamw()
+        .lr(1e-2)
+        .params(ParamDType::Bf16)
+        .state(StatePrecision::int8().min_len(0));
+    let run = |o: &mut GpuOptimizer, gs: &[Vec<f32>]| {
+        for g in gs {
+            o.write_grads(g).unwrap();
+            o.step().unwrap();
+        }
+    };
+    let mut whole = GpuOptimizer::with_params(&ctx, opt, &p0).unwrap();
+    run(&mut whole, &grads);
+    let mut first = GpuOptimizer::with_params(&ctx, opt, &p0).unwrap();
+    run(&mut first, &grads[..2]);
+    let saved = first.checkpoint().unwrap();
+    let mut resumed = GpuOptimizer::new(&ctx, opt, n).unwrap();
+    resumed.restore(&saved).unwrap();
+    run(&mut resumed, &grads[2..]);
+    assert_eq!(
+        bits(&resumed.read_params().unwrap()),
+        bits(&whole.read_params().unwrap())
+    );
+    let other = Optimizer::from(opt).with_param_dtype(ParamDType::F32);
+    let err = GpuOptimizer::new(&ctx, other, n)
+        .unwrap()
+        .restore(&saved)
+        .unwrap_err();
+    assert!(err.to_string().contains("parameter dtype"), "{err}");
+
+    let buffer = |bytes: u64| {
+        ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    };
+    let bf16 = Sgd::default().lr(0.1).params(ParamDType::Bf16);
+    let m = 1000u64;
+    assert!(matches!(
+        GpuOptimizer::adopt(&ctx, bf16, buffer(2 * m - 4), buffer(4 * m), m as usize),
+        Err(Error::BufferTooSmall { .. })
+    ));
+    let mut adopted =
+        GpuOptimizer::adopt(&ctx, bf16, buffer(2 * m), buffer(4 * m), m as usize).unwrap();
+    adopted.write_params(&vec![0.5; m as usize]).unwrap();
+    adopted.write_grads(&vec![1.0; m as usize]).unwrap();
+    adopted.step().unwrap();
+    assert!(adopted.read_params().unwrap().iter().all(|&p| p < 0.5));
+
+    let groups = || {
+        vec![
+            wgoptim::ParamGroup::new(Adam::adamw()).tensor("a", &[10]),
+            wgoptim::ParamGroup::new(Adam::adamw().params(ParamDType::Bf16)).tensor("b", &[10]),
+        ]
+    };
+    let gpu = GpuOptimizer::with_groups(&ctx, groups()).unwrap_err();
+    let cpu = CpuOptimizer::with_groups(groups()).unwrap_err();
+    assert!(matches!(gpu, Error::ParamDTypeMismatch { .. }), "{gpu}");
+    assert_eq!(gpu.to_string(), cpu.to_string());
 }

@@ -1,11 +1,15 @@
 //! The CPU twin of a step over low-precision state: each block is decoded as the kernel's
 //! `load_*` decodes it, updated by the family's f32 twin (the same `update`, unchanged), and
 //! encoded as `store_*` and `finish_*` encode it (bf16 rounding with the same random bits; int8
-//! with the block's new absmax). f32 state takes the plain twin path.
+//! with the block's new absmax); bf16 parameters are written back as `param_bf16.wgsl` writes
+//! them. f32 state and parameters take the plain twin path.
 
 use super::{TASK_ELEMENTS, twin_slices, twin_step_parallel};
-use crate::optim::{Optimizer, StateSlot};
-use crate::precision::{BLOCK, StoredSlice, StoredState};
+use crate::optim::{Optimizer, ParamDType, Rounding, StateSlot};
+use crate::precision::{
+    BLOCK, PARAM_STREAM_SLOT, StoredSlice, StoredState, bf16_bits, bf16_value, random_bits_in,
+    stream,
+};
 use crate::uniform::{DeviceStep, StepUniform};
 
 /// One step of `optimizer` over a group whose first element is element `first` of the flat
@@ -28,7 +32,9 @@ pub(crate) fn stored_step(
     for slot in &layout.slots {
         slots[slot.slot] = Some(*slot);
     }
+    let f32_params = optimizer.param_dtype() != ParamDType::Bf16;
     if let [a, b, c] = state
+        && f32_params
         && [&*a, &*b, &*c]
             .iter()
             .all(|s| matches!(s, StoredState::None | StoredState::F32(_)))
@@ -117,10 +123,18 @@ fn block_step(
             &grads[start..end],
             [used(on(0), s0, n), used(on(1), s1, n), used(on(2), s2, n)],
         );
+        let at = (first + start) as u32;
         for (k, slot) in slots.iter().enumerate() {
             if let Some(slot) = slot {
-                let at = (first + start) as u32;
                 state[k].encode_range(slot, start..end, &scratch[k][..n], at, t);
+            }
+        }
+        if optimizer.param_dtype() == ParamDType::Bf16 {
+            // bf16 parameters: written back with stochastic rounding, as `param_bf16.wgsl`.
+            let stream = stream(t, PARAM_STREAM_SLOT);
+            for (k, p) in params[start..end].iter_mut().enumerate() {
+                let r = random_bits_in(stream, at.wrapping_add(k as u32));
+                *p = bf16_value(bf16_bits(*p, Rounding::Stochastic, r));
             }
         }
     }

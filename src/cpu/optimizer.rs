@@ -8,8 +8,8 @@ use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
-use crate::optim::{GradDType, Optimizer, StateSlot};
-use crate::precision::StoredState;
+use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateSlot};
+use crate::precision::{StoredState, bf16_bits, bf16_value};
 use crate::schedule::Schedule;
 use crate::uniform::{DeviceStep, StepUniform};
 
@@ -67,7 +67,7 @@ impl CpuOptimizer {
     /// [`crate::GpuOptimizer::with_params`]).
     pub fn with_params(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
         let mut opt = Self::new(optimizer, params.len())?;
-        opt.params.copy_from_slice(params);
+        opt.store_params(0, params);
         Ok(opt)
     }
 
@@ -171,7 +171,7 @@ impl CpuOptimizer {
     pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
         let range = self.view(name)?.range();
         check_len("parameters", range.len(), data.len())?;
-        self.params[range].copy_from_slice(data);
+        self.store_params(range.start, data);
         Ok(())
     }
 
@@ -181,6 +181,32 @@ impl CpuOptimizer {
         check_len("gradients", range.len(), data.len())?;
         self.store_grads(range.start, data);
         Ok(())
+    }
+
+    /// Stores parameters from element `start` as the device keeps them: bf16 parameters
+    /// rounded to nearest-even (and kept as their f32 value).
+    fn store_params(&mut self, start: usize, data: &[f32]) {
+        let params = &mut self.params[start..start + data.len()];
+        match self.segments[0].progress.optimizer.param_dtype() {
+            ParamDType::Bf16 => {
+                for (p, &x) in params.iter_mut().zip(data) {
+                    *p = bf16_value(bf16_bits(x, Rounding::NearestEven, 0));
+                }
+            }
+            _ => params.copy_from_slice(data),
+        }
+    }
+
+    /// The bf16 model copy's bits, with master-weight parameters
+    /// ([`ParamDType::Bf16Master`]): the f32 masters rounded to nearest-even, as the kernels
+    /// write the copy.
+    pub fn read_model_bits(&self) -> Option<Vec<u16>> {
+        (self.segments[0].progress.optimizer.param_dtype() == ParamDType::Bf16Master).then(|| {
+            self.params
+                .iter()
+                .map(|&p| bf16_bits(p, Rounding::NearestEven, 0))
+                .collect()
+        })
     }
 
     /// Stores gradients from element `start` as the kernels read them: rounded to nearest-even
@@ -312,7 +338,7 @@ impl Backend for CpuOptimizer {
     }
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
         check_len("parameters", self.len, params.len())?;
-        self.params.copy_from_slice(params);
+        self.store_params(0, params);
         Ok(())
     }
     /// Writes the gradients (rounded to nearest-even when the optimizer reads half-precision

@@ -18,6 +18,8 @@ pub enum BufferRole {
     Parameters,
     /// The gradients g.
     Gradients,
+    /// The bf16 model copy of f32 master parameters (written each step, never read).
+    Model,
     /// One state tensor.
     State,
     /// Per-step and per-chunk uniforms.

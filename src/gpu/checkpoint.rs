@@ -242,6 +242,22 @@ impl GpuOptimizer {
                     describe(&gh.optimizer),
                 ));
             }
+            for (what, theirs, ours) in [
+                (
+                    "gradient dtype",
+                    gh.optimizer.grad_dtype().name(),
+                    mine.grad_dtype().name(),
+                ),
+                (
+                    "parameter dtype",
+                    gh.optimizer.param_dtype().name(),
+                    mine.param_dtype().name(),
+                ),
+            ] {
+                if theirs != ours {
+                    return Err(mismatch(format!("group {g} {what}"), ours, theirs));
+                }
+            }
             let (theirs, ours) = (gh.optimizer.state_layout(), mine.state_layout());
             if theirs.dtype() != ours.dtype() {
                 return Err(mismatch(

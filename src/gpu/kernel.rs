@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::optim::{GradDType, Kernel, StateDType};
+use crate::optim::{GradDType, Kernel, ParamDType, StateDType};
 
 /// How a pipeline maps invocations onto elements: `workgroup_size` invocations per workgroup,
 /// each updating `vecs_per_invocation` vec4 blocks, either a contiguous run of its own
@@ -104,6 +104,9 @@ impl KernelShape {
 const TYPES: &str = include_str!("../../shaders/types.wgsl");
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const HALF: &str = include_str!("../../shaders/half.wgsl");
+const PARAM_F32: &str = include_str!("../../shaders/param_f32.wgsl");
+const PARAM_MASTER: &str = include_str!("../../shaders/param_master.wgsl");
+const PARAM_BF16: &str = include_str!("../../shaders/param_bf16.wgsl");
 const GRAD_F32: &str = include_str!("../../shaders/grad_f32.wgsl");
 const GRAD_HALF: &str = include_str!("../../shaders/grad_half.wgsl");
 const LOWP: &str = include_str!("../../shaders/lowp.wgsl");
@@ -113,6 +116,9 @@ const STATE_INT8: &str = include_str!("../../shaders/state_int8.wgsl");
 const ELEMENTWISE_DRIVER: &str = include_str!("../../shaders/elementwise.wgsl");
 const BLOCKWISE_DRIVER: &str = include_str!("../../shaders/blockwise.wgsl");
 const NORM: &str = include_str!("../../shaders/norm.wgsl");
+
+/// Binding of the bf16 model copy of master-weight parameters.
+pub(crate) const MODEL_BINDING: u32 = 7;
 
 /// Binding of the block-wise kernel's code tables.
 pub(crate) const CODE_TABLES_BINDING: u32 = 10;
@@ -143,6 +149,8 @@ pub struct KernelKey {
     pub kernel: Kernel,
     /// The gradients' type.
     pub grads: GradDType,
+    /// The parameters' type.
+    pub params: ParamDType,
     /// The state's element type.
     pub dtype: StateDType,
     /// Which of the family's state slots the variant uses.
@@ -164,6 +172,7 @@ impl KernelKey {
         Self {
             kernel: optimizer.kernel(),
             grads: optimizer.grad_dtype(),
+            params: optimizer.param_dtype(),
             dtype: layout.dtype(),
             used,
             non_negative,
@@ -185,7 +194,8 @@ impl KernelKey {
         } else {
             0
         };
-        4 + state + blockwise
+        let model = u32::from(self.params == ParamDType::Bf16Master);
+        4 + state + blockwise + model
     }
 
     /// Checks that `limits` allow this kernel's bindings (more than [`super::required_limits`]
@@ -273,8 +283,15 @@ pub fn shader_source(key: KernelKey) -> String {
     } else {
         ELEMENTWISE_DRIVER
     };
+    let param = match key.params {
+        ParamDType::F32 => PARAM_F32,
+        ParamDType::Bf16Master => PARAM_MASTER,
+        ParamDType::Bf16 => PARAM_BF16,
+    };
     let grad = grad_module(key.grads, 3);
-    format!("{TYPES}\n{COMMON}\n{HALF}\n{grad}\n{LOWP}\n{states}{family}\n{finish}\n{driver}")
+    format!(
+        "{TYPES}\n{COMMON}\n{HALF}\n{param}\n{grad}\n{LOWP}\n{states}{family}\n{finish}\n{driver}"
+    )
 }
 
 /// The WGSL module of the gradient-norm pass over gradients of `grads`: `types.wgsl`,
@@ -326,9 +343,10 @@ fn storage(read_only: bool) -> wgpu::BufferBindingType {
 
 /// The bind-group layout of a kernel:
 /// 0 step uniform, 1 chunk uniform, 2 parameters (read-write), 3 gradients (read-only),
-/// 4… state (read-write), one per state binding the family declares, 8 the control block and
-/// 9 the step scalars (both read-only); block-wise kernels add 10 the code tables (read-only)
-/// and 11… each used slot's absmax (read-write).
+/// 4… state (read-write), one per state binding the family declares, 7 the bf16 model copy
+/// (master weights only), 8 the control block and 9 the step scalars (both read-only);
+/// block-wise kernels add 10 the code tables (read-only) and 11… each used slot's absmax
+/// (read-write).
 fn bind_group_layout(device: &wgpu::Device, key: KernelKey) -> wgpu::BindGroupLayout {
     let kernel = key.kernel;
     let entry = layout_entry;
@@ -340,6 +358,9 @@ fn bind_group_layout(device: &wgpu::Device, key: KernelKey) -> wgpu::BindGroupLa
     ];
     for k in 0..kernel.state_bindings() {
         entries.push(entry(4 + k as u32, storage(false)));
+    }
+    if key.params == ParamDType::Bf16Master {
+        entries.push(entry(MODEL_BINDING, storage(false))); // the bf16 model copy
     }
     entries.push(entry(8, storage(true))); // control block
     entries.push(entry(9, storage(true))); // step scalars

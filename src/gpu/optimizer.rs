@@ -12,8 +12,9 @@ use super::segment::{SCALAR_RING, Segment, StateBuffer, UNIFORM_RING, state_byte
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
-use crate::optim::{GradDType, Optimizer, StateDType};
+use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateDType};
 use crate::precision::StoredState;
+use crate::precision::{bf16_bits, bf16_value};
 use crate::schedule::Schedule;
 use crate::uniform::{ControlBlock, StepUniform};
 
@@ -40,6 +41,10 @@ pub struct GpuOptimizer {
     grads: wgpu::Buffer,
     /// The gradients' type (every group's).
     grad_dtype: GradDType,
+    /// The parameters' type (every group's).
+    param_dtype: ParamDType,
+    /// The bf16 model copy, with master parameters.
+    model: Option<wgpu::Buffer>,
     /// One per parameter group, in flat-buffer order.
     segments: Vec<Segment>,
     allocations: Vec<Allocation>,
@@ -59,16 +64,21 @@ fn grad_buffer_bytes(dtype: GradDType, len: usize) -> u64 {
     (len as u64).div_ceil(4) * 4 * dtype.bytes()
 }
 
-/// The gradients' type of every range: one buffer, one type (refused otherwise).
-pub(crate) fn grad_dtype_of(ranges: &[(Optimizer, usize, usize)]) -> Result<GradDType> {
-    let first = ranges.first().map_or(GradDType::F32, |r| r.0.grad_dtype());
-    match ranges.iter().find(|r| r.0.grad_dtype() != first) {
-        Some(r) => Err(Error::GradDTypeMismatch {
-            expected: first.name(),
-            got: r.0.grad_dtype().name(),
-        }),
-        None => Ok(first),
+/// Bytes of a buffer of `len` elements of `bytes` bytes each, padded to whole vec4 blocks.
+fn half_or_f32_bytes(bytes: u64, len: usize) -> u64 {
+    (len as u64).div_ceil(4) * 4 * bytes
+}
+
+/// The gradients' and parameters' types of every range: one buffer each, one type each
+/// (refused otherwise).
+pub(crate) fn dtypes_of(ranges: &[(Optimizer, usize, usize)]) -> Result<(GradDType, ParamDType)> {
+    let Some((first, _, _)) = ranges.first() else {
+        return Ok((GradDType::F32, ParamDType::F32));
+    };
+    for (o, _, _) in ranges {
+        crate::layout::check_same_dtypes(first, o)?;
     }
+    Ok((first.grad_dtype(), first.param_dtype()))
 }
 
 /// `data` as half bits of `dtype` (nearest-even), or `None` for f32.
@@ -152,11 +162,13 @@ impl GpuOptimizer {
     /// must be of one family (all Adam/AdamW, all SGD, …). See
     /// [`ParamGroup::split_weight_decay`] for the usual no-decay mask on biases and norms.
     pub fn with_groups(ctx: &GpuContext, groups: Vec<ParamGroup>) -> Result<Self> {
-        // Groups start where every buffer binds: half gradients need twice the elements.
-        let grad_bytes = groups
-            .first()
-            .map_or(4, |g| g.optimizer.grad_dtype().bytes() as usize);
-        let align = ctx.limits().min_storage_buffer_offset_alignment as usize / grad_bytes;
+        // Groups start where every buffer binds: half gradients or parameters need twice the
+        // elements.
+        let bytes = groups.first().map_or(4, |g| {
+            let o = &g.optimizer;
+            o.grad_dtype().bytes().min(o.param_dtype().bytes()) as usize
+        });
+        let align = ctx.limits().min_storage_buffer_offset_alignment as usize / bytes;
         let (layout, ranges) = pack_groups(&groups, ParamLayout::new(align))?;
         let len = layout.len();
         Self::owned(ctx, &ranges, len, Some(layout))
@@ -179,7 +191,8 @@ impl GpuOptimizer {
     ) -> Result<Self> {
         let optimizer = optimizer.into();
         optimizer.validate()?;
-        let needed = check_size(ctx, "parameters", len)?;
+        check_size(ctx, "parameters", len)?;
+        let needed = half_or_f32_bytes(optimizer.param_dtype().bytes(), len);
         let grad_bytes = grad_buffer_bytes(optimizer.grad_dtype(), len);
         for (what, buffer, needed) in [
             ("parameter buffer", &params, needed),
@@ -213,8 +226,10 @@ impl GpuOptimizer {
         len: usize,
         layout: Option<ParamLayout>,
     ) -> Result<Self> {
-        let bytes = check_size(ctx, "parameters", len)?;
-        let grad_bytes = grad_buffer_bytes(grad_dtype_of(ranges)?, len);
+        check_size(ctx, "parameters", len)?;
+        let (grad_dtype, param_dtype) = dtypes_of(ranges)?;
+        let bytes = half_or_f32_bytes(param_dtype.bytes(), len);
+        let grad_bytes = grad_buffer_bytes(grad_dtype, len);
         let create = |label, size| {
             ctx.device().create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -250,7 +265,21 @@ impl GpuOptimizer {
         mut allocations: Vec<Allocation>,
         layout: Option<ParamLayout>,
     ) -> Result<Self> {
-        let grad_dtype = grad_dtype_of(ranges)?;
+        let (grad_dtype, param_dtype) = dtypes_of(ranges)?;
+        let model = (param_dtype == ParamDType::Bf16Master).then(|| {
+            let bytes = half_or_f32_bytes(2, len);
+            allocations.push(Allocation {
+                label: "model (bf16)".into(),
+                role: BufferRole::Model,
+                bytes,
+            });
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("model (bf16)"),
+                size: bytes,
+                usage: DATA_USAGE,
+                mapped_at_creation: false,
+            })
+        });
         // Chosen (and, on first use, tuned) before the scope below: tuning submits work of its own.
         let shapes = ranges
             .iter()
@@ -265,8 +294,8 @@ impl GpuOptimizer {
                         Segment::build(ctx, optimizer, shape, offset, seg_len, &mut allocations)?;
                     segment.bind(
                         ctx,
-                        &params,
-                        &grads,
+                        [&params, &grads],
+                        model.as_ref(),
                         ctx.neutral_control(),
                         ctx.neutral_scalars(),
                     );
@@ -280,6 +309,8 @@ impl GpuOptimizer {
             params,
             grads,
             grad_dtype,
+            param_dtype,
+            model,
             segments,
             allocations,
             layout,
@@ -302,7 +333,7 @@ impl GpuOptimizer {
         let steps = self.device_steps()?;
         let skipping = control.is_some_and(|c| c.skip_nonfinite);
         let ctx = self.ctx.clone();
-        let (params, grads) = (&self.params, &self.grads);
+        let (params, grads, model) = (&self.params, &self.grads, self.model.as_ref());
         let clip = compat::scoped(ctx.device(), || -> Result<Option<Clip>> {
             let clip = match control {
                 Some(c) => Some(Clip::build(
@@ -329,7 +360,7 @@ impl GpuOptimizer {
                     .scalar_ring
                     .clone()
                     .unwrap_or_else(|| ctx.neutral_scalars().clone());
-                segment.bind(&ctx, params, grads, control, &scalars);
+                segment.bind(&ctx, [params, grads], model, control, &scalars);
             }
             Ok(clip)
         })??;
@@ -461,7 +492,7 @@ impl GpuOptimizer {
     /// Overwrites one tensor's parameters.
     pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
         let view = self.view(name)?.clone();
-        self.write_range("parameters", &self.params, view.offset, view.len, data)
+        self.write_param_range(view.offset, view.len, data)
     }
 
     /// Overwrites one tensor's gradients.
@@ -473,7 +504,7 @@ impl GpuOptimizer {
     /// Reads one tensor's parameters.
     pub fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
         let view = self.view(name)?;
-        self.read_range("parameter buffer", &self.params, view.offset, view.len)
+        self.read_param_range(view.offset, view.len)
     }
 
     /// Reads one tensor's slice of a state buffer (`exp_avg`, …) of its group.
@@ -503,7 +534,11 @@ impl GpuOptimizer {
                 len: view.len,
             });
         }
-        let bytes = if grads { self.grad_dtype.bytes() } else { 4 };
+        let bytes = if grads {
+            self.grad_dtype.bytes()
+        } else {
+            self.param_dtype.bytes()
+        };
         Ok(wgpu::BufferBinding {
             buffer: if grads { &self.grads } else { &self.params },
             offset: (view.offset + range.start) as u64 * bytes,
@@ -789,10 +824,6 @@ impl GpuOptimizer {
         Ok(raw)
     }
 
-    fn write_buffer(&self, what: &'static str, buffer: &wgpu::Buffer, data: &[f32]) -> Result<()> {
-        self.write_range(what, buffer, 0, self.len, data)
-    }
-
     fn write_range(
         &self,
         what: &'static str,
@@ -833,19 +864,91 @@ impl GpuOptimizer {
         self.write_half_range(offset, &bits)
     }
 
-    /// Writes half-precision gradient bits from element `offset` (even: tensors and the buffer
-    /// start on whole vec4 blocks), padded with a zero to whole words.
+    /// Writes half-precision gradient bits from element `offset`.
     fn write_half_range(&self, offset: usize, bits: &[u16]) -> Result<()> {
-        require("gradients", &self.grads, wgpu::BufferUsages::COPY_DST)?;
+        self.write_half("gradients", &self.grads, offset, bits)
+    }
+
+    /// Writes 16-bit values into `buffer` from element `offset` (even: tensors and buffers
+    /// start on whole vec4 blocks), padded with a zero to whole words.
+    fn write_half(
+        &self,
+        what: &'static str,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        bits: &[u16],
+    ) -> Result<()> {
+        require(what, buffer, wgpu::BufferUsages::COPY_DST)?;
         let mut words = bits.to_vec();
         words.resize(bits.len().next_multiple_of(2), 0);
         compat::scoped(self.ctx.device(), || {
-            self.ctx.queue().write_buffer(
-                &self.grads,
-                offset as u64 * 2,
-                bytemuck::cast_slice(&words),
-            )
+            self.ctx
+                .queue()
+                .write_buffer(buffer, offset as u64 * 2, bytemuck::cast_slice(&words))
         })
+    }
+
+    /// Writes elements `offset..offset + len` of the parameters from f32 values: bf16
+    /// parameters, and the model copy of master weights, rounded to nearest-even.
+    fn write_param_range(&self, offset: usize, len: usize, data: &[f32]) -> Result<()> {
+        if data.len() != len {
+            return Err(Error::LengthMismatch {
+                what: "parameters",
+                expected: len,
+                got: data.len(),
+            });
+        }
+        let bf16 = || -> Vec<u16> {
+            data.iter()
+                .map(|&x| bf16_bits(x, Rounding::NearestEven, 0))
+                .collect()
+        };
+        match self.param_dtype {
+            ParamDType::F32 => self.write_range("parameters", &self.params, offset, len, data),
+            ParamDType::Bf16 => self.write_half("parameters", &self.params, offset, &bf16()),
+            ParamDType::Bf16Master => {
+                self.write_range("parameters", &self.params, offset, len, data)?;
+                match &self.model {
+                    Some(model) => self.write_half("model copy", model, offset, &bf16()),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Reads elements `offset..offset + len` of the parameters (bf16 widened to f32).
+    fn read_param_range(&self, offset: usize, len: usize) -> Result<Vec<f32>> {
+        if self.param_dtype != ParamDType::Bf16 {
+            return self.read_range("parameter buffer", &self.params, offset, len);
+        }
+        let raw = self.read_bytes(
+            "parameter buffer",
+            &self.params,
+            offset as u64 * 2,
+            len as u64 * 2,
+        )?;
+        let bits: Vec<u16> = bytemuck::pod_collect_to_vec(&raw);
+        Ok(bits.iter().map(|&h| bf16_value(h)).collect())
+    }
+
+    /// The parameters' type.
+    pub fn param_dtype(&self) -> ParamDType {
+        self.param_dtype
+    }
+
+    /// The bf16 model copy of master-weight parameters ([`ParamDType::Bf16Master`]): two
+    /// values per `u32`, written by every step; bind it in your forward pass.
+    pub fn model_buffer(&self) -> Option<&wgpu::Buffer> {
+        self.model.as_ref()
+    }
+
+    /// The bf16 model copy's bits (reads back), with master-weight parameters.
+    pub fn read_model_bits(&self) -> Result<Option<Vec<u16>>> {
+        let Some(model) = &self.model else {
+            return Ok(None);
+        };
+        let raw = self.read_bytes("model copy", model, 0, self.len as u64 * 2)?;
+        Ok(Some(bytemuck::pod_collect_to_vec(&raw)))
     }
 
     /// The gradients' type.
@@ -918,8 +1021,10 @@ impl Backend for GpuOptimizer {
     fn next_uniform(&self) -> Result<StepUniform> {
         self.segments[0].progress.next_uniform()
     }
+    /// Writes the parameters (bf16 parameters and the model copy of master weights rounded
+    /// to nearest-even).
     fn write_params(&mut self, params: &[f32]) -> Result<()> {
-        self.write_buffer("parameters", &self.params, params)
+        self.write_param_range(0, self.len, params)
     }
     /// Writes the gradients, rounded to nearest-even when the optimizer reads half-precision
     /// gradients.
@@ -949,8 +1054,9 @@ impl Backend for GpuOptimizer {
         }
         result
     }
+    /// Reads the parameters (the f32 masters of master weights; bf16 ones widened exactly).
     fn read_params(&self) -> Result<Vec<f32>> {
-        self.read_buffer("parameter buffer", &self.params)
+        self.read_param_range(0, self.len)
     }
     /// One state tensor over all parameters, group by group (zero where a group has no such
     /// state or between groups).

@@ -9,7 +9,7 @@ use wgpu::util::DeviceExt;
 use super::buffers::{Allocation, BufferRole, DATA_USAGE};
 use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
-use super::kernel::{CODE_TABLES_BINDING, KernelKey, KernelShape, absmax_binding};
+use super::kernel::{CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, absmax_binding};
 use crate::backend::Progress;
 use crate::error::Result;
 use crate::optim::{Optimizer, StateDType, StateSlot};
@@ -144,10 +144,14 @@ impl Segment {
                 let absmax = (absmax_bytes > 0)
                     .then(|| buffer(&format!("{} absmax", slot.name), absmax_bytes));
                 let state = StateBuffer { slot, data, absmax };
-                // The padding of the last vec4 block too, so that it holds the initial value.
-                let padded = len.next_multiple_of(4);
-                let init = StoredState::filled(&slot, padded, slot.init);
-                state.upload(ctx.queue(), &init, true);
+                // Fresh buffers are zero, which is 0 in every type but the signed int8 map (code
+                // 127). Else fill, the padding of the last vec4 block too.
+                let signed_int8 = slot.dtype == StateDType::Int8 && !slot.non_negative;
+                if slot.init != 0.0 || signed_int8 {
+                    let padded = len.next_multiple_of(4);
+                    let init = StoredState::filled(&slot, padded, slot.init);
+                    state.upload(ctx.queue(), &init, true);
+                }
                 state
             })
             .collect();
@@ -215,24 +219,28 @@ impl Segment {
     pub fn bind(
         &mut self,
         ctx: &GpuContext,
-        params: &wgpu::Buffer,
-        grads: &wgpu::Buffer,
+        [params, grads]: [&wgpu::Buffer; 2],
+        model: Option<&wgpu::Buffer>,
         control: &wgpu::Buffer,
         scalars: &wgpu::Buffer,
     ) {
         let device = ctx.device();
         let kernel = self.progress.optimizer.kernel();
         let base = self.offset as u64 * 4;
+        let param_bytes = self.key.params.bytes();
+        let grad_bytes = self.key.grads.bytes();
         self.launches = self
             .chunks
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let range = |buffer, at: u64| {
+                // This chunk's range of a flat buffer of `bytes` bytes per element (f32 4;
+                // bf16 and f16 2).
+                let flat = |buffer, bytes: u64| {
                     wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer,
-                        offset: at + c.offset_bytes,
-                        size: NonZeroU64::new(c.size_bytes),
+                        offset: (base + c.offset_bytes) / 4 * bytes,
+                        size: NonZeroU64::new(c.size_bytes / 4 * bytes),
                     })
                 };
                 let mut entries = vec![
@@ -250,19 +258,11 @@ impl Segment {
                     },
                     wgpu::BindGroupEntry {
                         binding: 2,
-                        resource: range(params, base),
+                        resource: flat(params, param_bytes),
                     },
                     wgpu::BindGroupEntry {
                         binding: 3,
-                        resource: {
-                            // Half gradients: 2 of the f32's 4 bytes per element.
-                            let shrink = 4 / self.key.grads.bytes();
-                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: grads,
-                                offset: (base + c.offset_bytes) / shrink,
-                                size: NonZeroU64::new(c.size_bytes / shrink),
-                            })
-                        },
+                        resource: flat(grads, grad_bytes),
                     },
                     wgpu::BindGroupEntry {
                         binding: 8,
@@ -294,6 +294,12 @@ impl Segment {
                     entries.push(wgpu::BindGroupEntry {
                         binding: 4 + k as u32,
                         resource,
+                    });
+                }
+                if let Some(model) = model {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: MODEL_BINDING,
+                        resource: flat(model, 2),
                     });
                 }
                 if self.key.blockwise() {

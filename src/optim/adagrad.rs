@@ -1,4 +1,6 @@
-use super::{GradDType, StatePrecision, ensure_eps, ensure_lr, ensure_non_negative, setters};
+use super::{
+    GradDType, ParamDType, StatePrecision, ensure_eps, ensure_lr, ensure_non_negative, setters,
+};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -33,6 +35,9 @@ pub struct Adagrad {
     /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
     #[serde(default)]
     pub grads: GradDType,
+    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
+    #[serde(default)]
+    pub params: ParamDType,
 }
 
 impl Default for Adagrad {
@@ -46,6 +51,7 @@ impl Default for Adagrad {
             maximize: false,
             state: StatePrecision::default(),
             grads: GradDType::F32,
+            params: ParamDType::F32,
         }
     }
 }
@@ -59,6 +65,7 @@ setters!(Adagrad {
     maximize: bool,
     state: StatePrecision,
     grads: GradDType,
+    params: ParamDType,
 });
 
 impl Adagrad {

@@ -1,5 +1,6 @@
 use super::{
-    GradDType, StatePrecision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative, setters,
+    GradDType, ParamDType, StatePrecision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative,
+    setters,
 };
 use crate::error::Result;
 use crate::uniform::StepUniform;
@@ -46,6 +47,9 @@ pub struct Adam {
     /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
     #[serde(default)]
     pub grads: GradDType,
+    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
+    #[serde(default)]
+    pub params: ParamDType,
 }
 
 impl Default for Adam {
@@ -60,6 +64,7 @@ impl Default for Adam {
             maximize: false,
             state: StatePrecision::default(),
             grads: GradDType::F32,
+            params: ParamDType::F32,
         }
     }
 }
@@ -74,6 +79,7 @@ setters!(Adam {
     maximize: bool,
     state: StatePrecision,
     grads: GradDType,
+    params: ParamDType,
 });
 
 impl Adam {

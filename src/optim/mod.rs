@@ -15,7 +15,7 @@ pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
-pub use crate::precision::{GradDType, Rounding, StateDType, StatePrecision};
+pub use crate::precision::{GradDType, ParamDType, Rounding, StateDType, StatePrecision};
 use crate::uniform::{StepScalars, StepUniform};
 
 /// The kernel families, one WGSL file each in `shaders/`. Variants of a family (Nesterov,
@@ -283,6 +283,26 @@ impl Optimizer {
         }
     }
 
+    /// How the parameters are stored.
+    pub fn param_dtype(&self) -> ParamDType {
+        match self {
+            Optimizer::Sgd(o) => o.params,
+            Optimizer::RmsProp(o) => o.params,
+            Optimizer::Adam(o) => o.params,
+            Optimizer::Adagrad(o) => o.params,
+        }
+    }
+
+    /// The same optimizer storing its parameters as `params`.
+    pub fn with_param_dtype(self, params: ParamDType) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(o.params(params)),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.params(params)),
+            Optimizer::Adam(o) => Optimizer::Adam(o.params(params)),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.params(params)),
+        }
+    }
+
     /// The optimizer a group of `len` elements runs: its state type resolved by the
     /// precision's threshold (smaller groups keep f32), the threshold then 0.
     pub fn resolved_for(&self, len: usize) -> Self {
@@ -369,9 +389,10 @@ impl Optimizer {
     /// Bytes one fused step must move per parameter (SEMANTICS.md): θ read and written, g
     /// read, each state tensor read and written. SGD 12, momentum 20, Adam 28, AMSGrad 36
     /// with f32 state and gradients; Adam 20 with bf16 state, ≈ 16.06 with int8, ≈ 14.06 with
-    /// int8 state and half gradients.
+    /// int8 state and half gradients; bf16 parameters move 4 B, master weights 8 + 2.
     pub fn bytes_moved_per_param(&self) -> f64 {
-        8.0 + self.grad_dtype().bytes() as f64 + 2.0 * self.state_layout().bytes_per_param()
+        let params = self.param_dtype().bytes_moved() as f64;
+        params + self.grad_dtype().bytes() as f64 + 2.0 * self.state_layout().bytes_per_param()
     }
 
     /// The uniform whose step-dependent factors are left to the device's [`StepScalars`]

@@ -1,6 +1,6 @@
 use super::{
-    GradDType, StateDType, StatePrecision, ensure, ensure_eps, ensure_lr, ensure_non_negative,
-    setters,
+    GradDType, ParamDType, StateDType, StatePrecision, ensure, ensure_eps, ensure_lr,
+    ensure_non_negative, setters,
 };
 use crate::error::{Error, Result};
 use crate::uniform::StepUniform;
@@ -42,6 +42,9 @@ pub struct RmsProp {
     /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
     #[serde(default)]
     pub grads: GradDType,
+    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
+    #[serde(default)]
+    pub params: ParamDType,
 }
 
 impl Default for RmsProp {
@@ -56,6 +59,7 @@ impl Default for RmsProp {
             maximize: false,
             state: StatePrecision::default(),
             grads: GradDType::F32,
+            params: ParamDType::F32,
         }
     }
 }
@@ -70,6 +74,7 @@ setters!(RmsProp {
     maximize: bool,
     state: StatePrecision,
     grads: GradDType,
+    params: ParamDType,
 });
 
 impl RmsProp {

@@ -1,4 +1,6 @@
-use super::{GradDType, StatePrecision, ensure, ensure_lr, ensure_non_negative, setters};
+use super::{
+    GradDType, ParamDType, StatePrecision, ensure, ensure_lr, ensure_non_negative, setters,
+};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -38,6 +40,9 @@ pub struct Sgd {
     /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
     #[serde(default)]
     pub grads: GradDType,
+    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
+    #[serde(default)]
+    pub params: ParamDType,
 }
 
 impl Default for Sgd {
@@ -51,6 +56,7 @@ impl Default for Sgd {
             maximize: false,
             state: StatePrecision::default(),
             grads: GradDType::F32,
+            params: ParamDType::F32,
         }
     }
 }
@@ -64,6 +70,7 @@ setters!(Sgd {
     maximize: bool,
     state: StatePrecision,
     grads: GradDType,
+    params: ParamDType,
 });
 
 impl Sgd {

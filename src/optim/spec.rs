@@ -3,9 +3,12 @@
 //! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
-//! or `int8`, `state_min_len`) and the gradients' type (`grad_dtype=f16` or `bf16`).
+//! or `int8`, `state_min_len`), the gradients' type (`grad_dtype=f16` or `bf16`) and the
+//! parameters' (`param_dtype=bf16-master` or `bf16`).
 
-use super::{Adagrad, Adam, GradDType, Optimizer, RmsProp, Sgd, StateDType, StatePrecision};
+use super::{
+    Adagrad, Adam, GradDType, Optimizer, ParamDType, RmsProp, Sgd, StateDType, StatePrecision,
+};
 use crate::args::Args;
 use crate::error::{Error, Result};
 
@@ -30,6 +33,12 @@ fn grads(a: &mut Args) -> Result<GradDType> {
         .map_or(Ok(GradDType::F32), |name| GradDType::parse(&name))
 }
 
+/// The parameters' type: `param_dtype=f32|bf16-master|bf16`.
+fn param_dtype(a: &mut Args) -> Result<ParamDType> {
+    a.take("param_dtype")
+        .map_or(Ok(ParamDType::F32), |name| ParamDType::parse(&name))
+}
+
 /// Parses and validates an optimizer.
 pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
     let mut a = Args::parse(name, params)?;
@@ -45,6 +54,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
                 grads: grads(&mut a)?,
+                params: param_dtype(&mut a)?,
             }
             .into()
         }
@@ -60,6 +70,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
                 grads: grads(&mut a)?,
+                params: param_dtype(&mut a)?,
             }
             .into()
         }
@@ -90,6 +101,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
                 grads: grads(&mut a)?,
+                params: param_dtype(&mut a)?,
             }
             .into()
         }
@@ -105,6 +117,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 maximize: a.bool_or("maximize", d.maximize)?,
                 state: state(&mut a)?,
                 grads: grads(&mut a)?,
+                params: param_dtype(&mut a)?,
             }
             .into()
         }

@@ -25,6 +25,10 @@ pub struct Args {
     /// `NAME@grad-bf16` (with each state type).
     #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = crate::parse_grad_dtype)]
     grad_dtype: Vec<wgoptim::GradDType>,
+    /// Parameter types (`f32`, `bf16-master`, `bf16`), comma-separated: run as
+    /// `NAME@param-bf16` (with each state and gradient type).
+    #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = crate::parse_param_dtype)]
+    param_dtype: Vec<wgoptim::ParamDType>,
     /// Timed repetitions (median and min reported).
     #[arg(long, default_value_t = 15)]
     reps: usize,
@@ -64,6 +68,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         optimizers,
         state_dtype,
         grad_dtype,
+        param_dtype,
         tensors,
         reps,
         warmup,
@@ -92,7 +97,7 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let kernels = match crate::choose_variants(optimizers, &[wgoptim::StateDType::F32]) {
-        Ok(k) => with_precisions(k, state_dtype, grad_dtype),
+        Ok(k) => with_precisions(k, state_dtype, grad_dtype, param_dtype),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
@@ -214,34 +219,41 @@ pub fn run(args: &Args) -> wgoptim::Result<ExitCode> {
 }
 
 /// Each variant with each state type of `states` it supports (`NAME@bf16`, `NAME@int8`; f32
-/// keeps the plain name), for groups of every size (threshold 0), and each gradient type of
-/// `grads` (`NAME@grad-bf16`).
+/// keeps the plain name), for groups of every size (threshold 0), each gradient type of
+/// `grads` (`NAME@grad-bf16`) and each parameter type of `params` (`NAME@param-bf16`).
 fn with_precisions(
     variants: Vec<(String, wgoptim::Optimizer)>,
     states: &[wgoptim::StateDType],
     grads: &[wgoptim::GradDType],
+    params: &[wgoptim::ParamDType],
 ) -> Vec<(String, wgoptim::Optimizer)> {
-    use wgoptim::{GradDType, StateDType, StatePrecision};
+    use wgoptim::{GradDType, ParamDType, StateDType, StatePrecision};
     let mut out = Vec::new();
-    for &grad in grads {
-        for &dtype in states {
-            for (name, optimizer) in &variants {
-                let optimizer = optimizer
-                    .with_state_precision(StatePrecision { dtype, min_len: 0 })
-                    .with_grad_dtype(grad);
-                let supported =
-                    optimizer.validate().is_ok() && !optimizer.state_layout().slots.is_empty();
-                if !supported && dtype != StateDType::F32 {
-                    continue;
+    for &param in params {
+        for &grad in grads {
+            for &dtype in states {
+                for (name, optimizer) in &variants {
+                    let optimizer = optimizer
+                        .with_state_precision(StatePrecision { dtype, min_len: 0 })
+                        .with_grad_dtype(grad)
+                        .with_param_dtype(param);
+                    let supported =
+                        optimizer.validate().is_ok() && !optimizer.state_layout().slots.is_empty();
+                    if !supported && dtype != StateDType::F32 {
+                        continue;
+                    }
+                    let mut name = name.clone();
+                    if dtype != StateDType::F32 {
+                        name = format!("{name}@{}", dtype.name());
+                    }
+                    if grad != GradDType::F32 {
+                        name = format!("{name}@grad-{}", grad.name());
+                    }
+                    if param != ParamDType::F32 {
+                        name = format!("{name}@param-{}", param.name());
+                    }
+                    out.push((name, optimizer));
                 }
-                let mut name = name.clone();
-                if dtype != StateDType::F32 {
-                    name = format!("{name}@{}", dtype.name());
-                }
-                if grad != GradDType::F32 {
-                    name = format!("{name}@grad-{}", grad.name());
-                }
-                out.push((name, optimizer));
             }
         }
     }

@@ -83,6 +83,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses a parameter type for `--param-dtype`.
+fn parse_param_dtype(s: &str) -> Result<wgoptim::ParamDType, String> {
+    wgoptim::ParamDType::parse(s).map_err(|e| e.to_string())
+}
+
 /// Parses a gradient type for `--grad-dtype`.
 fn parse_grad_dtype(s: &str) -> Result<wgoptim::GradDType, String> {
     wgoptim::GradDType::parse(s).map_err(|e| e.to_string())

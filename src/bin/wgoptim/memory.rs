@@ -82,7 +82,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
             );
         }
         println!(
-            "(every row also holds parameters and gradients, 4 B/param each, and 2 uniforms; moved B/p: bytes one step reads and writes per parameter; readback+ is the staging buffer read_params creates and drops)"
+            "(every row also holds parameters, 4 B/param or 2 in bf16 (+2 for a bf16 model copy), gradients, 4 B/param or 2 in f16/bf16, and 2 uniforms; moved B/p: bytes one step reads and writes per parameter; readback+ is the staging buffer read_params creates and drops)"
         );
     }
     if let Some(path) = plot {

@@ -17,7 +17,8 @@ pub struct Args {
     /// `key=value` hyperparameters (lr, momentum, dampening, nesterov, alpha, centered,
     /// betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value, maximize), and
     /// the precisions: state_dtype=f32|bf16|int8 (with state_min_len=N, default 4096: smaller
-    /// vectors keep f32 state), grad_dtype=f32|f16|bf16 (the .npy gradients are rounded to it).
+    /// vectors keep f32 state), grad_dtype=f32|f16|bf16 (the .npy gradients are rounded to it),
+    /// param_dtype=f32|bf16-master|bf16.
     hyperparameters: Vec<String>,
     /// Initial parameters: 1-D float32 .npy.
     #[arg(long)]
