@@ -2,7 +2,7 @@
 //! fused dispatch per binding-sized chunk steps all of them (not one dispatch per tensor).
 
 use crate::error::{Error, Result};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, StateDType, StatePrecision};
 
 /// Where one named tensor lives in the flat parameter space.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,14 +187,72 @@ impl ParamGroup {
             .filter(|g| !g.tensors.is_empty())
             .collect()
     }
+
+    /// Keeps small and chosen tensors in f32 state, as bitsandbytes does (`min_8bit_size`,
+    /// and `GlobalOptimManager.override_config(p, "optim_bits", 32)` for embeddings): in each
+    /// group with low-precision state, every tensor smaller than the group's threshold
+    /// ([`crate::StatePrecision::min_len`]), or for which `keep_f32(name)` holds, moves to a
+    /// companion group with the same hyperparameters and f32 state; the others keep the
+    /// group's state type whatever their total (threshold 0). Groups come out in order, each
+    /// followed by its companion; an empty one is left out; f32 groups pass unchanged.
+    pub fn split_state_precision(
+        groups: Vec<ParamGroup>,
+        keep_f32: impl Fn(&str) -> bool,
+    ) -> Vec<ParamGroup> {
+        let mut out = Vec::new();
+        for group in groups {
+            let precision = group.optimizer.state_precision();
+            if precision.dtype == StateDType::F32 {
+                out.push(group);
+                continue;
+            }
+            let mut low = ParamGroup::new(group.optimizer.with_state_precision(StatePrecision {
+                min_len: 0,
+                ..precision
+            }));
+            let mut full =
+                ParamGroup::new(group.optimizer.with_state_precision(StatePrecision::f32()));
+            for (name, shape) in group.tensors {
+                let len = shape.iter().product::<usize>();
+                let target = if len < precision.min_len || keep_f32(&name) {
+                    &mut full
+                } else {
+                    &mut low
+                };
+                target.tensors.push((name, shape));
+            }
+            out.extend([low, full].into_iter().filter(|g| !g.tensors.is_empty()));
+        }
+        out
+    }
 }
 
 /// Each group's optimizer, first element in the flat vectors, and length.
 pub(crate) type GroupRanges = Vec<(Optimizer, usize, usize)>;
 
-/// Packs parameter groups into one layout: each group's tensors contiguous, each group starting
-/// at a multiple of `layout`'s alignment, all groups of one family (as both backends require).
-/// Returns the layout and each group's (optimizer, first element, length).
+/// The alignment (elements) of the layout `with_groups` packs on both backends, so that a GPU
+/// optimizer and a CPU one built from the same groups have the same layout (the same int8
+/// blocks and the same element numbers for stochastic rounding): 256 bytes or the device's
+/// storage offset alignment if larger, in elements of the smaller of the parameters' and
+/// gradients' types; and whole int8 blocks (256 elements) when a group keeps int8 state, so
+/// that no block spans two tensors.
+pub(crate) fn group_alignment(groups: &[ParamGroup], device_align_bytes: u64) -> usize {
+    let bytes = device_align_bytes.max(256) as usize;
+    let element = groups.first().map_or(4, |g| {
+        let o = &g.optimizer;
+        o.grad_dtype().bytes().min(o.param_dtype().bytes()) as usize
+    });
+    let int8 = groups
+        .iter()
+        .any(|g| g.optimizer.state_precision().dtype == StateDType::Int8);
+    let align = bytes / element;
+    if int8 {
+        align.max(crate::precision::BLOCK)
+    } else {
+        align
+    }
+}
+
 /// Groups share one gradient buffer and one parameter buffer: `other` must read gradients and
 /// keep parameters of `first`'s types.
 pub(crate) fn check_same_dtypes(first: &Optimizer, other: &Optimizer) -> Result<()> {
@@ -213,6 +271,9 @@ pub(crate) fn check_same_dtypes(first: &Optimizer, other: &Optimizer) -> Result<
     Ok(())
 }
 
+/// Packs parameter groups into one layout: each group's tensors contiguous, each group starting
+/// at a multiple of `layout`'s alignment, all groups of one family (as both backends require).
+/// Returns the layout and each group's (optimizer, first element, length).
 pub(crate) fn pack_groups(
     groups: &[ParamGroup],
     mut layout: ParamLayout,

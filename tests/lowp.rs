@@ -522,3 +522,83 @@ fn bf16_parameters_checkpoint_adopt_and_group_alike() {
     assert!(matches!(gpu, Error::ParamDTypeMismatch { .. }), "{gpu}");
     assert_eq!(gpu.to_string(), cpu.to_string());
 }
+
+/// bitsandbytes' per-tensor rule through parameter groups: tensors below the threshold and the
+/// ones named (an embedding) move to a companion group with f32 state; both backends step the
+/// result alike, bit for bit.
+#[test]
+fn small_and_chosen_tensors_keep_f32_state_in_a_companion_group() {
+    use wgoptim::ParamGroup;
+    let Some(ctx) = common::full() else { return };
+    let int8 = Adam::adamw().lr(1e-2).state(StatePrecision::int8()); // threshold 4096
+    let groups = ParamGroup::split_state_precision(
+        vec![
+            ParamGroup::new(int8)
+                .tensor("embed.weight", &[100, 64])
+                .tensor("fc.weight", &[64, 100])
+                .tensor("fc.bias", &[100]),
+            ParamGroup::new(Adam::adamw()).tensor("norm", &[64]),
+        ],
+        |name| name.starts_with("embed"),
+    );
+    let names = |g: &ParamGroup| g.tensors.iter().map(|t| t.0.clone()).collect::<Vec<_>>();
+    assert_eq!(groups.len(), 3);
+    assert_eq!(names(&groups[0]), ["fc.weight"]);
+    assert_eq!(names(&groups[1]), ["embed.weight", "fc.bias"]);
+    assert_eq!(names(&groups[2]), ["norm"]);
+    let dtypes: Vec<StateDType> = groups
+        .iter()
+        .map(|g| g.optimizer.state_precision().dtype)
+        .collect();
+    assert_eq!(dtypes, [StateDType::Int8, StateDType::F32, StateDType::F32]);
+    assert_eq!(groups[0].optimizer.lr(), groups[1].optimizer.lr());
+
+    let mut gpu = GpuOptimizer::with_groups(&ctx, groups.clone()).unwrap();
+    let mut cpu = CpuOptimizer::with_groups(groups).unwrap();
+    // Both backends pack the groups alike (whole int8 blocks per tensor here).
+    assert_eq!(gpu.layout(), cpu.layout());
+    assert!(
+        gpu.layout()
+            .unwrap()
+            .tensors()
+            .iter()
+            .all(|t| t.offset % 256 == 0)
+    );
+    let tensors = [
+        ("fc.weight", 6400),
+        ("embed.weight", 6400),
+        ("fc.bias", 100),
+        ("norm", 64),
+    ];
+    let mut data = Data::new(8);
+    for (name, len) in tensors {
+        let p0 = data.vector(len);
+        gpu.write_tensor(name, &p0).unwrap();
+        cpu.write_tensor(name, &p0).unwrap();
+    }
+    for _ in 0..3 {
+        for (name, len) in tensors {
+            let g = data.gradients(len);
+            gpu.write_tensor_grads(name, &g).unwrap();
+            cpu.write_tensor_grads(name, &g).unwrap();
+        }
+        gpu.step().unwrap();
+        cpu.step().unwrap();
+    }
+    for (name, _) in tensors {
+        assert_eq!(
+            bits(&gpu.read_tensor(name).unwrap()),
+            bits(&cpu.read_tensor(name).unwrap()),
+            "{name}"
+        );
+        assert_eq!(
+            bits(&gpu.read_tensor_state(name, "exp_avg_sq").unwrap()),
+            bits(&cpu.read_tensor_state(name, "exp_avg_sq").unwrap()),
+            "{name}"
+        );
+    }
+    for (g, expected) in [(0, "Int8"), (1, "F32"), (2, "F32")] {
+        let stored = gpu.read_group_state_stored(g, "exp_avg").unwrap();
+        assert!(format!("{stored:?}").starts_with(expected), "group {g}");
+    }
+}

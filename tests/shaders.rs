@@ -113,6 +113,9 @@ fn every_kernel_declares_its_state_bindings() {
             .collect();
         bindings.sort_unstable();
         let mut expected: Vec<u32> = (0..4 + key.kernel.state_bindings() as u32).collect();
+        if key.params == wgoptim::ParamDType::Bf16Master {
+            expected.push(7); // the bf16 model copy
+        }
         expected.extend([8, 9]); // control block, step scalars
         if key.blockwise() {
             expected.push(10); // code tables

@@ -7,7 +7,7 @@ use super::check_len;
 use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
 use crate::error::{Error, Result};
-use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
+use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
 use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateSlot};
 use crate::precision::{StoredState, bf16_bits, bf16_value};
 use crate::schedule::Schedule;
@@ -50,8 +50,9 @@ pub struct CpuOptimizer {
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
-/// The alignment (in elements) of tensors and groups in a CPU layout: 256 bytes, wgpu's default
-/// storage offset alignment, so that a CPU layout's offsets are valid on most devices too.
+/// The alignment (in f32 elements) of tensors and groups in a CPU layout: 256 bytes, wgpu's
+/// default storage offset alignment, so that a CPU layout's offsets are valid on most devices
+/// too and equal the GPU's (`layout::group_alignment`).
 const CPU_ALIGN: usize = 64;
 
 impl CpuOptimizer {
@@ -87,7 +88,8 @@ impl CpuOptimizer {
     /// [`crate::GpuOptimizer::with_groups`], with the same refusals: no groups, an empty
     /// group, groups of different families).
     pub fn with_groups(groups: Vec<ParamGroup>) -> Result<Self> {
-        let (layout, ranges) = pack_groups(&groups, ParamLayout::new(CPU_ALIGN))?;
+        let align = group_alignment(&groups, CPU_ALIGN as u64 * 4);
+        let (layout, ranges) = pack_groups(&groups, ParamLayout::new(align))?;
         let len = layout.len();
         Self::build(&ranges, len, Some(layout))
     }

@@ -11,7 +11,7 @@ use super::context::GpuContext;
 use super::segment::{SCALAR_RING, Segment, StateBuffer, UNIFORM_RING, state_bytes};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::layout::{ParamGroup, ParamLayout, TensorView, pack_groups};
+use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
 use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateDType};
 use crate::precision::StoredState;
 use crate::precision::{bf16_bits, bf16_value};
@@ -162,13 +162,8 @@ impl GpuOptimizer {
     /// must be of one family (all Adam/AdamW, all SGD, …). See
     /// [`ParamGroup::split_weight_decay`] for the usual no-decay mask on biases and norms.
     pub fn with_groups(ctx: &GpuContext, groups: Vec<ParamGroup>) -> Result<Self> {
-        // Groups start where every buffer binds: half gradients or parameters need twice the
-        // elements.
-        let bytes = groups.first().map_or(4, |g| {
-            let o = &g.optimizer;
-            o.grad_dtype().bytes().min(o.param_dtype().bytes()) as usize
-        });
-        let align = ctx.limits().min_storage_buffer_offset_alignment as usize / bytes;
+        let device_align = u64::from(ctx.limits().min_storage_buffer_offset_alignment);
+        let align = group_alignment(&groups, device_align);
         let (layout, ranges) = pack_groups(&groups, ParamLayout::new(align))?;
         let len = layout.len();
         Self::owned(ctx, &ranges, len, Some(layout))
