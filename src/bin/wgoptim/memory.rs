@@ -55,7 +55,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         println!("adapter: {}", ctx.describe());
         println!("{params} parameters; MiB requested by wgoptim / held by the device allocator");
         println!(
-            "{:<30} {:>9} {:>9} {:>12} {:>12} {:>10}  state buffers",
+            "{:<40} {:>9} {:>9} {:>12} {:>12} {:>10}  state buffers",
             "optimizer", "state B/p", "moved B/p", "requested", "device", "readback+"
         );
         for r in &reports {
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
                 .collect();
             let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.2}", mib(b)));
             println!(
-                "{:<30} {:>9.3} {:>9.2} {:>12.2} {:>12} {:>10}  {}",
+                "{:<40} {:>9.3} {:>9.2} {:>12.2} {:>12} {:>10}  {}",
                 r.kernel,
                 r.state_bytes_per_param,
                 r.bytes_moved_per_param,
