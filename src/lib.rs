@@ -96,7 +96,7 @@ pub use gpu::{
 };
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{Adagrad, Adam, Kernel, Optimizer, RmsProp, Sgd, StateLayout};
-pub use precision::{GradDType, ParamDType, StateDType, StatePrecision};
+pub use precision::{GradDType, ParamDType, Precision, StateDType, StatePrecision};
 pub use schedule::{
     Anneal, Cyclic, CyclicMode, LrFinder, OneCycle, PlateauMode, ReduceLrOnPlateau, Schedule,
     ThresholdMode,

@@ -62,14 +62,7 @@ impl StateDType {
 
     /// Parses [`StateDType::name`].
     pub fn parse(name: &str) -> crate::Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                crate::Error::Argument(format!(
-                    "unknown state dtype `{name}`; known: f32, bf16, int8"
-                ))
-            })
+        parse_named(&Self::ALL, Self::name, "state dtype", name)
     }
 
     /// Bytes of one state tensor over `len` elements as allocated (before padding to whole
@@ -116,14 +109,7 @@ impl GradDType {
 
     /// Parses [`GradDType::name`].
     pub fn parse(name: &str) -> crate::Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                crate::Error::Argument(format!(
-                    "unknown gradient dtype `{name}`; known: f32, f16, bf16"
-                ))
-            })
+        parse_named(&Self::ALL, Self::name, "gradient dtype", name)
     }
 
     /// Bytes per gradient element.
@@ -233,14 +219,7 @@ impl ParamDType {
 
     /// Parses [`ParamDType::name`].
     pub fn parse(name: &str) -> crate::Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                crate::Error::Argument(format!(
-                    "unknown parameter dtype `{name}`; known: f32, bf16-master, bf16"
-                ))
-            })
+        parse_named(&Self::ALL, Self::name, "parameter dtype", name)
     }
 
     /// Bytes of the parameter buffer per element (the master's for `Bf16Master`).
@@ -264,6 +243,76 @@ impl ParamDType {
 /// The state slot number the parameters' stochastic rounding draws its bits from (after the
 /// three state slots), in [`random_bits`].
 pub const PARAM_STREAM_SLOT: u32 = 3;
+
+/// How an optimizer stores what it steps: its state, the gradients it reads and its
+/// parameters. Part of each optimizer's configuration (not of its update rule), so it travels
+/// with groups, checkpoints and both backends; set it with the families' `.state()`,
+/// `.grads()` and `.params()`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Precision {
+    /// The state: f32 (PyTorch's), bf16 or block-wise int8, and the threshold below which a
+    /// group keeps f32.
+    #[serde(default)]
+    pub state: StatePrecision,
+    /// The gradients: f32, f16 or bf16.
+    #[serde(default)]
+    pub grads: GradDType,
+    /// The parameters: f32, f32 masters with a bf16 copy, or bf16.
+    #[serde(default)]
+    pub params: ParamDType,
+}
+
+/// `.state()`, `.grads()` and `.params()` on an optimizer family with a `precision` field.
+macro_rules! precision_setters {
+    ($($ty:ty),*) => {
+        $(
+            impl $ty {
+                /// Keeps the state as `state` says ([`crate::StatePrecision`]).
+                #[must_use]
+                pub fn state(mut self, state: crate::StatePrecision) -> Self {
+                    self.precision.state = state;
+                    self
+                }
+
+                /// Reads gradients of type `grads` ([`crate::GradDType`]).
+                #[must_use]
+                pub fn grads(mut self, grads: crate::GradDType) -> Self {
+                    self.precision.grads = grads;
+                    self
+                }
+
+                /// Stores the parameters as `params` ([`crate::ParamDType`]).
+                #[must_use]
+                pub fn params(mut self, params: crate::ParamDType) -> Self {
+                    self.precision.params = params;
+                    self
+                }
+            }
+        )*
+    };
+}
+pub(crate) use precision_setters;
+
+/// Parses `input` as one of `all` by name (case-insensitive); the error lists the names.
+fn parse_named<T: Copy>(
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    what: &str,
+    input: &str,
+) -> crate::Result<T> {
+    all.iter()
+        .copied()
+        .find(|&d| name(d).eq_ignore_ascii_case(input))
+        .ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|&d| name(d)).collect();
+            crate::Error::Argument(format!(
+                "unknown {what} `{input}`; known: {}",
+                known.join(", ")
+            ))
+        })
+}
 
 /// How an optimizer keeps its state: the element type, and the smallest parameter group that
 /// gets it (smaller ones keep f32, as bitsandbytes' `min_8bit_size`).

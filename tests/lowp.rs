@@ -10,6 +10,18 @@ use wgoptim::verify::{self, Data};
 use wgoptim::wgpu;
 use wgoptim::{Adam, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RmsProp, Sgd};
 
+/// A caller's buffer of `bytes` bytes, as `adopt` takes it.
+fn storage_buffer(ctx: &wgoptim::GpuContext, bytes: u64) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -378,16 +390,7 @@ fn mixed_gradient_types_are_refused_and_adopted_half_buffers_are_sized_by_type()
     assert_eq!(gpu.to_string(), cpu.to_string());
 
     let n = 1000;
-    let buffer = |bytes| {
-        ctx.device().create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
-    };
+    let buffer = |bytes| storage_buffer(&ctx, bytes);
     let bf16 = Adam::adamw().grads(GradDType::Bf16);
     let too_small = GpuOptimizer::adopt(&ctx, bf16, buffer(4 * n), buffer(2 * n - 4), n as usize);
     assert!(matches!(too_small, Err(Error::BufferTooSmall { .. })));
@@ -488,16 +491,7 @@ fn bf16_parameters_checkpoint_adopt_and_group_alike() {
         .unwrap_err();
     assert!(err.to_string().contains("parameter dtype"), "{err}");
 
-    let buffer = |bytes: u64| {
-        ctx.device().create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
-    };
+    let buffer = |bytes| storage_buffer(&ctx, bytes);
     let bf16 = Sgd::default().lr(0.1).params(ParamDType::Bf16);
     let m = 1000u64;
     assert!(matches!(

@@ -382,16 +382,22 @@ fn check_limits(limits: &wgpu::Limits) -> Result<()> {
             limits.max_compute_workgroup_size_x,
         ),
     ];
-    for (limit, required, available) in checks {
-        if available < required {
-            return Err(crate::Error::DeviceLimit {
-                limit,
-                required: u64::from(required),
-                available: u64::from(available),
-            });
-        }
+    require_limits(&checks)
+}
+
+/// `Error::DeviceLimit` for the first `(limit, required, available)` the device falls short of.
+pub(crate) fn require_limits(checks: &[(&'static str, u32, u32)]) -> Result<()> {
+    match checks
+        .iter()
+        .find(|(_, required, available)| available < required)
+    {
+        Some(&(limit, required, available)) => Err(crate::Error::DeviceLimit {
+            limit,
+            required: u64::from(required),
+            available: u64::from(available),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Every adapter the instance sees (honouring `WGPU_BACKEND`), for `wgoptim info`.

@@ -207,7 +207,7 @@ impl KernelKey {
             Some(k) if self.blockwise() => absmax_binding(k) + 1,
             _ => 10,
         };
-        for (limit, required, available) in [
+        super::context::require_limits(&[
             (
                 "max_storage_buffers_per_shader_stage",
                 self.storage_buffers(),
@@ -218,16 +218,7 @@ impl KernelKey {
                 bindings,
                 limits.max_bindings_per_bind_group,
             ),
-        ] {
-            if available < required {
-                return Err(crate::Error::DeviceLimit {
-                    limit,
-                    required: u64::from(required),
-                    available: u64::from(available),
-                });
-            }
-        }
-        Ok(())
+        ])
     }
 
     /// The type of slot `k` in the module: the state's for a used slot, else f32.

@@ -1,6 +1,4 @@
-use super::{
-    GradDType, ParamDType, StatePrecision, ensure_eps, ensure_lr, ensure_non_negative, setters,
-};
+use super::{Precision, ensure_eps, ensure_lr, ensure_non_negative, precision_setters, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -28,16 +26,10 @@ pub struct Adagrad {
     pub eps: f64,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
-    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
-    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    /// How state, gradients and parameters are stored ([`Precision`]); not a hyperparameter of
+    /// the rule, which computes in f32 either way.
     #[serde(default)]
-    pub state: StatePrecision,
-    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
-    #[serde(default)]
-    pub grads: GradDType,
-    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
-    #[serde(default)]
-    pub params: ParamDType,
+    pub precision: Precision,
 }
 
 impl Default for Adagrad {
@@ -49,9 +41,7 @@ impl Default for Adagrad {
             initial_accumulator_value: 0.0,
             eps: 1e-10,
             maximize: false,
-            state: StatePrecision::default(),
-            grads: GradDType::F32,
-            params: ParamDType::F32,
+            precision: Precision::default(),
         }
     }
 }
@@ -63,10 +53,8 @@ setters!(Adagrad {
     initial_accumulator_value: f64,
     eps: f64,
     maximize: bool,
-    state: StatePrecision,
-    grads: GradDType,
-    params: ParamDType,
 });
+precision_setters!(Adagrad);
 
 impl Adagrad {
     /// Checks the hyperparameters: lr, η, λ, S₀ ≥ 0; ε > 0; all finite.

@@ -1,6 +1,5 @@
 use super::{
-    GradDType, ParamDType, StatePrecision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative,
-    setters,
+    Precision, ensure_beta, ensure_eps, ensure_lr, ensure_non_negative, precision_setters, setters,
 };
 use crate::error::Result;
 use crate::uniform::StepUniform;
@@ -40,16 +39,10 @@ pub struct Adam {
     pub decoupled_weight_decay: bool,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
-    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
-    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    /// How state, gradients and parameters are stored ([`Precision`]); not a hyperparameter of
+    /// the rule, which computes in f32 either way.
     #[serde(default)]
-    pub state: StatePrecision,
-    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
-    #[serde(default)]
-    pub grads: GradDType,
-    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
-    #[serde(default)]
-    pub params: ParamDType,
+    pub precision: Precision,
 }
 
 impl Default for Adam {
@@ -62,9 +55,7 @@ impl Default for Adam {
             amsgrad: false,
             decoupled_weight_decay: false,
             maximize: false,
-            state: StatePrecision::default(),
-            grads: GradDType::F32,
-            params: ParamDType::F32,
+            precision: Precision::default(),
         }
     }
 }
@@ -77,10 +68,8 @@ setters!(Adam {
     amsgrad: bool,
     decoupled_weight_decay: bool,
     maximize: bool,
-    state: StatePrecision,
-    grads: GradDType,
-    params: ParamDType,
 });
+precision_setters!(Adam);
 
 impl Adam {
     /// PyTorch's AdamW defaults: Adam with decoupled weight decay λ = 1e-2.

@@ -15,7 +15,10 @@ pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
-pub use crate::precision::{GradDType, ParamDType, Rounding, StateDType, StatePrecision};
+pub(crate) use crate::precision::precision_setters;
+pub use crate::precision::{
+    GradDType, ParamDType, Precision, Rounding, StateDType, StatePrecision,
+};
 use crate::uniform::{StepScalars, StepUniform};
 
 /// The kernel families, one WGSL file each in `shaders/`. Variants of a family (Nesterov,
@@ -243,64 +246,63 @@ impl Optimizer {
         }
     }
 
+    /// How this optimizer stores its state, gradients and parameters.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Optimizer::Sgd(o) => o.precision,
+            Optimizer::RmsProp(o) => o.precision,
+            Optimizer::Adam(o) => o.precision,
+            Optimizer::Adagrad(o) => o.precision,
+        }
+    }
+
+    /// The same optimizer storing its state, gradients and parameters as `precision` says.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        match self {
+            Optimizer::Sgd(o) => Optimizer::Sgd(Sgd { precision, ..o }),
+            Optimizer::RmsProp(o) => Optimizer::RmsProp(RmsProp { precision, ..o }),
+            Optimizer::Adam(o) => Optimizer::Adam(Adam { precision, ..o }),
+            Optimizer::Adagrad(o) => Optimizer::Adagrad(Adagrad { precision, ..o }),
+        }
+    }
+
     /// How this optimizer keeps its state.
     pub fn state_precision(&self) -> StatePrecision {
-        match self {
-            Optimizer::Sgd(o) => o.state,
-            Optimizer::RmsProp(o) => o.state,
-            Optimizer::Adam(o) => o.state,
-            Optimizer::Adagrad(o) => o.state,
-        }
+        self.precision().state
     }
 
     /// The same optimizer keeping its state as `state` says.
     pub fn with_state_precision(self, state: StatePrecision) -> Self {
-        match self {
-            Optimizer::Sgd(o) => Optimizer::Sgd(o.state(state)),
-            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.state(state)),
-            Optimizer::Adam(o) => Optimizer::Adam(o.state(state)),
-            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.state(state)),
-        }
+        self.with_precision(Precision {
+            state,
+            ..self.precision()
+        })
     }
 
     /// The type the gradients are stored in.
     pub fn grad_dtype(&self) -> GradDType {
-        match self {
-            Optimizer::Sgd(o) => o.grads,
-            Optimizer::RmsProp(o) => o.grads,
-            Optimizer::Adam(o) => o.grads,
-            Optimizer::Adagrad(o) => o.grads,
-        }
+        self.precision().grads
     }
 
     /// The same optimizer reading gradients of type `grads`.
     pub fn with_grad_dtype(self, grads: GradDType) -> Self {
-        match self {
-            Optimizer::Sgd(o) => Optimizer::Sgd(o.grads(grads)),
-            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.grads(grads)),
-            Optimizer::Adam(o) => Optimizer::Adam(o.grads(grads)),
-            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.grads(grads)),
-        }
+        self.with_precision(Precision {
+            grads,
+            ..self.precision()
+        })
     }
 
     /// How the parameters are stored.
     pub fn param_dtype(&self) -> ParamDType {
-        match self {
-            Optimizer::Sgd(o) => o.params,
-            Optimizer::RmsProp(o) => o.params,
-            Optimizer::Adam(o) => o.params,
-            Optimizer::Adagrad(o) => o.params,
-        }
+        self.precision().params
     }
 
     /// The same optimizer storing its parameters as `params`.
     pub fn with_param_dtype(self, params: ParamDType) -> Self {
-        match self {
-            Optimizer::Sgd(o) => Optimizer::Sgd(o.params(params)),
-            Optimizer::RmsProp(o) => Optimizer::RmsProp(o.params(params)),
-            Optimizer::Adam(o) => Optimizer::Adam(o.params(params)),
-            Optimizer::Adagrad(o) => Optimizer::Adagrad(o.params(params)),
-        }
+        self.with_precision(Precision {
+            params,
+            ..self.precision()
+        })
     }
 
     /// The optimizer a group of `len` elements runs: its state type resolved by the

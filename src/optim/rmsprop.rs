@@ -1,6 +1,6 @@
 use super::{
-    GradDType, ParamDType, StateDType, StatePrecision, ensure, ensure_eps, ensure_lr,
-    ensure_non_negative, setters,
+    Precision, StateDType, ensure, ensure_eps, ensure_lr, ensure_non_negative, precision_setters,
+    setters,
 };
 use crate::error::{Error, Result};
 use crate::uniform::StepUniform;
@@ -35,16 +35,10 @@ pub struct RmsProp {
     pub centered: bool,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
-    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
-    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    /// How state, gradients and parameters are stored ([`Precision`]); not a hyperparameter of
+    /// the rule, which computes in f32 either way.
     #[serde(default)]
-    pub state: StatePrecision,
-    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
-    #[serde(default)]
-    pub grads: GradDType,
-    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
-    #[serde(default)]
-    pub params: ParamDType,
+    pub precision: Precision,
 }
 
 impl Default for RmsProp {
@@ -57,9 +51,7 @@ impl Default for RmsProp {
             momentum: 0.0,
             centered: false,
             maximize: false,
-            state: StatePrecision::default(),
-            grads: GradDType::F32,
-            params: ParamDType::F32,
+            precision: Precision::default(),
         }
     }
 }
@@ -72,10 +64,8 @@ setters!(RmsProp {
     momentum: f64,
     centered: bool,
     maximize: bool,
-    state: StatePrecision,
-    grads: GradDType,
-    params: ParamDType,
 });
+precision_setters!(RmsProp);
 
 impl RmsProp {
     /// Whether the momentum buffer is used (μ > 0).
@@ -100,11 +90,11 @@ impl RmsProp {
         ensure_eps(self.eps)?;
         ensure_non_negative("weight_decay", self.weight_decay)?;
         ensure_non_negative("momentum", self.momentum)?;
-        if self.centered && self.state.dtype != StateDType::F32 {
+        if self.centered && self.precision.state.dtype != StateDType::F32 {
             // √(v − ḡ²) needs v ≥ ḡ², which two independently rounded states do not keep.
             return Err(Error::UnsupportedPrecision {
                 optimizer: "centered rmsprop",
-                dtype: self.state.dtype.name(),
+                dtype: self.precision.state.dtype.name(),
                 why: "sqrt(square_avg - grad_avg^2) needs square_avg >= grad_avg^2, which two independently rounded states break; use f32 state",
             });
         }

@@ -1,6 +1,4 @@
-use super::{
-    GradDType, ParamDType, StatePrecision, ensure, ensure_lr, ensure_non_negative, setters,
-};
+use super::{Precision, ensure, ensure_lr, ensure_non_negative, precision_setters, setters};
 use crate::error::Result;
 use crate::uniform::StepUniform;
 
@@ -33,16 +31,10 @@ pub struct Sgd {
     pub nesterov: bool,
     /// Maximize the objective instead of minimizing it.
     pub maximize: bool,
-    /// How the state is kept: f32 (PyTorch's), bf16 or block-wise int8 (see
-    /// [`StatePrecision`]). Not a hyperparameter of the rule: the update is the same.
+    /// How state, gradients and parameters are stored ([`Precision`]); not a hyperparameter of
+    /// the rule, which computes in f32 either way.
     #[serde(default)]
-    pub state: StatePrecision,
-    /// The type the gradients are stored in (f32, f16, bf16); the update computes in f32.
-    #[serde(default)]
-    pub grads: GradDType,
-    /// How the parameters are stored: f32, f32 master with a bf16 copy, or bf16.
-    #[serde(default)]
-    pub params: ParamDType,
+    pub precision: Precision,
 }
 
 impl Default for Sgd {
@@ -54,9 +46,7 @@ impl Default for Sgd {
             weight_decay: 0.0,
             nesterov: false,
             maximize: false,
-            state: StatePrecision::default(),
-            grads: GradDType::F32,
-            params: ParamDType::F32,
+            precision: Precision::default(),
         }
     }
 }
@@ -68,10 +58,8 @@ setters!(Sgd {
     weight_decay: f64,
     nesterov: bool,
     maximize: bool,
-    state: StatePrecision,
-    grads: GradDType,
-    params: ParamDType,
 });
+precision_setters!(Sgd);
 
 impl Sgd {
     /// Whether the momentum buffer is used (μ ≠ 0).

@@ -7,7 +7,8 @@
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adagrad, Adam, GradDType, Optimizer, ParamDType, RmsProp, Sgd, StateDType, StatePrecision,
+    Adagrad, Adam, GradDType, Optimizer, ParamDType, Precision, RmsProp, Sgd, StateDType,
+    StatePrecision,
 };
 use crate::args::Args;
 use crate::error::{Error, Result};
@@ -39,6 +40,15 @@ fn param_dtype(a: &mut Args) -> Result<ParamDType> {
         .map_or(Ok(ParamDType::F32), |name| ParamDType::parse(&name))
 }
 
+/// The precision keys: state, gradients, parameters.
+fn precision(a: &mut Args) -> Result<Precision> {
+    Ok(Precision {
+        state: state(a)?,
+        grads: grads(a)?,
+        params: param_dtype(a)?,
+    })
+}
+
 /// Parses and validates an optimizer.
 pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
     let mut a = Args::parse(name, params)?;
@@ -52,9 +62,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
                 nesterov: a.bool_or("nesterov", d.nesterov)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
-                state: state(&mut a)?,
-                grads: grads(&mut a)?,
-                params: param_dtype(&mut a)?,
+                precision: precision(&mut a)?,
             }
             .into()
         }
@@ -68,9 +76,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 momentum: a.f64_or("momentum", d.momentum)?,
                 centered: a.bool_or("centered", d.centered)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
-                state: state(&mut a)?,
-                grads: grads(&mut a)?,
-                params: param_dtype(&mut a)?,
+                precision: precision(&mut a)?,
             }
             .into()
         }
@@ -99,9 +105,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                 decoupled_weight_decay: a
                     .bool_or("decoupled_weight_decay", d.decoupled_weight_decay)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
-                state: state(&mut a)?,
-                grads: grads(&mut a)?,
-                params: param_dtype(&mut a)?,
+                precision: precision(&mut a)?,
             }
             .into()
         }
@@ -115,9 +119,7 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
                     .f64_or("initial_accumulator_value", d.initial_accumulator_value)?,
                 eps: a.f64_or("eps", d.eps)?,
                 maximize: a.bool_or("maximize", d.maximize)?,
-                state: state(&mut a)?,
-                grads: grads(&mut a)?,
-                params: param_dtype(&mut a)?,
+                precision: precision(&mut a)?,
             }
             .into()
         }
