@@ -7,7 +7,6 @@
 //   3. barrier; `finish_states`: requantize each state by nearest code with the new absmax.
 // Twin: `precision.rs` and the block loop of `src/cpu/lowp.rs`.
 
-const BLOCK_VECS: u32 = 64u;
 const WG_BLOCKS: u32 = 4u;
 const STATE_SLOTS: u32 = 3u;
 
@@ -40,7 +39,7 @@ fn nearest_code(x: f32, map: u32) -> u32 {
     if (bits & 0x7fffffffu) > 0x7f800000u {
         return 0u;
     }
-    let bucket = code_tables[BUCKETS + (bits >> 19u)] >> (16u * map);
+    let bucket = code_tables[BUCKETS + (bits >> BUCKET_SHIFT)] >> (16u * map);
     let mids = 512u + map * 256u;
     var c = bucket & 255u;
     let last = (bucket >> 8u) & 255u;
@@ -87,6 +86,7 @@ fn main(
     workgroupBarrier();
     at_step = scalars[control.steps % arrayLength(&scalars)];
     grad_factor = step.grad_scale * control.grad_mul;
+    set_streams();
     block = local / BLOCK_VECS;
     let i = (wg.y * groups.x + wg.x) * 256u + local;
     var lanes = vec4<bool>(i < chunk.full_vecs);

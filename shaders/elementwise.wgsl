@@ -23,6 +23,7 @@ fn main(
     }
     at_step = scalars[control.steps % arrayLength(&scalars)];
     grad_factor = step.grad_scale * control.grad_mul;
+    set_streams();
     let workgroup = wg.y * groups.x + wg.x;
     var first = (workgroup * WORKGROUP_SIZE + local) * VECS_PER_INVOCATION;
     var stride = 1u;

@@ -1,7 +1,11 @@
 // Low-precision state helpers (after common.wgsl). Twins in src/precision.rs.
 
-// The random stream of the parameters' stochastic rounding (`PARAM_STREAM_SLOT`).
-const PARAM_STREAM_SLOT: u32 = 3u;
+// PARAM_STREAM_SLOT, BLOCK_VECS and BUCKET_SHIFT are written by the host from
+// src/precision.rs (`kernel::lowp_constants`), their one definition.
+
+// The random stream of each state slot and of the parameters (index PARAM_STREAM_SLOT) at this
+// step: per-step values, hashed once per invocation by the driver (`set_streams`), not per block.
+var<private> streams: vec4<u32>;
 
 // One round of the PCG-RXS-M-XS hash.
 fn pcg_hash(x: u32) -> u32 {
@@ -13,6 +17,11 @@ fn pcg_hash(x: u32) -> u32 {
 // The per-(step, slot) half of the random bits (`stream`).
 fn random_stream(t: u32, slot: u32) -> u32 {
     return pcg_hash(t ^ pcg_hash(slot + 0x9e3779b9u));
+}
+
+fn set_streams() {
+    let t = step_count();
+    streams = vec4<u32>(random_stream(t, 0u), random_stream(t, 1u), random_stream(t, 2u), random_stream(t, 3u));
 }
 
 // 32 random bits for element `element` in stream `stream` (`random_bits_in`).
@@ -28,7 +37,7 @@ fn bf16_bits(x: vec4<f32>, i: u32, slot: u32, stochastic: bool) -> vec4<u32> {
     var add = 0x7fffu + ((b >> vec4<u32>(16u)) & vec4<u32>(1u));
     if stochastic {
         let e = (chunk.first_vec + i) * 4u;
-        let s = random_stream(step_count(), slot);
+        let s = streams[slot];
         add = vec4<u32>(
             random_bits(s, e),
             random_bits(s, e + 1u),

@@ -450,7 +450,7 @@ pub struct DynamicMap {
 
 /// Bits of an f32 (sign, exponent, 4 mantissa bits) that pick its bucket in
 /// [`DynamicMap::code`]'s table.
-const BUCKET_BITS: u32 = 13;
+pub(crate) const BUCKET_BITS: u32 = 13;
 
 impl DynamicMap {
     /// The map for signed states (first moments, momentum buffers): 127 negative values, 0 at

@@ -280,8 +280,20 @@ pub fn shader_source(key: KernelKey) -> String {
         ParamDType::Bf16 => PARAM_BF16,
     };
     let grad = grad_module(key.grads, 3);
+    let constants = lowp_constants();
     format!(
-        "{TYPES}\n{COMMON}\n{HALF}\n{param}\n{grad}\n{LOWP}\n{states}{family}\n{finish}\n{driver}"
+        "{TYPES}\n{COMMON}\n{HALF}\n{param}\n{grad}\n{constants}{LOWP}\n{states}{family}\n{finish}\n{driver}"
+    )
+}
+
+/// The low-precision constants the shaders share with `src/precision.rs`, written from their
+/// one definition there.
+fn lowp_constants() -> String {
+    use crate::precision::{BLOCK, BUCKET_BITS, PARAM_STREAM_SLOT};
+    format!(
+        "const PARAM_STREAM_SLOT: u32 = {PARAM_STREAM_SLOT}u;\nconst BLOCK_VECS: u32 = {}u;\nconst BUCKET_SHIFT: u32 = {}u;\n",
+        BLOCK / 4,
+        32 - BUCKET_BITS
     )
 }
 
