@@ -581,8 +581,8 @@ pub fn block_absmax(values: &[f32]) -> f32 {
     f32::from_bits(values.iter().map(|x| x.abs().to_bits()).max().unwrap_or(0))
 }
 
-/// What the block-wise kernel reads, as one `array<u32>` (binding 10): the four tables it loads
-/// into workgroup memory (signed values, unsigned values, signed midpoints, unsigned midpoints;
+/// What the block-wise kernel reads, as one `array<u32>` (binding 10): the four tables it reads
+/// in place (signed values, unsigned values, signed midpoints, unsigned midpoints;
 /// 1024 f32 as bits), then one word per bucket of [`DynamicMap::code`]'s table (8192): the
 /// signed map's first and last code in its low two bytes, the unsigned map's in its high two.
 pub fn code_tables() -> Vec<u32> {
