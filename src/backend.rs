@@ -1,7 +1,12 @@
 //! The API every backend (GPU kernels, CPU twin) offers, and the step bookkeeping they share.
 
+use std::path::Path;
+
+use crate::control::GradientControl;
 use crate::error::{Error, Result};
+use crate::layout::{ParamLayout, TensorView};
 use crate::optim::{Optimizer, ensure_lr};
+use crate::precision::StoredState;
 use crate::schedule::Schedule;
 use crate::uniform::StepUniform;
 
@@ -42,6 +47,88 @@ pub trait Backend {
     fn read_params(&self) -> Result<Vec<f32>>;
     /// Reads one state tensor back by PyTorch's name (`exp_avg`, `momentum_buffer`, …).
     fn read_state(&self, name: &str) -> Result<Vec<f32>>;
+
+    /// The tensor layout, when built with a layout (`with_layout`) or parameter groups
+    /// (`with_groups`).
+    fn layout(&self) -> Option<&ParamLayout>;
+    /// The view of tensor `name`.
+    fn view(&self, name: &str) -> Result<&TensorView>;
+    /// Overwrites one tensor's parameters.
+    fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()>;
+    /// Overwrites one tensor's gradients.
+    fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()>;
+    /// Reads one tensor's parameters.
+    fn read_tensor(&self, name: &str) -> Result<Vec<f32>>;
+    /// Reads one tensor's slice of a state buffer (`exp_avg`, …) of its group.
+    fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>>;
+    /// Number of parameter groups (1 unless built with `with_groups`).
+    fn groups(&self) -> usize;
+    /// The element range of group `g` in the flat buffers.
+    fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>>;
+    /// Group `g`'s optimizer and hyperparameters.
+    fn group_optimizer(&self, g: usize) -> Option<&Optimizer>;
+    /// The learning rate group `g`'s next step uses (its schedule applied to its base lr).
+    fn group_lr(&self, g: usize) -> Result<f64>;
+    /// Sets group `g`'s base learning rate (`group_optimizer(g).lr()` then returns it).
+    fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()>;
+    /// Reads one state tensor of group `g` (the group's own elements).
+    fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>>;
+    /// One state tensor of group `g` in its stored form (reads back): f32 values, bf16 bits,
+    /// or int8 codes and absmax.
+    fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState>;
+
+    /// Turns on (or, with `None`, off) global-norm clipping, loss-scale unscaling and
+    /// non-finite skipping (see [`GradientControl`]); the step count carries on from the steps
+    /// applied so far and the skip counter starts again. On the GPU everything is decided on
+    /// the device each step; this configuration call may build pipelines and buffers and read
+    /// the device's step count back, `step()` itself stays free of both.
+    fn set_gradient_control(&mut self, control: Option<GradientControl>) -> Result<()>;
+    /// The clipping and skipping configuration in force.
+    fn gradient_control(&self) -> Option<GradientControl>;
+    /// Sets the loss scale S the gradients are divided by (GradScaler's scale), turning the
+    /// gradient control on if it was off. On the GPU it writes 16 bytes; call it every step if
+    /// you like.
+    fn set_loss_scale(&mut self, scale: f64) -> Result<()>;
+    /// Steps applied (on the GPU read back when gradient control is on): with skipping,
+    /// [`Backend::steps`] counts calls and this the steps that were not skipped.
+    fn device_steps(&self) -> Result<u64>;
+    /// Steps skipped for non-finite gradients so far (0 without skipping).
+    fn skipped_steps(&self) -> Result<u64>;
+    /// ‖g‖₂ of the last step's unscaled gradients before clipping (`None` without gradient
+    /// control).
+    fn last_grad_norm(&self) -> Result<Option<f32>>;
+
+    /// The optimizer as safetensors bytes ([`crate::checkpoint::FORMAT`]; reads parameters
+    /// and state back): the same file on either backend, so a checkpoint of one restores into
+    /// the other.
+    fn checkpoint(&self) -> Result<Vec<u8>>;
+    /// Restores a checkpoint (of either backend) taken of an optimizer of the same structure:
+    /// same length, same tensors (names, shapes, offsets), same groups at the same offsets,
+    /// each of the same optimizer (Adam is not AdamW), variant, and gradient, parameter and
+    /// state types. Hyperparameters, step counts, learning rates, schedules, parameters, state
+    /// and gradient control come from the checkpoint. Nothing is written unless all of it
+    /// fits: a refused checkpoint leaves the optimizer as it was.
+    fn restore(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Writes [`Backend::checkpoint`] to `path`.
+    fn save(&self, path: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        let bytes = self.checkpoint()?;
+        std::fs::write(path, bytes)
+            .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))
+    }
+    /// Reads `path` and [`Backend::restore`]s it.
+    fn load(&mut self, path: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
+        self.restore(&bytes)
+    }
 }
 
 /// The most steps an optimizer takes: step counts are exact in f64 up to 2^53, where the

@@ -15,9 +15,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::backend::Backend;
+use crate::control::GradientControl;
 use crate::cpu::CpuOptimizer;
 use crate::error::Result;
-use crate::gpu::clip::GradientControl;
 use crate::gpu::{GpuContext, GpuOptimizer, compat};
 use crate::layout::ParamLayout;
 use crate::optim::Optimizer;
@@ -364,11 +364,6 @@ impl Session for CpuBench {
         tensors: usize,
         control: Option<GradientControl>,
     ) -> Result<Timing> {
-        if control.is_some() {
-            return Err(crate::Error::Argument(
-                "clipping and skipping are GPU-only for now: drop --max-norm/--skip-nonfinite with --device cpu".into(),
-            ));
-        }
         let mut data = Data::new(1);
         let opt = if tensors <= 1 {
             CpuOptimizer::new(optimizer, n)?
@@ -376,6 +371,7 @@ impl Session for CpuBench {
             CpuOptimizer::with_layout(optimizer, split(ParamLayout::new(64), n, tensors)?)?
         };
         let mut opt = opt.with_threads(self.threads)?;
+        opt.set_gradient_control(control)?;
         let len = opt.len();
         opt.write_params(&data.vector(len))?;
         opt.write_grads(&data.gradients(len))?;

@@ -64,6 +64,8 @@ mod args;
 mod backend;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod checkpoint;
+pub mod control;
 pub mod cpu;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -88,9 +90,9 @@ pub mod verify;
 pub use wgpu;
 
 pub use backend::{Backend, MAX_STEPS};
+pub use control::GradientControl;
 pub use cpu::{CpuOptimizer, Oracle};
 pub use error::{Error, Result};
-pub use gpu::clip::GradientControl;
 pub use gpu::{
     ContextOptions, GpuContext, GpuOptimizer, KernelShape, Shapes, padded_bytes, required_limits,
 };

@@ -680,6 +680,34 @@ impl StoredState {
         self.len() == 0
     }
 
+    /// The stored type (`None` for an unused slot).
+    pub fn dtype(&self) -> Option<StateDType> {
+        match self {
+            StoredState::None => None,
+            StoredState::F32(_) => Some(StateDType::F32),
+            StoredState::Bf16(_) => Some(StateDType::Bf16),
+            StoredState::Int8 { .. } => Some(StateDType::Int8),
+        }
+    }
+
+    /// Refuses state that cannot replace a slot of `dtype` over `len` elements (another type,
+    /// another length, or int8 with the wrong number of block scales).
+    pub(crate) fn check_fits(&self, dtype: StateDType, len: usize) -> crate::Result<()> {
+        let blocks_ok = match self {
+            StoredState::Int8 { absmax, .. } => absmax.len() == len.div_ceil(BLOCK),
+            _ => true,
+        };
+        let dtype_ok = self.dtype() == Some(dtype);
+        if dtype_ok && blocks_ok && self.len() == len {
+            return Ok(());
+        }
+        Err(crate::Error::LengthMismatch {
+            what: "state",
+            expected: len,
+            got: if dtype_ok { self.len() } else { 0 },
+        })
+    }
+
     /// The raw bytes of the values (little-endian, as the device buffer holds them from byte 0)
     /// and, for int8, of the absmax.
     pub fn to_bytes(&self) -> (Vec<u8>, Vec<u8>) {

@@ -187,16 +187,8 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         (&["bench", "--optimizers", "bogus"], "unknown optimizer"),
         (&["bench", "--sizes", "2^x"], "not a positive size"),
         (
-            &[
-                "bench",
-                "--device",
-                "cpu",
-                "--max-norm",
-                "1",
-                "--sizes",
-                "64",
-            ],
-            "GPU-only",
+            &["bench", "--device", "cpu", "--max-norm=-1", "--sizes", "64"],
+            "max_norm",
         ),
         (&["tune", "--optimizers", "bogus"], "unknown optimizer"),
         (&["bench", "--state-dtype", "int4"], "unknown state dtype"),
@@ -501,7 +493,7 @@ fn verify_memory_and_bench_run_end_to_end() {
     // AdamW with bf16 gradients and int8 state moves 8 + 2 + 2·2.03 B per parameter.
     assert_eq!(rows[7]["bytes_per_param"].as_f64(), Some(14.0625));
 
-    // The CPU backend, on 2 threads, beside a host copy.
+    // The CPU backend, on 2 threads, beside a host copy, with clipping and skipping.
     let o = wgoptim(&[
         "bench",
         "--device",
@@ -518,6 +510,9 @@ fn verify_memory_and_bench_run_end_to_end() {
         "1",
         "--optimizers",
         "adam,sgd",
+        "--max-norm",
+        "1",
+        "--skip-nonfinite",
         "--csv",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));

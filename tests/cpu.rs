@@ -7,7 +7,8 @@ mod common;
 use wgoptim::cpu::twin_step;
 use wgoptim::verify::{self, Data};
 use wgoptim::{
-    Adam, Backend, CpuOptimizer, DeviceStep, Error, GpuOptimizer, ParamGroup, ParamLayout, Sgd,
+    Adam, Backend, CpuOptimizer, DeviceStep, Error, GpuOptimizer, GradDType, GradientControl,
+    ParamDType, ParamGroup, ParamLayout, Precision, Sgd, StatePrecision,
 };
 
 /// Not multiples of the vector width or of the 32,768-element task.
@@ -190,4 +191,148 @@ fn bad_groups_and_tensors_get_the_gpus_errors() {
         [0.0; 2],
         "refusals changed nothing"
     );
+}
+
+/// Runs the same gradients through both backends with `control` on, comparing after every step
+/// the parameters, every state tensor in its stored form, the norm and the counters, bit for
+/// bit. Returns the largest norm seen (to check that clipping was in play).
+fn control_agrees(
+    ctx: &wgoptim::GpuContext,
+    groups: Vec<ParamGroup>,
+    control: GradientControl,
+    steps: usize,
+    nan_at: &[usize],
+) -> f32 {
+    let mut gpu = GpuOptimizer::with_groups(ctx, groups.clone()).unwrap();
+    let mut cpu = CpuOptimizer::with_groups(groups).unwrap();
+    let n = gpu.len();
+    let mut data = Data::new(n as u64 + 3);
+    let p0 = data.vector(n);
+    let mut largest = 0.0f32;
+    for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
+        opt.write_params(&p0).unwrap();
+        opt.set_gradient_control(Some(control)).unwrap();
+    }
+    for step in 0..steps {
+        let scale = control.loss_scale as f32 * if step % 2 == 0 { 40.0 } else { 0.1 };
+        let mut g: Vec<f32> = data.gradients(n).iter().map(|x| x * scale).collect();
+        if nan_at.contains(&step) {
+            g[n / 2] = f32::NAN;
+        }
+        for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
+            opt.write_grads(&g).unwrap();
+            opt.step().unwrap();
+        }
+        let what = format!("step {step}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let norm = gpu.last_grad_norm().unwrap().unwrap();
+        assert_eq!(
+            cpu.last_grad_norm().unwrap().map(f32::to_bits),
+            Some(norm.to_bits()),
+            "{what}: norm"
+        );
+        largest = largest.max(norm);
+        assert_eq!(gpu.device_steps().unwrap(), cpu.device_steps().unwrap());
+        assert_eq!(gpu.skipped_steps().unwrap(), cpu.skipped_steps().unwrap());
+        assert_eq!(
+            bits(&gpu.read_params().unwrap()),
+            bits(cpu.params()),
+            "{what}"
+        );
+        for g in 0..gpu.groups() {
+            for slot in gpu.group_optimizer(g).unwrap().state_layout().slots {
+                assert_eq!(
+                    gpu.read_group_state_stored(g, slot.name).unwrap(),
+                    cpu.read_group_state_stored(g, slot.name).unwrap(),
+                    "{what}: group {g} {}",
+                    slot.name
+                );
+            }
+        }
+    }
+    assert_eq!(cpu.skipped_steps().unwrap(), nan_at.len() as u64);
+    largest
+}
+
+#[test]
+fn gradient_control_equals_the_gpu_bit_for_bit() {
+    let Some(ctx) = common::full() else { return };
+    let control = GradientControl {
+        max_norm: Some(5.0),
+        skip_nonfinite: true,
+        loss_scale: 256.0,
+    };
+    let precisions = [
+        Precision::default(),
+        Precision {
+            state: StatePrecision::int8(),
+            grads: GradDType::Bf16,
+            ..Default::default()
+        },
+        Precision {
+            state: StatePrecision::bf16(),
+            params: ParamDType::Bf16Master,
+            ..Default::default()
+        },
+    ];
+    for (name, optimizer) in verify::variants() {
+        for precision in precisions {
+            if optimizer.with_precision(precision).validate().is_err() {
+                continue; // centered RMSprop keeps f32 state
+            }
+            let optimizer = optimizer.with_precision(precision);
+            let groups = vec![
+                ParamGroup::new(optimizer).tensor("w", &[5000, 3]),
+                ParamGroup::new(optimizer.with_lr(optimizer.lr() * 0.5)).tensor("b", &[77]),
+            ];
+            let largest = control_agrees(&ctx, groups, control, 6, &[2]);
+            assert!(largest > 5.0, "{name}: clipping never bound ({largest})");
+        }
+    }
+}
+
+/// More than 256 partial sums: the norm's second stage sums them strided, as norm.wgsl does.
+#[test]
+fn gradient_control_equals_the_gpu_past_256_workgroups() {
+    let Some(ctx) = common::full() else { return };
+    let n = 256 * 16_384 + 3 * 16_384 + 7;
+    let control = GradientControl {
+        max_norm: Some(100.0),
+        skip_nonfinite: true,
+        loss_scale: 1.0,
+    };
+    let groups = vec![ParamGroup::new(Adam::adamw()).tensor("w", &[n])];
+    control_agrees(&ctx, groups, control, 3, &[1]);
+}
+
+#[test]
+fn bad_gradient_control_is_refused_alike() {
+    let Some(ctx) = common::full() else { return };
+    let mut gpu = GpuOptimizer::with_params(&ctx, Adam::adamw(), &[1.0; 10]).unwrap();
+    let mut cpu = CpuOptimizer::with_params(Adam::adamw(), &[1.0; 10]).unwrap();
+    for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
+        for bad in [
+            GradientControl {
+                max_norm: Some(f64::NAN),
+                ..Default::default()
+            },
+            GradientControl {
+                max_norm: Some(-1.0),
+                ..Default::default()
+            },
+            GradientControl {
+                loss_scale: 0.0,
+                ..Default::default()
+            },
+            GradientControl {
+                loss_scale: 1e300,
+                ..Default::default()
+            },
+        ] {
+            let e = opt.set_gradient_control(Some(bad)).unwrap_err();
+            assert!(matches!(e, Error::InvalidHyperparameter { .. }), "{e}");
+        }
+        assert!(opt.set_loss_scale(f64::INFINITY).is_err());
+        assert_eq!(opt.gradient_control(), None, "a refused control was kept");
+    }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::check_len;
 use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
+use crate::control::{self, GradientControl};
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
 use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateSlot};
 use crate::precision::{StoredState, bf16_bits, bf16_value};
 use crate::schedule::Schedule;
-use crate::uniform::{DeviceStep, StepUniform};
+use crate::uniform::{ControlBlock, DeviceStep, StepUniform};
 
 /// One parameter group's range of the flat vectors and its own state.
 #[derive(Clone, Debug)]
@@ -48,6 +49,9 @@ pub struct CpuOptimizer {
     segments: Vec<Segment>,
     layout: Option<ParamLayout>,
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// Clipping, unscaling and skipping, when on, and the counters norm.wgsl keeps on the GPU.
+    control: Option<GradientControl>,
+    block: ControlBlock,
 }
 
 /// The alignment (in f32 elements) of tensors and groups in a CPU layout: 256 bytes, wgpu's
@@ -125,6 +129,8 @@ impl CpuOptimizer {
             segments,
             layout,
             pool: None,
+            control: None,
+            block: ControlBlock::NEUTRAL,
         })
     }
 
@@ -153,36 +159,6 @@ impl CpuOptimizer {
     /// The parameters, without a copy.
     pub fn params(&self) -> &[f32] {
         &self.params
-    }
-
-    /// The tensor layout, when built with [`CpuOptimizer::with_layout`] or
-    /// [`CpuOptimizer::with_groups`].
-    pub fn layout(&self) -> Option<&ParamLayout> {
-        self.layout.as_ref()
-    }
-
-    /// The view of tensor `name`.
-    pub fn view(&self, name: &str) -> Result<&TensorView> {
-        match &self.layout {
-            Some(l) => l.get(name),
-            None => Err(Error::UnknownTensor(name.to_string())),
-        }
-    }
-
-    /// Overwrites one tensor's parameters.
-    pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
-        let range = self.view(name)?.range();
-        check_len("parameters", range.len(), data.len())?;
-        self.store_params(range.start, data);
-        Ok(())
-    }
-
-    /// Overwrites one tensor's gradients.
-    pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
-        let range = self.view(name)?.range();
-        check_len("gradients", range.len(), data.len())?;
-        self.store_grads(range.start, data);
-        Ok(())
     }
 
     /// Stores parameters from element `start` as the device keeps them: bf16 parameters
@@ -225,28 +201,6 @@ impl CpuOptimizer {
         }
     }
 
-    /// Reads one tensor's parameters.
-    pub fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
-        Ok(self.params[self.view(name)?.range()].to_vec())
-    }
-
-    /// Reads one tensor's slice of a state tensor (`exp_avg`, …) of its group.
-    pub fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
-        let view = self.view(name)?;
-        let g = self
-            .segments
-            .iter()
-            .rposition(|s| s.offset <= view.offset)
-            .unwrap_or(0);
-        let start = view.offset - self.segments[g].offset;
-        Ok(self.group_state(g, state)?[start..start + view.len].to_vec())
-    }
-
-    /// Number of parameter groups (1 unless built with [`CpuOptimizer::with_groups`]).
-    pub fn groups(&self) -> usize {
-        self.segments.len()
-    }
-
     fn segment(&self, g: usize) -> Result<&Segment> {
         self.segments.get(g).ok_or(Error::UnknownGroup {
             group: g,
@@ -254,37 +208,10 @@ impl CpuOptimizer {
         })
     }
 
-    /// The element range of group `g` in the flat vectors.
-    pub fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>> {
-        self.segments.get(g).map(|s| s.offset..s.offset + s.len)
-    }
-
-    /// Group `g`'s optimizer and hyperparameters.
-    pub fn group_optimizer(&self, g: usize) -> Option<&Optimizer> {
-        self.segments.get(g).map(|s| &s.progress.optimizer)
-    }
-
-    /// The learning rate group `g`'s next step uses (its schedule applied to its base lr).
-    pub fn group_lr(&self, g: usize) -> Result<f64> {
-        self.segment(g)?.progress.next_lr()
-    }
-
-    /// Sets group `g`'s base learning rate (`group_optimizer(g).lr()` then returns it).
-    pub fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
-        self.segment(g)?;
-        self.segments[g].progress.set_lr(lr)
-    }
-
     /// One state tensor of group `g`, decoded to f32.
     fn group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
         self.group_state_stored(g, name)
             .map(|(slot, stored)| stored.decode(slot.non_negative))
-    }
-
-    /// One state tensor of group `g` in its stored form (f32, bf16 bits, or int8 codes and
-    /// absmax), as [`crate::GpuOptimizer::read_group_state_stored`] reads it back.
-    pub fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
-        self.group_state_stored(g, name).map(|(_, s)| s.clone())
     }
 
     fn group_state_stored(&self, g: usize, name: &str) -> Result<(StateSlot, &StoredState)> {
@@ -300,14 +227,145 @@ impl CpuOptimizer {
             }),
         }
     }
+}
 
-    /// Reads one state tensor of group `g` (the group's own elements).
-    pub fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
-        self.group_state(g, name)
+impl crate::checkpoint::Stored for CpuOptimizer {
+    fn group_progress(&self, g: usize) -> &Progress {
+        &self.segments[g].progress
+    }
+    fn write_group_state_stored(
+        &mut self,
+        g: usize,
+        name: &str,
+        stored: &StoredState,
+    ) -> Result<()> {
+        let (slot, _) = self.group_state_stored(g, name)?;
+        stored.check_fits(slot.dtype, self.segments[g].len)?;
+        self.segments[g].state[slot.slot] = stored.clone();
+        Ok(())
+    }
+    fn control_block(&self) -> Result<Option<ControlBlock>> {
+        Ok(self.control.map(|_| self.block))
+    }
+    fn restore_counters(&mut self, block: &ControlBlock, _host: u64) -> Result<()> {
+        self.block = *block;
+        Ok(())
+    }
+    fn group_progress_mut(&mut self, g: usize) -> &mut Progress {
+        &mut self.segments[g].progress
+    }
+    fn finish_restore(&self) -> Result<()> {
+        Ok(())
     }
 }
 
 impl Backend for CpuOptimizer {
+    fn layout(&self) -> Option<&ParamLayout> {
+        self.layout.as_ref()
+    }
+    fn view(&self, name: &str) -> Result<&TensorView> {
+        match &self.layout {
+            Some(l) => l.get(name),
+            None => Err(Error::UnknownTensor(name.to_string())),
+        }
+    }
+    fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let range = self.view(name)?.range();
+        check_len("parameters", range.len(), data.len())?;
+        self.store_params(range.start, data);
+        Ok(())
+    }
+    fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let range = self.view(name)?.range();
+        check_len("gradients", range.len(), data.len())?;
+        self.store_grads(range.start, data);
+        Ok(())
+    }
+    fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
+        Ok(self.params[self.view(name)?.range()].to_vec())
+    }
+    fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
+        let view = self.view(name)?;
+        let g = self
+            .segments
+            .iter()
+            .rposition(|s| s.offset <= view.offset)
+            .unwrap_or(0);
+        let start = view.offset - self.segments[g].offset;
+        Ok(self.group_state(g, state)?[start..start + view.len].to_vec())
+    }
+    fn groups(&self) -> usize {
+        self.segments.len()
+    }
+    fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>> {
+        self.segments.get(g).map(|s| s.offset..s.offset + s.len)
+    }
+    fn group_optimizer(&self, g: usize) -> Option<&Optimizer> {
+        self.segments.get(g).map(|s| &s.progress.optimizer)
+    }
+    fn group_lr(&self, g: usize) -> Result<f64> {
+        self.segment(g)?.progress.next_lr()
+    }
+    fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
+        self.segment(g)?;
+        self.segments[g].progress.set_lr(lr)
+    }
+    fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
+        self.group_state(g, name)
+    }
+    fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
+        self.group_state_stored(g, name).map(|(_, s)| s.clone())
+    }
+
+    fn checkpoint(&self) -> Result<Vec<u8>> {
+        crate::checkpoint::checkpoint(self)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        crate::checkpoint::restore(self, bytes)
+    }
+
+    fn set_gradient_control(&mut self, control: Option<GradientControl>) -> Result<()> {
+        if let Some(c) = &control {
+            c.validate()?;
+        }
+        let steps = self.device_steps()?;
+        let skipping = control.is_some_and(|c| c.skip_nonfinite);
+        for segment in &mut self.segments {
+            segment.progress.steps = steps;
+            segment.progress.deferred = skipping;
+        }
+        self.block = ControlBlock::with_counts(steps, 0);
+        self.control = control;
+        Ok(())
+    }
+    fn gradient_control(&self) -> Option<GradientControl> {
+        self.control
+    }
+    fn set_loss_scale(&mut self, scale: f64) -> Result<()> {
+        let mut config = self.control.unwrap_or_default();
+        config.loss_scale = scale;
+        config.validate()?;
+        match &mut self.control {
+            Some(c) => {
+                *c = config;
+                Ok(())
+            }
+            None => self.set_gradient_control(Some(config)),
+        }
+    }
+    fn device_steps(&self) -> Result<u64> {
+        Ok(match self.control {
+            Some(_) => self.block.steps64(),
+            None => self.segments[0].progress.steps,
+        })
+    }
+    fn skipped_steps(&self) -> Result<u64> {
+        Ok(self.control.map_or(0, |_| self.block.skipped64()))
+    }
+    fn last_grad_norm(&self) -> Result<Option<f32>> {
+        Ok(self.control.map(|_| self.block.grad_norm))
+    }
+
     /// Group 0's optimizer (see [`CpuOptimizer::group_optimizer`] for the others).
     fn optimizer(&self) -> &Optimizer {
         &self.segments[0].progress.optimizer
@@ -353,28 +411,48 @@ impl Backend for CpuOptimizer {
     /// One step of every group; refused as a whole (nothing changed) if any group's schedule
     /// is finished or a group is at [`crate::MAX_STEPS`].
     fn step(&mut self) -> Result<()> {
-        let uniforms = self
+        let grads = &self.grads;
+        let outcome = self.control.map(|c| match &self.pool {
+            Some(pool) => pool.install(|| control::norm(grads, &c)),
+            None => control::norm(grads, &c),
+        });
+        // The step the device applies if it is not skipped: with skipping on, the uniform
+        // leaves its step-dependent factors to the scalars of that step (as on the GPU).
+        let t = self.block.steps64() + 1;
+        let steps = self
             .segments
             .iter()
             .map(|s| {
                 s.progress.check_can_step()?;
-                s.progress.next_uniform()
+                let at_step = match s.progress.deferred {
+                    true => s.progress.next_optimizer()?.step_scalars(t),
+                    false => DeviceStep::NEUTRAL.at_step,
+                };
+                let grad_mul = outcome.map_or(1.0, |o| o.grad_mul);
+                Ok((s.progress.next_uniform()?, DeviceStep { grad_mul, at_step }))
             })
             .collect::<Result<Vec<_>>>()?;
         let pool = self.pool.as_deref();
-        for (segment, uniform) in self.segments.iter_mut().zip(&uniforms) {
+        let skip = outcome.is_some_and(|o| o.skip);
+        for (segment, (uniform, dev)) in self.segments.iter_mut().zip(&steps) {
+            segment.progress.advance();
+            if skip {
+                continue;
+            }
             let range = segment.offset..segment.offset + segment.len;
             stored_step(
                 &segment.progress.optimizer,
                 uniform,
-                &DeviceStep::NEUTRAL,
+                dev,
                 segment.offset,
                 &mut self.params[range.clone()],
                 &self.grads[range],
                 &mut segment.state,
                 pool,
             );
-            segment.progress.advance();
+        }
+        if let Some(o) = outcome {
+            o.count(&mut self.block);
         }
         Ok(())
     }

@@ -9,8 +9,8 @@ use wgpu::util::DeviceExt;
 use super::chunk::plan_chunks;
 use super::context::GpuContext;
 use super::kernel::KernelShape;
+pub use crate::control::GradientControl;
 use crate::error::Result;
-use crate::optim::ensure;
 use crate::precision::GradDType;
 use crate::uniform::{ChunkUniform, ControlBlock};
 
@@ -18,61 +18,7 @@ use crate::uniform::{ChunkUniform, ControlBlock};
 /// `VECS_PER_INVOCATION` of norm.wgsl, and the dispatch size): shaped like the update kernels.
 pub const NORM_SHAPE: KernelShape = KernelShape::contiguous(16);
 
-/// What happens to the gradients before an update, all on the device.
-///
-/// ```text
-/// ĝ = g / loss_scale
-/// n = ‖ĝ‖₂ over all parameters of the step;  ĝ ← ĝ · min(1, max_norm / (n + 1e-6))
-/// skip the whole step (parameters and state untouched, not counted) if some ĝ is NaN or ±∞
-/// ```
-/// as `GradScaler.unscale_`, `torch.nn.utils.clip_grad_norm_` and the `found_inf` of PyTorch's
-/// fused optimizers do. The norm costs one extra read of the gradients per step.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GradientControl {
-    /// Clip the global gradient norm to this (finite, > 0); `None`: no clipping.
-    pub max_norm: Option<f64>,
-    /// Skip steps with non-finite gradients.
-    pub skip_nonfinite: bool,
-    /// Divide the gradients by this loss scale S (finite, > 0; 1 = none).
-    pub loss_scale: f64,
-}
-
-impl Default for GradientControl {
-    fn default() -> Self {
-        Self {
-            max_norm: None,
-            skip_nonfinite: false,
-            loss_scale: 1.0,
-        }
-    }
-}
-
 impl GradientControl {
-    /// Checks `max_norm` and `loss_scale`.
-    pub fn validate(&self) -> Result<()> {
-        if let Some(m) = self.max_norm {
-            ensure(
-                m.is_finite() && m > 0.0,
-                "max_norm",
-                m,
-                "must be finite and > 0",
-            )?;
-        }
-        let s = self.loss_scale;
-        // The kernels multiply by 1/S in f32: both S and 1/S must be normal f32 numbers, or
-        // every step is skipped (1/S = ∞) or every gradient flushed to 0 (1/S subnormal).
-        let normal = |x: f64| {
-            let x = x as f32;
-            x.is_finite() && x >= f32::MIN_POSITIVE
-        };
-        ensure(
-            s.is_finite() && s > 0.0 && normal(s) && normal(1.0 / s),
-            "loss_scale",
-            s,
-            "must be > 0 with S and 1/S normal f32 numbers (about 1.2e-38 to 8.5e37)",
-        )
-    }
-
     fn uniform(&self, partials: u32) -> NormUniform {
         NormUniform {
             unscale: (1.0 / self.loss_scale) as f32,

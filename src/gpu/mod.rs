@@ -1,7 +1,6 @@
 //! The GPU path: device context, kernels and the optimizer over device buffers.
 
 mod buffers;
-pub mod checkpoint;
 mod chunk;
 pub mod clip;
 pub(crate) mod compat;

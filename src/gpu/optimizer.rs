@@ -12,7 +12,7 @@ use super::segment::{SCALAR_RING, Segment, StateBuffer, UNIFORM_RING, state_byte
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
-use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateDType};
+use crate::optim::{GradDType, Optimizer, ParamDType, Rounding};
 use crate::precision::StoredState;
 use crate::precision::{bf16_bits, bf16_value};
 use crate::schedule::Schedule;
@@ -316,82 +316,6 @@ impl GpuOptimizer {
         })
     }
 
-    /// Turns on (or, with `None`, off) global-norm clipping, loss-scale unscaling and
-    /// non-finite skipping, all decided on the device each step (see [`GradientControl`]).
-    /// A configuration call: it may build pipelines and buffers and, when turning skipping
-    /// off, reads the device's step count back; `step()` itself stays free of both.
-    pub fn set_gradient_control(&mut self, control: Option<GradientControl>) -> Result<()> {
-        if let Some(c) = &control {
-            c.validate()?;
-        }
-        // The step count the device and the host agree on from here.
-        let steps = self.device_steps()?;
-        let skipping = control.is_some_and(|c| c.skip_nonfinite);
-        let ctx = self.ctx.clone();
-        let (params, grads, model) = (&self.params, &self.grads, self.model.as_ref());
-        let clip = compat::scoped(ctx.device(), || -> Result<Option<Clip>> {
-            let clip = match control {
-                Some(c) => Some(Clip::build(
-                    &ctx,
-                    grads,
-                    self.grad_dtype,
-                    self.len,
-                    c,
-                    steps,
-                )?),
-                None => None,
-            };
-            for segment in &mut self.segments {
-                segment.scalar_ring = skipping.then(|| {
-                    ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("step scalar ring"),
-                        size: SCALAR_RING * 16,
-                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                });
-                let control = clip.as_ref().map_or(ctx.neutral_control(), |c| &c.control);
-                let scalars = segment
-                    .scalar_ring
-                    .clone()
-                    .unwrap_or_else(|| ctx.neutral_scalars().clone());
-                segment.bind(&ctx, [params, grads], model, control, &scalars);
-            }
-            Ok(clip)
-        })??;
-        for segment in &mut self.segments {
-            segment.progress.steps = steps;
-            segment.progress.deferred = skipping;
-            segment.scalars_written_with = None;
-        }
-        self.anchor = Anchor {
-            device: steps,
-            host: steps,
-        };
-        self.clip = clip;
-        Ok(())
-    }
-
-    /// The clipping and skipping configuration in force.
-    pub fn gradient_control(&self) -> Option<GradientControl> {
-        self.clip.as_ref().map(|c| c.config)
-    }
-
-    /// Sets the loss scale S the gradients are divided by (GradScaler's scale), turning the
-    /// gradient control on if it was off. Writes 16 bytes; may be called every step.
-    pub fn set_loss_scale(&mut self, scale: f64) -> Result<()> {
-        let mut config = self.gradient_control().unwrap_or_default();
-        config.loss_scale = scale;
-        config.validate()?;
-        match &mut self.clip {
-            Some(clip) => {
-                clip.set_config(self.ctx.queue(), config);
-                Ok(())
-            }
-            None => self.set_gradient_control(Some(config)),
-        }
-    }
-
     /// The control block, read back, when gradient control is on.
     pub(crate) fn control_block(&self) -> Result<Option<ControlBlock>> {
         let Some(clip) = &self.clip else {
@@ -421,94 +345,6 @@ impl GpuOptimizer {
         for segment in &mut self.segments {
             segment.scalars_written_with = None;
         }
-    }
-
-    pub(crate) fn group_progress(&self, g: usize) -> &crate::backend::Progress {
-        &self.segments[g].progress
-    }
-
-    /// Puts a checkpoint's hyperparameters, base lr, schedule and step count into group `g`
-    /// (the caller has checked that the variant is the same).
-    pub(crate) fn restore_group(
-        &mut self,
-        g: usize,
-        optimizer: Optimizer,
-        lr: f64,
-        schedule: Option<Schedule>,
-        steps: u64,
-    ) {
-        let p = &mut self.segments[g].progress;
-        p.optimizer = optimizer;
-        p.lr = lr;
-        p.schedule = schedule;
-        p.steps = steps;
-    }
-
-    /// Reads one state tensor of group `g` (the group's own elements).
-    pub fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
-        let stored = self.read_group_state_stored(g, name)?;
-        Ok(stored.decode(self.group_state(g, name)?.slot.non_negative))
-    }
-
-    /// Steps the device has applied (reads back when gradient control is on): with skipping,
-    /// [`Backend::steps`] counts calls and this the steps that were not skipped.
-    pub fn device_steps(&self) -> Result<u64> {
-        Ok(match self.control_block()? {
-            Some(c) => c.steps64(),
-            None => self.segments[0].progress.steps,
-        })
-    }
-
-    /// Steps skipped for non-finite gradients so far (reads back; 0 without skipping).
-    pub fn skipped_steps(&self) -> Result<u64> {
-        Ok(self.control_block()?.map_or(0, |c| c.skipped64()))
-    }
-
-    /// ‖g‖₂ of the last step's unscaled gradients before clipping (reads back; `None` without
-    /// gradient control).
-    pub fn last_grad_norm(&self) -> Result<Option<f32>> {
-        Ok(self.control_block()?.map(|c| c.grad_norm))
-    }
-
-    /// The tensor layout, when built with [`GpuOptimizer::with_layout`] or
-    /// [`GpuOptimizer::with_groups`].
-    pub fn layout(&self) -> Option<&ParamLayout> {
-        self.layout.as_ref()
-    }
-
-    /// The view of tensor `name`.
-    pub fn view(&self, name: &str) -> Result<&TensorView> {
-        match &self.layout {
-            Some(l) => l.get(name),
-            None => Err(Error::UnknownTensor(name.to_string())),
-        }
-    }
-
-    /// Overwrites one tensor's parameters.
-    pub fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
-        let view = self.view(name)?.clone();
-        self.write_param_range(view.offset, view.len, data)
-    }
-
-    /// Overwrites one tensor's gradients.
-    pub fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
-        let view = self.view(name)?.clone();
-        self.write_grad_range(view.offset, view.len, data)
-    }
-
-    /// Reads one tensor's parameters.
-    pub fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
-        let view = self.view(name)?;
-        self.read_param_range(view.offset, view.len)
-    }
-
-    /// Reads one tensor's slice of a state buffer (`exp_avg`, …) of its group.
-    pub fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
-        let view = self.view(name)?;
-        let g = self.group_of(view.offset);
-        let start = view.offset - self.segments[g].offset;
-        let group = self.read_group_state(g, state)?;
-        Ok(group[start..start + view.len].to_vec())
     }
 
     /// The binding of elements `range` of tensor `name` in the parameter buffer (`grads:
@@ -551,44 +387,6 @@ impl GpuOptimizer {
         &self.grads
     }
 
-    /// Number of parameter groups (1 unless built with [`GpuOptimizer::with_groups`]).
-    pub fn groups(&self) -> usize {
-        self.segments.len()
-    }
-
-    /// The element range of group `g` in the flat buffers.
-    pub fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>> {
-        self.segments.get(g).map(|s| s.offset..s.offset + s.len)
-    }
-
-    /// Group `g`'s optimizer and hyperparameters.
-    pub fn group_optimizer(&self, g: usize) -> Option<&Optimizer> {
-        self.segments.get(g).map(|s| &s.progress.optimizer)
-    }
-
-    /// The learning rate group `g`'s next step uses (its schedule applied to its base lr).
-    pub fn group_lr(&self, g: usize) -> Result<f64> {
-        match self.segments.get(g) {
-            Some(s) => s.progress.next_lr(),
-            None => Err(Error::UnknownGroup {
-                group: g,
-                groups: self.segments.len(),
-            }),
-        }
-    }
-
-    /// Sets group `g`'s base learning rate (`group_optimizer(g).lr()` then returns it).
-    pub fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
-        let n = self.segments.len();
-        match self.segments.get_mut(g) {
-            Some(s) => s.progress.set_lr(lr),
-            None => Err(Error::UnknownGroup {
-                group: g,
-                groups: n,
-            }),
-        }
-    }
-
     fn group_of(&self, offset: usize) -> usize {
         self.segments
             .iter()
@@ -626,25 +424,6 @@ impl GpuOptimizer {
             })
     }
 
-    /// One state tensor of group `g` in its stored form (reads back): f32 values, bf16 bits,
-    /// or int8 codes and absmax.
-    pub fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
-        let state = self.group_state(g, name)?;
-        let len = self.segments[g].len;
-        let (data_bytes, absmax_bytes) = state_bytes(state.slot.dtype, len);
-        let data = self.read_bytes("state buffer", &state.data, 0, data_bytes)?;
-        let absmax = match &state.absmax {
-            Some(b) => self.read_bytes("state buffer", b, 0, absmax_bytes)?,
-            None => Vec::new(),
-        };
-        Ok(StoredState::from_bytes(
-            state.slot.dtype,
-            len,
-            &data,
-            &absmax,
-        ))
-    }
-
     /// Writes one state tensor of group `g` in its stored form (of the group's state type and
     /// length).
     pub(crate) fn write_group_state_stored(
@@ -654,20 +433,7 @@ impl GpuOptimizer {
         stored: &StoredState,
     ) -> Result<()> {
         let state = self.group_state(g, name)?;
-        let len = self.segments[g].len;
-        let dtype_ok = matches!(
-            (state.slot.dtype, stored),
-            (StateDType::F32, StoredState::F32(_))
-                | (StateDType::Bf16, StoredState::Bf16(_))
-                | (StateDType::Int8, StoredState::Int8 { .. })
-        );
-        if !dtype_ok || stored.len() != len {
-            return Err(Error::LengthMismatch {
-                what: "state",
-                expected: len,
-                got: if dtype_ok { stored.len() } else { 0 },
-            });
-        }
+        stored.check_fits(state.slot.dtype, self.segments[g].len)?;
         state.upload(self.ctx.queue(), stored, false);
         Ok(())
     }
@@ -985,7 +751,198 @@ impl GpuOptimizer {
     }
 }
 
+impl crate::checkpoint::Stored for GpuOptimizer {
+    fn group_progress(&self, g: usize) -> &crate::backend::Progress {
+        &self.segments[g].progress
+    }
+    fn write_group_state_stored(
+        &mut self,
+        g: usize,
+        name: &str,
+        stored: &StoredState,
+    ) -> Result<()> {
+        GpuOptimizer::write_group_state_stored(self, g, name, stored)
+    }
+    fn control_block(&self) -> Result<Option<ControlBlock>> {
+        self.control_block()
+    }
+    fn restore_counters(&mut self, block: &ControlBlock, host: u64) -> Result<()> {
+        self.write_control_block(block)?;
+        self.reanchor(block.steps64(), host);
+        Ok(())
+    }
+    fn group_progress_mut(&mut self, g: usize) -> &mut crate::backend::Progress {
+        &mut self.segments[g].progress
+    }
+    fn finish_restore(&self) -> Result<()> {
+        compat::wait(self.ctx.device())
+    }
+}
+
 impl Backend for GpuOptimizer {
+    fn layout(&self) -> Option<&ParamLayout> {
+        self.layout.as_ref()
+    }
+    fn view(&self, name: &str) -> Result<&TensorView> {
+        match &self.layout {
+            Some(l) => l.get(name),
+            None => Err(Error::UnknownTensor(name.to_string())),
+        }
+    }
+    fn write_tensor(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let view = self.view(name)?.clone();
+        self.write_param_range(view.offset, view.len, data)
+    }
+    fn write_tensor_grads(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        let view = self.view(name)?.clone();
+        self.write_grad_range(view.offset, view.len, data)
+    }
+    fn read_tensor(&self, name: &str) -> Result<Vec<f32>> {
+        let view = self.view(name)?;
+        self.read_param_range(view.offset, view.len)
+    }
+    fn read_tensor_state(&self, name: &str, state: &str) -> Result<Vec<f32>> {
+        let view = self.view(name)?;
+        let g = self.group_of(view.offset);
+        let start = view.offset - self.segments[g].offset;
+        let group = self.read_group_state(g, state)?;
+        Ok(group[start..start + view.len].to_vec())
+    }
+    fn groups(&self) -> usize {
+        self.segments.len()
+    }
+    fn group_range(&self, g: usize) -> Option<std::ops::Range<usize>> {
+        self.segments.get(g).map(|s| s.offset..s.offset + s.len)
+    }
+    fn group_optimizer(&self, g: usize) -> Option<&Optimizer> {
+        self.segments.get(g).map(|s| &s.progress.optimizer)
+    }
+    fn group_lr(&self, g: usize) -> Result<f64> {
+        match self.segments.get(g) {
+            Some(s) => s.progress.next_lr(),
+            None => Err(Error::UnknownGroup {
+                group: g,
+                groups: self.segments.len(),
+            }),
+        }
+    }
+    fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
+        let n = self.segments.len();
+        match self.segments.get_mut(g) {
+            Some(s) => s.progress.set_lr(lr),
+            None => Err(Error::UnknownGroup {
+                group: g,
+                groups: n,
+            }),
+        }
+    }
+    fn read_group_state(&self, g: usize, name: &str) -> Result<Vec<f32>> {
+        let stored = self.read_group_state_stored(g, name)?;
+        Ok(stored.decode(self.group_state(g, name)?.slot.non_negative))
+    }
+    fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
+        let state = self.group_state(g, name)?;
+        let len = self.segments[g].len;
+        let (data_bytes, absmax_bytes) = state_bytes(state.slot.dtype, len);
+        let data = self.read_bytes("state buffer", &state.data, 0, data_bytes)?;
+        let absmax = match &state.absmax {
+            Some(b) => self.read_bytes("state buffer", b, 0, absmax_bytes)?,
+            None => Vec::new(),
+        };
+        Ok(StoredState::from_bytes(
+            state.slot.dtype,
+            len,
+            &data,
+            &absmax,
+        ))
+    }
+
+    fn checkpoint(&self) -> Result<Vec<u8>> {
+        crate::checkpoint::checkpoint(self)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        crate::checkpoint::restore(self, bytes)
+    }
+
+    fn set_gradient_control(&mut self, control: Option<GradientControl>) -> Result<()> {
+        if let Some(c) = &control {
+            c.validate()?;
+        }
+        // The step count the device and the host agree on from here.
+        let steps = self.device_steps()?;
+        let skipping = control.is_some_and(|c| c.skip_nonfinite);
+        let ctx = self.ctx.clone();
+        let (params, grads, model) = (&self.params, &self.grads, self.model.as_ref());
+        let clip = compat::scoped(ctx.device(), || -> Result<Option<Clip>> {
+            let clip = match control {
+                Some(c) => Some(Clip::build(
+                    &ctx,
+                    grads,
+                    self.grad_dtype,
+                    self.len,
+                    c,
+                    steps,
+                )?),
+                None => None,
+            };
+            for segment in &mut self.segments {
+                segment.scalar_ring = skipping.then(|| {
+                    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("step scalar ring"),
+                        size: SCALAR_RING * 16,
+                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                });
+                let control = clip.as_ref().map_or(ctx.neutral_control(), |c| &c.control);
+                let scalars = segment
+                    .scalar_ring
+                    .clone()
+                    .unwrap_or_else(|| ctx.neutral_scalars().clone());
+                segment.bind(&ctx, [params, grads], model, control, &scalars);
+            }
+            Ok(clip)
+        })??;
+        for segment in &mut self.segments {
+            segment.progress.steps = steps;
+            segment.progress.deferred = skipping;
+            segment.scalars_written_with = None;
+        }
+        self.anchor = Anchor {
+            device: steps,
+            host: steps,
+        };
+        self.clip = clip;
+        Ok(())
+    }
+    fn gradient_control(&self) -> Option<GradientControl> {
+        self.clip.as_ref().map(|c| c.config)
+    }
+    fn set_loss_scale(&mut self, scale: f64) -> Result<()> {
+        let mut config = self.gradient_control().unwrap_or_default();
+        config.loss_scale = scale;
+        config.validate()?;
+        match &mut self.clip {
+            Some(clip) => {
+                clip.set_config(self.ctx.queue(), config);
+                Ok(())
+            }
+            None => self.set_gradient_control(Some(config)),
+        }
+    }
+    fn device_steps(&self) -> Result<u64> {
+        Ok(match self.control_block()? {
+            Some(c) => c.steps64(),
+            None => self.segments[0].progress.steps,
+        })
+    }
+    fn skipped_steps(&self) -> Result<u64> {
+        Ok(self.control_block()?.map_or(0, |c| c.skipped64()))
+    }
+    fn last_grad_norm(&self) -> Result<Option<f32>> {
+        Ok(self.control_block()?.map(|c| c.grad_norm))
+    }
+
     /// Group 0's optimizer (see [`GpuOptimizer::group_optimizer`] for the others).
     fn optimizer(&self) -> &Optimizer {
         &self.segments[0].progress.optimizer

@@ -1,0 +1,362 @@
+//! Saving and loading an optimizer, on either backend, as safetensors: the parameters, every group's state tensors
+//! (`group{g}.{name}`, PyTorch's state names) in their stored type (F32; BF16 bit patterns;
+//! int8 as U8 codes with `group{g}.{name}.absmax`, one F32 per 256-element block), and a JSON
+//! header in the file's metadata under
+//! `wgoptim` with the format, hyperparameters, step counts, base learning rates, schedules and
+//! the gradient-control configuration and counters. Loading checks everything before it writes
+//! anything: a checkpoint that does not fit leaves the optimizer as it was.
+//!
+//! The two backends write the same file for the same optimizer, so a checkpoint of one loads
+//! into the other and the next steps agree bit for bit (`tests/checkpoint.rs`).
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, MAX_STEPS, Progress};
+use crate::control::GradientControl;
+use crate::error::{Error, Result};
+use crate::optim::{Optimizer, StateDType};
+use crate::precision::{BLOCK, StoredState};
+use crate::schedule::Schedule;
+use crate::uniform::ControlBlock;
+
+/// The format written into every checkpoint's header. Version 3 added low-precision state;
+/// version 2 checkpoints (all f32) still load.
+pub const FORMAT: &str = "wgoptim-checkpoint/3";
+
+/// Formats `restore` reads.
+const READABLE: [&str; 2] = ["wgoptim-checkpoint/2", FORMAT];
+
+/// What a backend gives the checkpoint code: its groups, their state in stored form, and the
+/// gradient control's configuration and counters.
+pub(crate) trait Stored: Backend {
+    fn group_progress(&self, g: usize) -> &Progress;
+    fn write_group_state_stored(
+        &mut self,
+        g: usize,
+        name: &str,
+        stored: &StoredState,
+    ) -> Result<()>;
+    /// The control block (read back on the GPU), when gradient control is on.
+    fn control_block(&self) -> Result<Option<ControlBlock>>;
+    /// After a restore with gradient control on: the device's counters are `block`'s at host
+    /// step count `host`.
+    fn restore_counters(&mut self, block: &ControlBlock, host: u64) -> Result<()>;
+    fn group_progress_mut(&mut self, g: usize) -> &mut Progress;
+    /// Waits for the restore's writes to land.
+    fn finish_restore(&self) -> Result<()>;
+}
+
+#[derive(Serialize, Deserialize)]
+struct GroupHeader {
+    optimizer: Optimizer,
+    lr: f64,
+    offset: usize,
+    len: usize,
+    schedule: Option<Schedule>,
+}
+
+/// One tensor of the layout, as recorded in the header.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct TensorRecord {
+    name: String,
+    shape: Vec<usize>,
+    offset: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+    len: usize,
+    /// The layout's tensors (empty for an optimizer over one flat vector).
+    tensors: Vec<TensorRecord>,
+    steps: u64,
+    device_steps: u64,
+    skipped: u64,
+    gradient_control: Option<GradientControl>,
+    groups: Vec<GroupHeader>,
+}
+
+fn mismatch(what: impl Into<String>, expected: impl ToString, found: impl ToString) -> Error {
+    Error::CheckpointMismatch {
+        what: what.into(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
+}
+
+fn tensor_records(b: &impl Stored) -> Vec<TensorRecord> {
+    b.layout().map_or_else(Vec::new, |l| {
+        l.tensors()
+            .iter()
+            .map(|t| TensorRecord {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                offset: t.offset,
+            })
+            .collect()
+    })
+}
+
+pub(crate) fn checkpoint(b: &impl Stored) -> Result<Vec<u8>> {
+    let control = b.control_block()?;
+    let header = Header {
+        format: FORMAT.into(),
+        len: b.len(),
+        steps: b.steps(),
+        device_steps: control.map_or(b.steps(), |c| c.steps64()),
+        skipped: control.map_or(0, |c| c.skipped64()),
+        tensors: tensor_records(b),
+        gradient_control: b.gradient_control(),
+        groups: (0..b.groups())
+            .map(|g| {
+                let p = b.group_progress(g);
+                let range = b.group_range(g).unwrap_or_default();
+                GroupHeader {
+                    optimizer: p.optimizer,
+                    lr: p.lr,
+                    offset: range.start,
+                    len: range.len(),
+                    schedule: p.schedule.clone(),
+                }
+            })
+            .collect(),
+    };
+    let mut tensors: Vec<(String, Vec<u8>, usize)> = Vec::new();
+    let params = b.read_params()?;
+    tensors.push((
+        "params".into(),
+        bytemuck::cast_slice(&params).to_vec(),
+        params.len(),
+    ));
+    let mut tensors: Vec<(String, Dtype, Vec<u8>, usize)> = tensors
+        .into_iter()
+        .map(|(name, bytes, n)| (name, Dtype::F32, bytes, n))
+        .collect();
+    for (g, gh) in header.groups.iter().enumerate() {
+        for slot in gh.optimizer.state_layout().slots {
+            let name = format!("group{g}.{}", slot.name);
+            let stored = b.read_group_state_stored(g, slot.name)?;
+            let n = stored.len();
+            let (data, absmax) = stored.to_bytes();
+            match stored {
+                StoredState::Int8 { absmax: a, .. } => {
+                    tensors.push((name.clone(), Dtype::U8, data, n));
+                    tensors.push((format!("{name}.absmax"), Dtype::F32, absmax, a.len()));
+                }
+                StoredState::Bf16(_) => tensors.push((name, Dtype::BF16, data, n)),
+                _ => tensors.push((name, Dtype::F32, data, n)),
+            }
+        }
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, bytes, n)| {
+            TensorView::new(*dtype, vec![*n], bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Checkpoint(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let json = serde_json::to_string(&header).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let metadata = HashMap::from([("wgoptim".to_string(), json)]);
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint(e.to_string()))
+}
+
+pub(crate) fn restore(b: &mut impl Stored, bytes: &[u8]) -> Result<()> {
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::Checkpoint(format!("not a safetensors file ({e})")))?;
+    let (_, metadata) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::Checkpoint(format!("unreadable header ({e})")))?;
+    let json = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("wgoptim"))
+        .ok_or_else(|| Error::Checkpoint("no `wgoptim` header: not a wgoptim checkpoint".into()))?;
+    let header: Header =
+        serde_json::from_str(json).map_err(|e| Error::Checkpoint(format!("bad header ({e})")))?;
+    if !READABLE.contains(&header.format.as_str()) {
+        return Err(mismatch("format", READABLE.join(" or "), &header.format));
+    }
+    if header.len != b.len() {
+        return Err(mismatch("parameter count", b.len(), header.len));
+    }
+    let mine = tensor_records(b);
+    if header.tensors != mine {
+        let show = |t: &[TensorRecord]| {
+            let names: Vec<String> = t
+                .iter()
+                .map(|t| format!("{}{:?}@{}", t.name, t.shape, t.offset))
+                .collect();
+            if names.is_empty() {
+                "one flat vector (no layout)".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        return Err(mismatch(
+            "tensor layout",
+            show(&mine),
+            show(&header.tensors),
+        ));
+    }
+    check_counts(&header)?;
+    if header.groups.len() != b.groups() {
+        return Err(mismatch(
+            "number of groups",
+            b.groups(),
+            header.groups.len(),
+        ));
+    }
+    if let Some(c) = &header.gradient_control {
+        c.validate()?;
+    }
+    for (g, gh) in header.groups.iter().enumerate() {
+        let mine = b.group_progress(g).optimizer;
+        gh.optimizer.validate()?;
+        crate::optim::ensure_lr(gh.lr)?;
+        if let Some(s) = &gh.schedule {
+            s.validate()?;
+        }
+        let range = b.group_range(g).unwrap_or_default();
+        if (gh.offset, gh.len) != (range.start, range.len()) {
+            return Err(mismatch(
+                format!("group {g} range"),
+                format!("{range:?}"),
+                format!("{:?}", gh.offset..gh.offset + gh.len),
+            ));
+        }
+        if gh.optimizer.name() != mine.name()
+            || gh.optimizer.kernel() != mine.kernel()
+            || gh.optimizer.variant() != mine.variant()
+        {
+            return Err(mismatch(
+                format!("group {g} optimizer"),
+                describe(&mine),
+                describe(&gh.optimizer),
+            ));
+        }
+        for (what, theirs, ours) in [
+            (
+                "gradient dtype",
+                gh.optimizer.grad_dtype().name(),
+                mine.grad_dtype().name(),
+            ),
+            (
+                "parameter dtype",
+                gh.optimizer.param_dtype().name(),
+                mine.param_dtype().name(),
+            ),
+        ] {
+            if theirs != ours {
+                return Err(mismatch(format!("group {g} {what}"), ours, theirs));
+            }
+        }
+        let (theirs, ours) = (gh.optimizer.state_layout(), mine.state_layout());
+        if theirs.dtype() != ours.dtype() {
+            return Err(mismatch(
+                format!("group {g} state dtype"),
+                ours.dtype().name(),
+                theirs.dtype().name(),
+            ));
+        }
+    }
+    // The raw bytes of tensor `name`, checked to be `n` elements of `dtype`.
+    let tensor = |name: &str, dtype: Dtype, n: usize| -> Result<&[u8]> {
+        let t = file
+            .tensor(name)
+            .map_err(|_| mismatch(format!("tensor `{name}`"), "present", "missing"))?;
+        if t.dtype() != dtype {
+            return Err(mismatch(
+                format!("dtype of `{name}`"),
+                format!("{dtype:?}"),
+                format!("{:?}", t.dtype()),
+            ));
+        }
+        if t.shape() != [n] {
+            return Err(mismatch(
+                format!("shape of `{name}`"),
+                format!("[{n}]"),
+                format!("{:?}", t.shape()),
+            ));
+        }
+        Ok(t.data())
+    };
+    let params: Vec<f32> = bytemuck::pod_collect_to_vec(tensor("params", Dtype::F32, b.len())?);
+    let mut states = Vec::new();
+    for (g, gh) in header.groups.iter().enumerate() {
+        let n = gh.len;
+        for slot in gh.optimizer.state_layout().slots {
+            let name = format!("group{g}.{}", slot.name);
+            let stored = match slot.dtype {
+                StateDType::F32 => {
+                    StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::F32, n)?, &[])
+                }
+                StateDType::Bf16 => {
+                    StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::BF16, n)?, &[])
+                }
+                StateDType::Int8 => StoredState::from_bytes(
+                    slot.dtype,
+                    n,
+                    tensor(&name, Dtype::U8, n)?,
+                    tensor(&format!("{name}.absmax"), Dtype::F32, n.div_ceil(BLOCK))?,
+                ),
+            };
+            states.push((g, slot.name, stored));
+        }
+    }
+    // Everything fits: write.
+    b.set_gradient_control(header.gradient_control)?;
+    b.write_params(&params)?;
+    for (g, name, stored) in &states {
+        b.write_group_state_stored(*g, name, stored)?;
+    }
+    for (g, gh) in header.groups.into_iter().enumerate() {
+        // The variant is the same (checked above): hyperparameters, base lr, schedule and step
+        // count come from the checkpoint.
+        let p = b.group_progress_mut(g);
+        p.optimizer = gh.optimizer;
+        p.lr = gh.lr;
+        p.schedule = gh.schedule;
+        p.steps = header.steps;
+    }
+    if header.gradient_control.is_some() {
+        let block = ControlBlock::with_counts(header.device_steps, header.skipped);
+        b.restore_counters(&block, header.steps)?;
+    }
+    b.finish_restore()
+}
+
+/// The step counters must be ones an optimizer can have reached: at most [`MAX_STEPS`], and
+/// (with gradient control) the device's steps plus the skipped ones are the host's.
+fn check_counts(h: &Header) -> Result<()> {
+    if h.steps > MAX_STEPS {
+        return Err(Error::Checkpoint(format!(
+            "steps = {} is past the largest step count, {MAX_STEPS}",
+            h.steps
+        )));
+    }
+    let consistent = match h.gradient_control {
+        Some(_) => h.device_steps.checked_add(h.skipped) == Some(h.steps),
+        None => h.device_steps == h.steps && h.skipped == 0,
+    };
+    if !consistent {
+        return Err(Error::Checkpoint(format!(
+            "inconsistent step counts: steps = {}, device_steps = {}, skipped = {}",
+            h.steps, h.device_steps, h.skipped
+        )));
+    }
+    Ok(())
+}
+
+fn describe(o: &Optimizer) -> String {
+    let layout = o.state_layout();
+    format!(
+        "{} {:?} with {} state [{}]",
+        o.name(),
+        o.variant(),
+        layout.dtype().name(),
+        layout.names()
+    )
+}
