@@ -4,6 +4,7 @@ use crate::optim::Adam;
 use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
+#[inline]
 pub fn update(
     step: &StepUniform,
     dev: &DeviceStep,
