@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::control::GradientControl;
-use crate::cpu::CpuOptimizer;
+use crate::cpu::{CpuContext, CpuOptimizer, host_vec};
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuOptimizer, compat};
 use crate::layout::ParamLayout;
@@ -309,37 +309,23 @@ impl Session for Bench {
 pub struct CpuBench {
     warmup: usize,
     reps: usize,
-    /// 0: rayon's global pool.
-    threads: usize,
-    pool: Option<rayon::ThreadPool>,
+    ctx: CpuContext,
 }
 
 impl CpuBench {
     /// A session with `warmup` untimed and `reps` timed steps, on `threads` threads (0: one
     /// per core).
     pub fn new(warmup: usize, reps: usize, threads: usize) -> Result<Self> {
-        let pool = match threads {
-            0 => None,
-            n => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| crate::Error::Argument(format!("thread pool of {n}: {e}")))?,
-            ),
-        };
         Ok(Self {
             warmup,
             reps: reps.max(1),
-            threads,
-            pool,
+            ctx: CpuContext::with_threads(threads)?,
         })
     }
 
     /// Threads the steps and copies run on.
     pub fn threads(&self) -> usize {
-        self.pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+        self.ctx.threads()
     }
 
     fn time(&self, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
@@ -365,12 +351,15 @@ impl Session for CpuBench {
         control: Option<GradientControl>,
     ) -> Result<Timing> {
         let mut data = Data::new(1);
-        let opt = if tensors <= 1 {
-            CpuOptimizer::new(optimizer, n)?
+        let mut opt = if tensors <= 1 {
+            CpuOptimizer::new(&self.ctx, optimizer, n)?
         } else {
-            CpuOptimizer::with_layout(optimizer, split(ParamLayout::new(64), n, tensors)?)?
+            CpuOptimizer::with_layout(
+                &self.ctx,
+                optimizer,
+                split(ParamLayout::new(64), n, tensors)?,
+            )?
         };
-        let mut opt = opt.with_threads(self.threads)?;
         opt.set_gradient_control(control)?;
         let len = opt.len();
         opt.write_params(&data.vector(len))?;
@@ -381,18 +370,18 @@ impl Session for CpuBench {
     fn copy(&self, bytes: u64) -> Result<Timing> {
         use rayon::prelude::*;
         let n = (bytes / 4) as usize;
-        let src = vec![1.0f32; n];
-        let mut dst = vec![0.0f32; n];
+        let src = host_vec(n, 1.0);
+        let mut dst = host_vec(n, 0.0);
+        // One contiguous piece per thread: memcpy of a piece that large streams its stores past
+        // the caches (no read for ownership of the destination), the host's best copy.
+        let piece = n.div_ceil(self.threads()).max(1);
         let mut copy = || {
-            dst.par_chunks_mut(1 << 15)
-                .zip(src.par_chunks(1 << 15))
+            dst.par_chunks_mut(piece)
+                .zip(src.par_chunks(piece))
                 .for_each(|(d, s)| d.copy_from_slice(s));
         };
         self.time(|| {
-            match &self.pool {
-                Some(pool) => pool.install(&mut copy),
-                None => copy(),
-            }
+            self.ctx.install(&mut copy);
             Ok(())
         })
     }

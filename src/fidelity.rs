@@ -51,7 +51,7 @@ pub fn fidelity(
     let lowp = optimizer.with_state_precision(StatePrecision { dtype, min_len: 0 });
     let mut data = Data::new(seed);
     let p0 = data.normal(len, 0.1);
-    let mut run = CpuOptimizer::with_params(lowp, &p0)?;
+    let mut run = CpuOptimizer::with_params(&crate::CpuContext::new(), lowp, &p0)?;
     let mut params = p0;
     let layout = reference.state_layout();
     let mut state: [Vec<f32>; 3] = Default::default();
@@ -76,7 +76,7 @@ pub fn fidelity(
             &mut params,
             &grads,
             [a, b, c],
-            None,
+            &crate::CpuContext::new(),
         );
         run.write_grads(&grads)?;
         run.step()?;

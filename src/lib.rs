@@ -23,18 +23,20 @@
 //! ## One API on both backends
 //!
 //! [`GpuOptimizer`] (the WGSL kernels) and [`CpuOptimizer`] (their f32 twins) implement the
-//! same [`Backend`] trait, are built by constructors of the same names, and answer the same
-//! bad input with the same [`Error`]:
+//! same [`Backend`] trait (everything but the constructors: steps, schedules, groups, tensors,
+//! gradient control, checkpoints), are built by constructors of the same names and signatures,
+//! and answer the same bad input with the same [`Error`]:
 //!
 //! | constructor | GPU | CPU | starts from |
 //! |---|---|---|---|
-//! | `new` | `GpuOptimizer::new(&ctx, opt, len)` | `CpuOptimizer::new(opt, len)` | zeros |
-//! | `with_params` | `GpuOptimizer::with_params(&ctx, opt, &params)` | `CpuOptimizer::with_params(opt, &params)` | a copy of `params` |
-//! | `with_layout` | `GpuOptimizer::with_layout(&ctx, opt, layout)` | `CpuOptimizer::with_layout(opt, layout)` | zeros, named tensors |
-//! | `with_groups` | `GpuOptimizer::with_groups(&ctx, groups)` | `CpuOptimizer::with_groups(groups)` | zeros, parameter groups |
+//! | `new` | `GpuOptimizer::new(&ctx, opt, len)` | `CpuOptimizer::new(&cpu, opt, len)` | zeros |
+//! | `with_params` | `GpuOptimizer::with_params(&ctx, opt, &params)` | `CpuOptimizer::with_params(&cpu, opt, &params)` | a copy of `params` |
+//! | `with_layout` | `GpuOptimizer::with_layout(&ctx, opt, layout)` | `CpuOptimizer::with_layout(&cpu, opt, layout)` | zeros, named tensors |
+//! | `with_groups` | `GpuOptimizer::with_groups(&ctx, groups)` | `CpuOptimizer::with_groups(&cpu, groups)` | zeros, parameter groups |
 //! | `adopt` | `GpuOptimizer::adopt(&ctx, opt, params, grads, len)` | — | the caller's buffers |
 //!
-//! The GPU constructors take the context first; `opt` is anything that converts into an
+//! Each constructor takes its context first, a [`GpuContext`] (the device) or a [`CpuContext`]
+//! (the threads); `opt` is anything that converts into an
 //! [`Optimizer`] (`Adam::adamw().lr(3e-4)`, `Sgd::default().momentum(0.9)`, …). Getters are
 //! plain nouns (`steps()`, `lr()`, `group_lr(g)`), setters `set_*`, readbacks `read_*` and
 //! uploads `write_*`; everything that can fail returns [`Result`].
@@ -91,7 +93,7 @@ pub use wgpu;
 
 pub use backend::{Backend, MAX_STEPS};
 pub use control::GradientControl;
-pub use cpu::{CpuOptimizer, Oracle};
+pub use cpu::{CpuContext, CpuOptimizer, Oracle};
 pub use error::{Error, Result};
 pub use gpu::{
     ContextOptions, GpuContext, GpuOptimizer, KernelShape, Shapes, padded_bytes, required_limits,
@@ -108,8 +110,9 @@ pub use uniform::{ChunkUniform, ControlBlock, DeviceStep, StepScalars, StepUnifo
 /// Everything a training loop usually names: `use wgoptim::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Adagrad, Adam, Anneal, Backend, ContextOptions, CpuOptimizer, Cyclic, CyclicMode, Error,
-        GpuContext, GpuOptimizer, GradientControl, LrFinder, OneCycle, Optimizer, ParamGroup,
-        ParamLayout, ReduceLrOnPlateau, RmsProp, Schedule, Sgd, padded_bytes,
+        Adagrad, Adam, Anneal, Backend, ContextOptions, CpuContext, CpuOptimizer, Cyclic,
+        CyclicMode, Error, GpuContext, GpuOptimizer, GradientControl, LrFinder, OneCycle,
+        Optimizer, ParamGroup, ParamLayout, ReduceLrOnPlateau, RmsProp, Schedule, Sgd,
+        padded_bytes,
     };
 }

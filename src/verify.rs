@@ -319,7 +319,7 @@ pub fn run_against_reference(
     seed: u64,
 ) -> Result<Vec<Report>> {
     let optimizer = *backend.optimizer();
-    let mut twin = CpuOptimizer::with_params(optimizer, params)?;
+    let mut twin = CpuOptimizer::with_params(&crate::CpuContext::new(), optimizer, params)?;
     let mut oracle = Oracle::new(optimizer, params)?;
     let mut data = Data::new(seed);
     let mut reports = Vec::new();

@@ -126,7 +126,7 @@ fn bad_checkpoints_are_refused_and_change_nothing() {
         Box::new(GpuOptimizer::with_params(&ctx, o, p).unwrap())
     };
     let cpu = |o: Optimizer, p: &[f32]| -> Box<dyn Backend> {
-        Box::new(CpuOptimizer::with_params(o, p).unwrap())
+        Box::new(CpuOptimizer::with_params(&wgoptim::CpuContext::new(), o, p).unwrap())
     };
     // Each backend refuses what the other's checkpoints would not fit, with the same errors.
     for make in [&gpu as Make, &cpu] {
@@ -322,7 +322,8 @@ fn checkpoints_move_between_backends_bit_for_bit() {
             Box::new(o)
         };
         let cpu = || -> Box<dyn Backend> {
-            let mut o = CpuOptimizer::with_groups(groups(base)).unwrap();
+            let mut o =
+                CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups(base)).unwrap();
             configure(&mut o);
             Box::new(o)
         };

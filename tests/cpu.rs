@@ -14,6 +14,10 @@ use wgoptim::{
 /// Not multiples of the vector width or of the 32,768-element task.
 const SIZES: [usize; 4] = [1, 7, 32_768 + 5, 100_003];
 
+fn threads(n: usize) -> wgoptim::CpuContext {
+    wgoptim::CpuContext::with_threads(n).unwrap()
+}
+
 #[test]
 fn threaded_steps_equal_the_sequential_twin_for_every_variant() {
     for (name, optimizer) in verify::variants() {
@@ -25,14 +29,8 @@ fn threaded_steps_equal_the_sequential_twin_for_every_variant() {
             for slot in optimizer.state_layout().slots {
                 state[slot.slot] = vec![slot.init; n];
             }
-            let mut one = CpuOptimizer::with_params(optimizer, &p0)
-                .unwrap()
-                .with_threads(1)
-                .unwrap();
-            let mut two = CpuOptimizer::with_params(optimizer, &p0)
-                .unwrap()
-                .with_threads(2)
-                .unwrap();
+            let mut one = CpuOptimizer::with_params(&threads(1), optimizer, &p0).unwrap();
+            let mut two = CpuOptimizer::with_params(&threads(2), optimizer, &p0).unwrap();
             assert_eq!((one.threads(), two.threads()), (1, 2));
             for _ in 0..3 {
                 let g = data.gradients(n);
@@ -83,7 +81,7 @@ fn groups() -> Vec<ParamGroup> {
 fn groups_and_layouts_give_the_gpus_results_tensor_by_tensor() {
     let Some(ctx) = common::full() else { return };
     let mut gpu = GpuOptimizer::with_groups(&ctx, groups()).unwrap();
-    let mut cpu = CpuOptimizer::with_groups(groups()).unwrap();
+    let mut cpu = CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups()).unwrap();
     assert_eq!(cpu.groups(), 2);
     let names: Vec<(String, usize)> = cpu
         .layout()
@@ -131,7 +129,12 @@ fn groups_and_layouts_give_the_gpus_results_tensor_by_tensor() {
     let mut gpu =
         GpuOptimizer::with_layout(&ctx, Sgd::default().lr(0.1).momentum(0.9), layout.clone())
             .unwrap();
-    let mut cpu = CpuOptimizer::with_layout(Sgd::default().lr(0.1).momentum(0.9), layout).unwrap();
+    let mut cpu = CpuOptimizer::with_layout(
+        &wgoptim::CpuContext::new(),
+        Sgd::default().lr(0.1).momentum(0.9),
+        layout,
+    )
+    .unwrap();
     for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
         opt.write_params(&vec![1.0; opt.len()]).unwrap();
     }
@@ -164,12 +167,14 @@ fn bad_groups_and_tensors_get_the_gpus_errors() {
     ];
     for groups in bad {
         let g = GpuOptimizer::with_groups(&ctx, groups.clone()).unwrap_err();
-        let c = CpuOptimizer::with_groups(groups).unwrap_err();
+        let c = CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups).unwrap_err();
         assert_eq!(g.to_string(), c.to_string());
     }
-    let mut cpu =
-        CpuOptimizer::with_groups(vec![ParamGroup::new(Adam::default()).tensor("a", &[2])])
-            .unwrap();
+    let mut cpu = CpuOptimizer::with_groups(
+        &wgoptim::CpuContext::new(),
+        vec![ParamGroup::new(Adam::default()).tensor("a", &[2])],
+    )
+    .unwrap();
     assert!(matches!(
         cpu.write_tensor("zz", &[1.0]),
         Err(Error::UnknownTensor(_))
@@ -204,7 +209,7 @@ fn control_agrees(
     nan_at: &[usize],
 ) -> f32 {
     let mut gpu = GpuOptimizer::with_groups(ctx, groups.clone()).unwrap();
-    let mut cpu = CpuOptimizer::with_groups(groups).unwrap();
+    let mut cpu = CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups).unwrap();
     let n = gpu.len();
     let mut data = Data::new(n as u64 + 3);
     let p0 = data.vector(n);
@@ -309,7 +314,8 @@ fn gradient_control_equals_the_gpu_past_256_workgroups() {
 fn bad_gradient_control_is_refused_alike() {
     let Some(ctx) = common::full() else { return };
     let mut gpu = GpuOptimizer::with_params(&ctx, Adam::adamw(), &[1.0; 10]).unwrap();
-    let mut cpu = CpuOptimizer::with_params(Adam::adamw(), &[1.0; 10]).unwrap();
+    let mut cpu =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adam::adamw(), &[1.0; 10]).unwrap();
     for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
         for bad in [
             GradientControl {

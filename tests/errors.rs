@@ -14,7 +14,7 @@ fn assert_invalid(optimizer: impl Into<Optimizer>, name: &str) {
     }
     // Both backends refuse it at construction, before allocating anything.
     assert!(matches!(
-        CpuOptimizer::with_params(optimizer, &[1.0]),
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &[1.0]),
         Err(Error::InvalidHyperparameter { .. })
     ));
     if let Some(ctx) = common::full() {
@@ -95,7 +95,9 @@ fn mismatched_lengths_write_nothing() {
     let Some(ctx) = common::full() else { return };
     let params = [1.0, 2.0, 3.0, 4.0, 5.0];
     let mut gpu = GpuOptimizer::with_params(&ctx, Sgd::default().lr(0.5), &params).unwrap();
-    let mut cpu = CpuOptimizer::with_params(Sgd::default().lr(0.5), &params).unwrap();
+    let mut cpu =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Sgd::default().lr(0.5), &params)
+            .unwrap();
     for backend in [&mut gpu as &mut dyn Backend, &mut cpu] {
         backend.write_grads(&[1.0; 5]).unwrap();
         let short = backend.write_params(&[9.0; 4]);
@@ -132,7 +134,7 @@ fn mismatched_lengths_write_nothing() {
 #[test]
 fn empty_is_refused() {
     assert!(matches!(
-        CpuOptimizer::with_params(Adam::default(), &[]),
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adam::default(), &[]),
         Err(Error::Empty)
     ));
     let Some(ctx) = common::full() else { return };
@@ -246,7 +248,8 @@ fn adopted_buffers_are_checked() {
 
 #[test]
 fn unknown_state_name() {
-    let cpu = CpuOptimizer::with_params(Adam::default(), &[1.0]).unwrap();
+    let cpu =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adam::default(), &[1.0]).unwrap();
     match cpu.read_state("momentum_buffer") {
         Err(Error::UnknownState { available, .. }) => assert_eq!(available, "exp_avg, exp_avg_sq"),
         other => panic!("{other:?}"),

@@ -35,7 +35,9 @@ fn check_against_group_twins(groups: Vec<ParamGroup>, schedule: Option<Schedule>
             gpu.write_tensor(name, &p).unwrap();
             p_all.extend(p);
         }
-        let mut twin = CpuOptimizer::with_params(group.optimizer, &p_all).unwrap();
+        let mut twin =
+            CpuOptimizer::with_params(&wgoptim::CpuContext::new(), group.optimizer, &p_all)
+                .unwrap();
         twin.set_schedule(schedule.clone()).unwrap();
         twins.push(twin);
     }

@@ -42,7 +42,9 @@ fn adopted_device_and_caller_encoder() {
     let optimizer = Sgd::default().lr(0.1).momentum(0.9).nesterov(true);
     let mut opt =
         GpuOptimizer::adopt(&ctx, optimizer, param_buffer.clone(), grad_buffer, 1001).unwrap();
-    let mut twin = wgoptim::CpuOptimizer::with_params(optimizer, &params).unwrap();
+    let mut twin =
+        wgoptim::CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &params)
+            .unwrap();
     twin.write_grads(&grads).unwrap();
     for _ in 0..3 {
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
@@ -65,7 +67,9 @@ fn gpu_and_cpu_backends_agree_bit_for_bit() {
     for (name, optimizer) in verify::variants() {
         let params = Data::new(3).vector(4099);
         let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &params).unwrap();
-        let mut cpu = wgoptim::CpuOptimizer::with_params(optimizer, &params).unwrap();
+        let mut cpu =
+            wgoptim::CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &params)
+                .unwrap();
         let mut data = Data::new(4);
         for _ in 0..5 {
             let g = data.gradients(4099);

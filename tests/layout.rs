@@ -60,7 +60,8 @@ fn per_tensor_io_and_a_packed_step() {
         flat_p,
         "tensors land at their offsets, gaps zero"
     );
-    let mut twin = CpuOptimizer::with_params(optimizer, &flat_p).unwrap();
+    let mut twin =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &flat_p).unwrap();
     twin.write_grads(&flat_g).unwrap();
     for _ in 0..3 {
         gpu.step().unwrap();

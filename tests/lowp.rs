@@ -32,10 +32,8 @@ fn check(ctx: &wgoptim::GpuContext, name: &str, optimizer: Optimizer, n: usize, 
     let mut data = Data::new(n as u64 ^ 0x5eed);
     let p0 = data.vector(n);
     let mut gpu = GpuOptimizer::with_params(ctx, optimizer, &p0).unwrap();
-    let mut cpu = CpuOptimizer::with_params(optimizer, &p0)
-        .unwrap()
-        .with_threads(2)
-        .unwrap();
+    let two = wgoptim::CpuContext::with_threads(2).unwrap();
+    let mut cpu = CpuOptimizer::with_params(&two, optimizer, &p0).unwrap();
     for _ in 0..steps {
         let g = data.gradients(n);
         gpu.write_grads(&g).unwrap();
@@ -123,7 +121,7 @@ fn groups_below_the_threshold_keep_f32_state() {
     let int8 = Adam::adamw().state(StatePrecision::int8());
     for (n, dtype) in [(4095, StateDType::F32), (4096, StateDType::Int8)] {
         let gpu = GpuOptimizer::new(&ctx, int8, n).unwrap();
-        let cpu = CpuOptimizer::new(int8, n).unwrap();
+        let cpu = CpuOptimizer::new(&wgoptim::CpuContext::new(), int8, n).unwrap();
         let expected = match dtype {
             StateDType::F32 => "F32",
             _ => "Int8",
@@ -144,7 +142,7 @@ fn centered_rmsprop_refuses_low_precision_state_on_both_backends() {
     for state in [StatePrecision::bf16(), StatePrecision::int8()] {
         let opt = RmsProp::default().centered(true).state(state);
         let gpu = GpuOptimizer::new(&ctx, opt, 10_000).unwrap_err();
-        let cpu = CpuOptimizer::new(opt, 10_000).unwrap_err();
+        let cpu = CpuOptimizer::new(&wgoptim::CpuContext::new(), opt, 10_000).unwrap_err();
         assert!(matches!(gpu, Error::UnsupportedPrecision { .. }), "{gpu}");
         assert_eq!(gpu.to_string(), cpu.to_string());
     }
@@ -385,7 +383,7 @@ fn mixed_gradient_types_are_refused_and_adopted_half_buffers_are_sized_by_type()
         ]
     };
     let gpu = GpuOptimizer::with_groups(&ctx, groups()).unwrap_err();
-    let cpu = CpuOptimizer::with_groups(groups()).unwrap_err();
+    let cpu = CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups()).unwrap_err();
     assert!(matches!(gpu, Error::GradDTypeMismatch { .. }), "{gpu}");
     assert_eq!(gpu.to_string(), cpu.to_string());
 
@@ -412,7 +410,8 @@ fn bf16_parameters_move_by_stochastic_rounding_and_master_weights_keep_a_bf16_co
     // SGD, lr 1e-4, gradient 1: each step moves θ = 1 by 1e-4, 1/39 of the ulp 2^-7 below 1.
     let sgd = Sgd::default().lr(1e-4).params(ParamDType::Bf16);
     let mut gpu = GpuOptimizer::with_params(&ctx, sgd, &vec![1.0; n]).unwrap();
-    let mut cpu = CpuOptimizer::with_params(sgd, &vec![1.0; n]).unwrap();
+    let mut cpu =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), sgd, &vec![1.0; n]).unwrap();
     for _ in 0..20 {
         for opt in [&mut gpu as &mut dyn Backend, &mut cpu] {
             opt.write_grads(&vec![1.0; n]).unwrap();
@@ -512,7 +511,7 @@ fn bf16_parameters_checkpoint_adopt_and_group_alike() {
         ]
     };
     let gpu = GpuOptimizer::with_groups(&ctx, groups()).unwrap_err();
-    let cpu = CpuOptimizer::with_groups(groups()).unwrap_err();
+    let cpu = CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups()).unwrap_err();
     assert!(matches!(gpu, Error::ParamDTypeMismatch { .. }), "{gpu}");
     assert_eq!(gpu.to_string(), cpu.to_string());
 }
@@ -548,7 +547,7 @@ fn small_and_chosen_tensors_keep_f32_state_in_a_companion_group() {
     assert_eq!(groups[0].optimizer.lr(), groups[1].optimizer.lr());
 
     let mut gpu = GpuOptimizer::with_groups(&ctx, groups.clone()).unwrap();
-    let mut cpu = CpuOptimizer::with_groups(groups).unwrap();
+    let mut cpu = CpuOptimizer::with_groups(&wgoptim::CpuContext::new(), groups).unwrap();
     // Both backends pack the groups alike (whole int8 blocks per tensor here).
     assert_eq!(gpu.layout(), cpu.layout());
     assert!(

@@ -158,7 +158,12 @@ fn invalid(s: Schedule, name: &str) {
         other => panic!("{s:?}: expected {name} to be refused, got {other:?}"),
     }
     // An optimizer refuses it too, and keeps the schedule it had.
-    let mut opt = CpuOptimizer::with_params(Sgd::default().momentum(0.9), &[1.0]).unwrap();
+    let mut opt = CpuOptimizer::with_params(
+        &wgoptim::CpuContext::new(),
+        Sgd::default().momentum(0.9),
+        &[1.0],
+    )
+    .unwrap();
     assert!(opt.set_schedule(Some(s)).is_err());
     assert_eq!(opt.lr().unwrap(), 1e-3);
 }
@@ -287,8 +292,8 @@ fn bad_parameters_are_refused() {
 fn momentum_cycling_needs_momentum() {
     let cycle = Schedule::OneCycle(OneCycle::new(0.1, 10));
     for mut opt in [
-        CpuOptimizer::with_params(Adagrad::default(), &[1.0]).unwrap(),
-        CpuOptimizer::with_params(Sgd::default(), &[1.0]).unwrap(),
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adagrad::default(), &[1.0]).unwrap(),
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Sgd::default(), &[1.0]).unwrap(),
     ] {
         assert!(matches!(
             opt.set_schedule(Some(cycle.clone())),
@@ -299,7 +304,7 @@ fn momentum_cycling_needs_momentum() {
         cycle_momentum: false,
         ..OneCycle::new(0.1, 10)
     });
-    CpuOptimizer::with_params(Adagrad::default(), &[1.0])
+    CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adagrad::default(), &[1.0])
         .unwrap()
         .set_schedule(Some(flat))
         .unwrap();
@@ -309,7 +314,8 @@ fn momentum_cycling_needs_momentum() {
 fn finder_sweeps_stops_on_divergence_and_suggests() {
     // Training loop: SGD on ½‖θ‖², which diverges once lr > 2.
     let mut finder = LrFinder::new(1e-4, 100.0, 200).unwrap();
-    let mut opt = CpuOptimizer::with_params(Sgd::default(), &[1.0; 16]).unwrap();
+    let mut opt =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Sgd::default(), &[1.0; 16]).unwrap();
     while let Some(lr) = finder.next_lr() {
         opt.set_lr(lr).unwrap();
         let theta = opt.read_params().unwrap();
@@ -364,7 +370,8 @@ fn schedule_drives_each_steps_uniform_on_the_gpu() {
     let schedule = Schedule::OneCycle(OneCycle::new(0.05, 20));
     let optimizer = Sgd::default().momentum(0.9).nesterov(true);
     let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &params).unwrap();
-    let mut cpu = CpuOptimizer::with_params(optimizer, &params).unwrap();
+    let mut cpu =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &params).unwrap();
     gpu.set_schedule(Some(schedule.clone())).unwrap();
     cpu.set_schedule(Some(schedule.clone())).unwrap();
     let pipelines = ctx.pipelines_created();

@@ -1122,7 +1122,14 @@ fn per_group_base_learning_rates() {
     };
     let mut groups: Vec<CpuOptimizer> = [0.1, 0.004]
         .iter()
-        .map(|&lr| CpuOptimizer::with_params(Sgd::default().lr(lr).momentum(0.9), &[1.0]).unwrap())
+        .map(|&lr| {
+            CpuOptimizer::with_params(
+                &wgoptim::CpuContext::new(),
+                Sgd::default().lr(lr).momentum(0.9),
+                &[1.0],
+            )
+            .unwrap()
+        })
         .collect();
     for g in &mut groups {
         g.set_schedule(Some(schedule.clone())).unwrap();

@@ -96,7 +96,9 @@ fn buffers_of_another_instance_or_device_are_refused() {
     opt.write_params(&[1.0; 64]).unwrap();
     opt.write_grads(&[0.5; 64]).unwrap();
     opt.step().unwrap();
-    let mut twin = CpuOptimizer::with_params(Adam::default(), &[1.0; 64]).unwrap();
+    let mut twin =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adam::default(), &[1.0; 64])
+            .unwrap();
     twin.write_grads(&[0.5; 64]).unwrap();
     twin.step().unwrap();
     assert_eq!(opt.read_params().unwrap(), twin.params());
@@ -230,7 +232,7 @@ fn several_steps_recorded_into_one_encoder_are_each_applied() {
     let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap();
     gpu.set_schedule(Some(Schedule::Exponential { gamma: 0.5 }))
         .unwrap();
-    let mut twin = CpuOptimizer::with_params(optimizer, &p0).unwrap();
+    let mut twin = CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &p0).unwrap();
     twin.set_schedule(Some(Schedule::Exponential { gamma: 0.5 }))
         .unwrap();
     let g = data.gradients(n);
@@ -448,7 +450,7 @@ fn ergonomics_a_rust_user_expects() {
         text.contains("GpuOptimizer") && text.contains("len"),
         "{text}"
     );
-    let cpu = CpuOptimizer::new(Adam::default(), 3).unwrap();
+    let cpu = CpuOptimizer::new(&wgoptim::CpuContext::new(), Adam::default(), 3).unwrap();
     assert!(format!("{cpu:?}").contains("CpuOptimizer"));
 }
 
@@ -456,7 +458,7 @@ fn ergonomics_a_rust_user_expects() {
 fn the_same_bad_input_gets_the_same_error_on_both_backends() {
     let Some(ctx) = common::full() else { return };
     let mut gpu = GpuOptimizer::new(&ctx, Adam::default(), 4).unwrap();
-    let mut cpu = CpuOptimizer::new(Adam::default(), 4).unwrap();
+    let mut cpu = CpuOptimizer::new(&wgoptim::CpuContext::new(), Adam::default(), 4).unwrap();
     let pairs = [
         (
             gpu.write_grads(&[1.0; 3]).unwrap_err(),
@@ -472,15 +474,21 @@ fn the_same_bad_input_gets_the_same_error_on_both_backends() {
         ),
         (
             GpuOptimizer::new(&ctx, Adam::default(), 0).unwrap_err(),
-            CpuOptimizer::new(Adam::default(), 0).unwrap_err(),
+            CpuOptimizer::new(&wgoptim::CpuContext::new(), Adam::default(), 0).unwrap_err(),
         ),
         (
             GpuOptimizer::new(&ctx, Adam::default().eps(-1.0), 4).unwrap_err(),
-            CpuOptimizer::new(Adam::default().eps(-1.0), 4).unwrap_err(),
+            CpuOptimizer::new(&wgoptim::CpuContext::new(), Adam::default().eps(-1.0), 4)
+                .unwrap_err(),
         ),
         (
             GpuOptimizer::with_params(&ctx, Sgd::default().nesterov(true), &[1.0]).unwrap_err(),
-            CpuOptimizer::with_params(Sgd::default().nesterov(true), &[1.0]).unwrap_err(),
+            CpuOptimizer::with_params(
+                &wgoptim::CpuContext::new(),
+                Sgd::default().nesterov(true),
+                &[1.0],
+            )
+            .unwrap_err(),
         ),
     ];
     for (g, c) in pairs {

@@ -76,7 +76,8 @@ fn a_tuned_context_caches_its_choice_per_adapter() {
     let mut opt = GpuOptimizer::with_params(&again, sgd, &[1.0; 1000]).unwrap();
     opt.write_grads(&[0.5; 1000]).unwrap();
     opt.step().unwrap();
-    let mut twin = CpuOptimizer::with_params(sgd, &[1.0; 1000]).unwrap();
+    let mut twin =
+        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), sgd, &[1.0; 1000]).unwrap();
     twin.write_grads(&[0.5; 1000]).unwrap();
     twin.step().unwrap();
     assert_eq!(opt.read_params().unwrap(), twin.params());

@@ -4,7 +4,7 @@
 //! with the block's new absmax); bf16 parameters are written back as `param_bf16.wgsl` writes
 //! them. f32 state and parameters take the plain twin path.
 
-use super::{TASK_ELEMENTS, twin_slices, twin_step_parallel};
+use super::{CpuContext, TASK_ELEMENTS, twin_slices, twin_step_parallel};
 use crate::optim::{Optimizer, ParamDType, Rounding, StateSlot};
 use crate::precision::{
     BLOCK, PARAM_STREAM_SLOT, StoredSlice, StoredState, bf16_bits, bf16_value, random_bits_in,
@@ -14,7 +14,7 @@ use crate::uniform::{DeviceStep, StepUniform};
 
 /// One step of `optimizer` over a group whose first element is element `first` of the flat
 /// parameter space, with its state in stored form (`StoredState::None` for unused slots), split
-/// into tasks on `pool` (rayon's global pool when `None`). Bit-identical whatever the thread
+/// into tasks on `ctx`'s threads. Bit-identical whatever the thread
 /// count: every block is decoded, updated and encoded on its own.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn stored_step(
@@ -25,7 +25,7 @@ pub(crate) fn stored_step(
     params: &mut [f32],
     grads: &[f32],
     state: &mut [StoredState; 3],
-    pool: Option<&rayon::ThreadPool>,
+    ctx: &CpuContext,
 ) {
     let layout = optimizer.state_layout();
     let mut slots: [Option<StateSlot>; 3] = [None; 3];
@@ -52,7 +52,7 @@ pub(crate) fn stored_step(
             params,
             grads,
             [f32s(a), f32s(b), f32s(c)],
-            pool,
+            ctx,
         );
         return;
     }
@@ -82,10 +82,7 @@ pub(crate) fn stored_step(
                 block_step(optimizer, step, dev, &slots, start, t, p, g, [a, b, c]);
             })
     };
-    match pool {
-        Some(pool) => pool.install(run),
-        None => run(),
-    }
+    ctx.install(run)
 }
 
 /// One task: block by block, decode, update with the twin, encode.

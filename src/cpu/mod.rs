@@ -207,8 +207,8 @@ fn twin_slices_wide(
 /// Elements one task of [`twin_step_parallel`] updates.
 const TASK_ELEMENTS: usize = 1 << 15;
 
-/// [`twin_step`] split into tasks of [`TASK_ELEMENTS`] elements run on `pool` (rayon's global
-/// pool when `None`). Every element is updated by the same twin, independently of the others,
+/// [`twin_step`] split into tasks of [`TASK_ELEMENTS`] elements run on `ctx`'s threads. Every
+/// element is updated by the same twin, independently of the others,
 /// so the result is the sequential twin's bit for bit whatever the thread count.
 pub(crate) fn twin_step_parallel(
     optimizer: &Optimizer,
@@ -217,7 +217,7 @@ pub(crate) fn twin_step_parallel(
     params: &mut [f32],
     grads: &[f32],
     state: [&mut [f32]; 3],
-    pool: Option<&rayon::ThreadPool>,
+    ctx: &CpuContext,
 ) {
     use rayon::prelude::*;
     let tasks = params.len().div_ceil(TASK_ELEMENTS);
@@ -240,10 +240,7 @@ pub(crate) fn twin_step_parallel(
             twin_slices_wide(optimizer, step, dev, p, g, [a, b, c]);
         })
     };
-    match pool {
-        Some(pool) => pool.install(run),
-        None => run(),
-    }
+    ctx.install(run)
 }
 
 /// State vectors in binding-slot order, empty where the variant has no such slot.
@@ -267,8 +264,11 @@ fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
     }
 }
 
+mod context;
 mod lowp;
 mod optimizer;
+pub use context::CpuContext;
+pub(crate) use context::host_vec;
 pub use optimizer::CpuOptimizer;
 
 /// The f64 oracle over whole vectors: parameters and state kept in f64, gradients given in f32.

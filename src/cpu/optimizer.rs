@@ -1,15 +1,15 @@
 //! The optimizer on the CPU: the kernels' f32 twins over host vectors, with the GPU optimizer's
 //! constructors (flat, layout, parameter groups), split across threads.
 
-use std::sync::Arc;
-
 use super::check_len;
+use super::context::CpuContext;
+use super::host_vec;
 use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
 use crate::control::{self, GradientControl};
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
-use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateSlot};
+use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateDType, StateSlot};
 use crate::precision::{StoredState, bf16_bits, bf16_value};
 use crate::schedule::Schedule;
 use crate::uniform::{ControlBlock, DeviceStep, StepUniform};
@@ -29,13 +29,13 @@ struct Segment {
 /// the same results as [`crate::GpuOptimizer`] bit for bit where the device rounds as IEEE 754
 /// does (lavapipe does), behind the same constructors and [`Backend`] API.
 ///
-/// Each step splits the parameters into tasks of 32,768 elements run on rayon's global thread
-/// pool, or on a pool of its own ([`CpuOptimizer::with_threads`]); each element is updated by
+/// Each step splits the parameters into tasks of 32,768 elements run on its [`CpuContext`]'s
+/// threads (rayon's global pool, or a pool of its own); each element is updated by
 /// the same twin independently, so the thread count never changes a result.
 ///
 /// ```
-/// use wgoptim::{Adam, Backend, CpuOptimizer};
-/// let mut opt = CpuOptimizer::with_params(Adam::adamw(), &[0.5; 1000])?;
+/// use wgoptim::{Adam, Backend, CpuContext, CpuOptimizer};
+/// let mut opt = CpuOptimizer::with_params(&CpuContext::new(), Adam::adamw(), &[0.5; 1000])?;
 /// opt.write_grads(&[0.1; 1000])?;
 /// opt.step()?;
 /// assert!(opt.params()[0] < 0.5);
@@ -48,7 +48,7 @@ pub struct CpuOptimizer {
     grads: Vec<f32>,
     segments: Vec<Segment>,
     layout: Option<ParamLayout>,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    ctx: CpuContext,
     /// Clipping, unscaling and skipping, when on, and the counters norm.wgsl keeps on the GPU.
     control: Option<GradientControl>,
     block: ControlBlock,
@@ -62,43 +62,52 @@ const CPU_ALIGN: usize = 64;
 impl CpuOptimizer {
     /// An optimizer over `len` parameters, all zero until written (as
     /// [`crate::GpuOptimizer::new`]).
-    pub fn new(optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
+    pub fn new(ctx: &CpuContext, optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
         let optimizer = optimizer.into();
         optimizer.validate()?;
-        Self::build(&[(optimizer, 0, len)], len, None)
+        Self::build(ctx, &[(optimizer, 0, len)], len, None)
     }
 
     /// An optimizer over a copy of `params`, with zero gradients and fresh state (as
     /// [`crate::GpuOptimizer::with_params`]).
-    pub fn with_params(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
-        let mut opt = Self::new(optimizer, params.len())?;
+    pub fn with_params(
+        ctx: &CpuContext,
+        optimizer: impl Into<Optimizer>,
+        params: &[f32],
+    ) -> Result<Self> {
+        let mut opt = Self::new(ctx, optimizer, params.len())?;
         opt.store_params(0, params);
         Ok(opt)
     }
 
     /// An optimizer over the tensors of `layout`, packed into one flat vector (as
     /// [`crate::GpuOptimizer::with_layout`]). Parameters start at zero.
-    pub fn with_layout(optimizer: impl Into<Optimizer>, layout: ParamLayout) -> Result<Self> {
+    pub fn with_layout(
+        ctx: &CpuContext,
+        optimizer: impl Into<Optimizer>,
+        layout: ParamLayout,
+    ) -> Result<Self> {
         let optimizer = optimizer.into();
         optimizer.validate()?;
         if layout.is_empty() {
             return Err(Error::Empty);
         }
         let len = layout.len();
-        Self::build(&[(optimizer, 0, len)], len, Some(layout))
+        Self::build(ctx, &[(optimizer, 0, len)], len, Some(layout))
     }
 
     /// An optimizer over parameter groups, each with its own hyperparameters (as
     /// [`crate::GpuOptimizer::with_groups`], with the same refusals: no groups, an empty
     /// group, groups of different families).
-    pub fn with_groups(groups: Vec<ParamGroup>) -> Result<Self> {
+    pub fn with_groups(ctx: &CpuContext, groups: Vec<ParamGroup>) -> Result<Self> {
         let align = group_alignment(&groups, CPU_ALIGN as u64 * 4);
         let (layout, ranges) = pack_groups(&groups, ParamLayout::new(align))?;
         let len = layout.len();
-        Self::build(&ranges, len, Some(layout))
+        Self::build(ctx, &ranges, len, Some(layout))
     }
 
     fn build(
+        ctx: &CpuContext,
         ranges: &[(Optimizer, usize, usize)],
         len: usize,
         layout: Option<ParamLayout>,
@@ -112,7 +121,10 @@ impl CpuOptimizer {
                 let optimizer = optimizer.resolved_for(seg_len);
                 let mut state: [StoredState; 3] = Default::default();
                 for slot in optimizer.state_layout().slots {
-                    state[slot.slot] = StoredState::filled(&slot, seg_len, slot.init);
+                    state[slot.slot] = match slot.dtype {
+                        StateDType::F32 => StoredState::F32(host_vec(seg_len, slot.init)),
+                        _ => StoredState::filled(&slot, seg_len, slot.init),
+                    };
                 }
                 Ok(Segment {
                     offset,
@@ -124,36 +136,24 @@ impl CpuOptimizer {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             len,
-            params: vec![0.0; len],
-            grads: vec![0.0; len],
+            params: host_vec(len, 0.0),
+            grads: host_vec(len, 0.0),
             segments,
             layout,
-            pool: None,
+            ctx: ctx.clone(),
             control: None,
             block: ControlBlock::NEUTRAL,
         })
     }
 
-    /// Runs the steps on a pool of `threads` threads of its own (`0`: rayon's global pool,
-    /// one thread per core, the default).
-    pub fn with_threads(mut self, threads: usize) -> Result<Self> {
-        self.pool = match threads {
-            0 => None,
-            n => Some(Arc::new(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| Error::Argument(format!("thread pool of {n}: {e}")))?,
-            )),
-        };
-        Ok(self)
-    }
-
     /// Threads a step runs on.
     pub fn threads(&self) -> usize {
-        self.pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+        self.ctx.threads()
+    }
+
+    /// The context (thread pool) the steps run on.
+    pub fn context(&self) -> &CpuContext {
+        &self.ctx
     }
 
     /// The parameters, without a copy.
@@ -412,10 +412,9 @@ impl Backend for CpuOptimizer {
     /// is finished or a group is at [`crate::MAX_STEPS`].
     fn step(&mut self) -> Result<()> {
         let grads = &self.grads;
-        let outcome = self.control.map(|c| match &self.pool {
-            Some(pool) => pool.install(|| control::norm(grads, &c)),
-            None => control::norm(grads, &c),
-        });
+        let outcome = self
+            .control
+            .map(|c| self.ctx.install(|| control::norm(grads, &c)));
         // The step the device applies if it is not skipped: with skipping on, the uniform
         // leaves its step-dependent factors to the scalars of that step (as on the GPU).
         let t = self.block.steps64() + 1;
@@ -432,7 +431,6 @@ impl Backend for CpuOptimizer {
                 Ok((s.progress.next_uniform()?, DeviceStep { grad_mul, at_step }))
             })
             .collect::<Result<Vec<_>>>()?;
-        let pool = self.pool.as_deref();
         let skip = outcome.is_some_and(|o| o.skip);
         for (segment, (uniform, dev)) in self.segments.iter_mut().zip(&steps) {
             segment.progress.advance();
@@ -448,7 +446,7 @@ impl Backend for CpuOptimizer {
                 &mut self.params[range.clone()],
                 &self.grads[range],
                 &mut segment.state,
-                pool,
+                &self.ctx,
             );
         }
         if let Some(o) = outcome {

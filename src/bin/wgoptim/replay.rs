@@ -71,7 +71,11 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
     let g = wgoptim::replay::read_grads(&grads, p0.len())?;
     let mut backend: Box<dyn Backend> = match device {
         Device::Gpu => Box::new(GpuOptimizer::with_params(&GpuContext::new()?, opt, &p0)?),
-        Device::Cpu => Box::new(wgoptim::CpuOptimizer::with_params(opt, &p0)?),
+        Device::Cpu => Box::new(wgoptim::CpuOptimizer::with_params(
+            &wgoptim::CpuContext::new(),
+            opt,
+            &p0,
+        )?),
     };
     let lrs = wgoptim::replay::replay(backend.as_mut(), &g, spec.as_ref())?;
     wgoptim::replay::write_f32(&out, &backend.read_params()?)?;
