@@ -64,7 +64,8 @@ impl GradientControl {
     }
 }
 
-/// Vec4 blocks one invocation of norm.wgsl's `partial` sums (`gpu::clip::NORM_SHAPE`).
+/// Vec4 blocks one invocation of norm.wgsl's `partial` sums: `gpu::clip::NORM_SHAPE` (the
+/// shader's override and the dispatch size) is built from this one definition.
 pub(crate) const NORM_VECS_PER_INVOCATION: usize = 16;
 /// Invocations per workgroup of norm.wgsl.
 const WORKGROUP: usize = 256;

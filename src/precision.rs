@@ -543,7 +543,7 @@ impl DynamicMap {
     /// same). A table gives the codes of the smallest and largest float sharing x's top 13 bits
     /// (the count is monotonic in x, so x's lies between them) and a short scan finishes, as
     /// the shader's `nearest_code` does. NaN gives code 0. Here the scan is a count over a
-    /// fixed window of [`SCAN`] midpoints (the same count: 2.8× faster on the CPU backend,
+    /// fixed window of 5 midpoints (the same count: 2.8× faster on the CPU backend,
     /// BENCHMARKS.md); the shader keeps the loop, which stops as soon as every lane is done.
     pub fn code(&self, x: f32) -> u8 {
         let [lo, hi] = self.buckets[(x.to_bits() >> (32 - BUCKET_BITS)) as usize];

@@ -16,7 +16,8 @@ use crate::uniform::{ChunkUniform, ControlBlock};
 
 /// How the norm pass's `partial` maps invocations onto gradient blocks (the override
 /// `VECS_PER_INVOCATION` of norm.wgsl, and the dispatch size): shaped like the update kernels.
-pub const NORM_SHAPE: KernelShape = KernelShape::contiguous(16);
+pub const NORM_SHAPE: KernelShape =
+    KernelShape::contiguous(crate::control::NORM_VECS_PER_INVOCATION as u32);
 
 impl GradientControl {
     fn uniform(&self, partials: u32) -> NormUniform {
