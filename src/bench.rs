@@ -370,8 +370,8 @@ impl Session for CpuBench {
     fn copy(&self, bytes: u64) -> Result<Timing> {
         use rayon::prelude::*;
         let n = (bytes / 4) as usize;
-        let src = host_vec(n, 1.0);
-        let mut dst = host_vec(n, 0.0);
+        let src = host_vec("copy source", n, 1.0)?;
+        let mut dst = host_vec("copy destination", n, 0.0)?;
         // One contiguous piece per thread: memcpy of a piece that large streams its stores past
         // the caches (no read for ownership of the destination), the host's best copy.
         let piece = n.div_ceil(self.threads()).max(1);

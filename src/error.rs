@@ -40,6 +40,14 @@ pub enum Error {
         /// The device's `max_buffer_size`.
         max: u64,
     },
+    /// Host memory (the CPU backend's vectors) that could not be reserved.
+    #[error("{what} needs {bytes} bytes of host memory, which could not be reserved")]
+    HostAllocation {
+        /// Which vector.
+        what: &'static str,
+        /// Bytes needed (saturated at `u64::MAX`).
+        bytes: u64,
+    },
     /// An adopted buffer smaller than the parameters it must hold.
     #[error(
         "{what} has {bytes} bytes but {needed} are needed (length rounded up to whole vec4 blocks)"

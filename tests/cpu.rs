@@ -342,3 +342,32 @@ fn bad_gradient_control_is_refused_alike() {
         assert_eq!(opt.gradient_control(), None, "a refused control was kept");
     }
 }
+
+/// A length no host can hold is a typed error, not a panic or an abort, for every state type
+/// (the GPU answers the same lengths with `BufferTooLarge`).
+#[test]
+fn impossible_lengths_are_refused() {
+    let cpu = wgoptim::CpuContext::new();
+    for state in [
+        StatePrecision::f32(),
+        StatePrecision::bf16(),
+        StatePrecision::int8(),
+    ] {
+        for len in [usize::MAX / 2, 1 << 62] {
+            let e = CpuOptimizer::new(&cpu, Adam::adamw().state(state), len).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::HostAllocation {
+                        what: "parameters",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
+    }
+    let cpu2 = threads(2);
+    assert_eq!(cpu2.threads(), 2);
+    assert!(CpuOptimizer::new(&cpu2, Adam::adamw(), 10).is_ok());
+}

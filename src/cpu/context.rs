@@ -63,9 +63,15 @@ impl CpuContext {
 /// `len` copies of `value` in memory that Linux may back with transparent huge pages (a
 /// `madvise(MADV_HUGEPAGE)` hint before the first write; elsewhere, or when the kernel says no,
 /// ordinary pages). A step streams every vector once: with 2 MiB pages it misses the TLB 512
-/// times less often.
-pub(crate) fn host_vec(len: usize, value: f32) -> Vec<f32> {
-    let mut v: Vec<f32> = Vec::with_capacity(len);
+/// times less often. A length whose bytes cannot be reserved is [`Error::HostAllocation`] (the
+/// kernel may still refuse the pages later, when they are first written).
+pub(crate) fn host_vec(what: &'static str, len: usize, value: f32) -> Result<Vec<f32>> {
+    let mut v: Vec<f32> = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| Error::HostAllocation {
+            what,
+            bytes: (len as u64).saturating_mul(4),
+        })?;
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
@@ -85,5 +91,5 @@ pub(crate) fn host_vec(len: usize, value: f32) -> Vec<f32> {
         }
     }
     v.resize(len, value);
-    v
+    Ok(v)
 }

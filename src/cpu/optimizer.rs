@@ -115,6 +115,10 @@ impl CpuOptimizer {
         if len == 0 {
             return Err(Error::Empty);
         }
+        // The largest vectors first: a length no host can hold fails here, before any state
+        // (whose stored forms take at most 4 bytes per element too) is built.
+        let params = host_vec("parameters", len, 0.0)?;
+        let grads = host_vec("gradients", len, 0.0)?;
         let segments = ranges
             .iter()
             .map(|&(optimizer, offset, seg_len)| {
@@ -122,7 +126,7 @@ impl CpuOptimizer {
                 let mut state: [StoredState; 3] = Default::default();
                 for slot in optimizer.state_layout().slots {
                     state[slot.slot] = match slot.dtype {
-                        StateDType::F32 => StoredState::F32(host_vec(seg_len, slot.init)),
+                        StateDType::F32 => StoredState::F32(host_vec("state", seg_len, slot.init)?),
                         _ => StoredState::filled(&slot, seg_len, slot.init),
                     };
                 }
@@ -136,8 +140,8 @@ impl CpuOptimizer {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             len,
-            params: host_vec(len, 0.0),
-            grads: host_vec(len, 0.0),
+            params,
+            grads,
             segments,
             layout,
             ctx: ctx.clone(),
