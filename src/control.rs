@@ -103,7 +103,8 @@ fn reduce(sums: &mut [[f32; 2]; WORKGROUP]) -> [f32; 2] {
 /// chunk; more chunks add their partial sums in another grouping). The workgroups' sums run
 /// on the current rayon pool.
 pub fn norm(grads: &[f32], control: &GradientControl) -> NormOutcome {
-    let unscale = (1.0 / control.loss_scale) as f32;
+    let cfg = control.uniform(0);
+    let unscale = cfg.unscale;
     let per_group = WORKGROUP * NORM_VECS_PER_INVOCATION * 4;
     use rayon::prelude::*;
     let partials: Vec<[f32; 2]> = grads
@@ -133,14 +134,14 @@ pub fn norm(grads: &[f32], control: &GradientControl) -> NormOutcome {
     }
     let [square, non_finite] = reduce(&mut sums);
     let norm = square.sqrt();
-    let clip = match control.max_norm {
-        Some(m) if m as f32 > 0.0 => 1.0f32.min(m as f32 / (norm + 1e-6)),
-        _ => 1.0,
-    };
+    let mut clip = 1.0f32;
+    if cfg.max_norm > 0.0 {
+        clip = clip.min(cfg.max_norm / (norm + 1e-6));
+    }
     NormOutcome {
         norm,
         grad_mul: unscale * clip,
-        skip: non_finite > 0.0 && control.skip_nonfinite,
+        skip: non_finite > 0.0 && cfg.skip_nonfinite != 0,
     }
 }
 

@@ -208,6 +208,33 @@ fn adam_and_adamw_with_low_precision_state_stay_within_bitsandbytes_bounds() {
     }
 }
 
+/// `optimizer` from `p0` through every gradient of `grads` straight, and again saved after
+/// `at` steps, restored into a fresh optimizer and run to the end: (straight, resumed, the
+/// checkpoint).
+fn straight_and_resumed(
+    ctx: &wgoptim::GpuContext,
+    optimizer: Optimizer,
+    p0: &[f32],
+    grads: &[Vec<f32>],
+    at: usize,
+) -> (GpuOptimizer, GpuOptimizer, Vec<u8>) {
+    let run = |opt: &mut GpuOptimizer, gs: &[Vec<f32>]| {
+        for g in gs {
+            opt.write_grads(g).unwrap();
+            opt.step().unwrap();
+        }
+    };
+    let mut whole = GpuOptimizer::with_params(ctx, optimizer, p0).unwrap();
+    run(&mut whole, grads);
+    let mut first = GpuOptimizer::with_params(ctx, optimizer, p0).unwrap();
+    run(&mut first, &grads[..at]);
+    let saved = first.checkpoint().unwrap();
+    let mut resumed = GpuOptimizer::new(ctx, optimizer, p0.len()).unwrap();
+    resumed.restore(&saved).unwrap();
+    run(&mut resumed, &grads[at..]);
+    (whole, resumed, saved)
+}
+
 /// Saved after 3 steps, restored into a fresh optimizer, 3 more steps: the same bits as 6
 /// uninterrupted steps (codes, absmax, bf16 bits and the stochastic rounding's step count all
 /// come back); a checkpoint of another state type is refused and changes nothing.
@@ -223,20 +250,7 @@ fn low_precision_checkpoints_resume_bit_identically_and_refuse_other_precisions(
             Optimizer::from(Adam::adamw().lr(1e-2).state(state)),
             Sgd::default().lr(1e-2).momentum(0.9).state(state).into(),
         ] {
-            let run = |opt: &mut GpuOptimizer, gs: &[Vec<f32>]| {
-                for g in gs {
-                    opt.write_grads(g).unwrap();
-                    opt.step().unwrap();
-                }
-            };
-            let mut whole = GpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap();
-            run(&mut whole, &grads);
-            let mut first = GpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap();
-            run(&mut first, &grads[..3]);
-            let saved = first.checkpoint().unwrap();
-            let mut resumed = GpuOptimizer::new(&ctx, optimizer, n).unwrap();
-            resumed.restore(&saved).unwrap();
-            run(&mut resumed, &grads[3..]);
+            let (whole, resumed, saved) = straight_and_resumed(&ctx, optimizer, &p0, &grads, 3);
             assert_eq!(
                 bits(&resumed.read_params().unwrap()),
                 bits(&whole.read_params().unwrap()),
@@ -465,20 +479,7 @@ fn bf16_parameters_checkpoint_adopt_and_group_alike() {
         .lr(1e-2)
         .params(ParamDType::Bf16)
         .state(StatePrecision::int8().min_len(0));
-    let run = |o: &mut GpuOptimizer, gs: &[Vec<f32>]| {
-        for g in gs {
-            o.write_grads(g).unwrap();
-            o.step().unwrap();
-        }
-    };
-    let mut whole = GpuOptimizer::with_params(&ctx, opt, &p0).unwrap();
-    run(&mut whole, &grads);
-    let mut first = GpuOptimizer::with_params(&ctx, opt, &p0).unwrap();
-    run(&mut first, &grads[..2]);
-    let saved = first.checkpoint().unwrap();
-    let mut resumed = GpuOptimizer::new(&ctx, opt, n).unwrap();
-    resumed.restore(&saved).unwrap();
-    run(&mut resumed, &grads[2..]);
+    let (whole, resumed, saved) = straight_and_resumed(&ctx, opt.into(), &p0, &grads, 2);
     assert_eq!(
         bits(&resumed.read_params().unwrap()),
         bits(&whole.read_params().unwrap())

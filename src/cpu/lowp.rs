@@ -99,6 +99,9 @@ fn block_step(
     mut state: [StoredSlice<'_>; 3],
 ) {
     let mut scratch = [[0.0f32; BLOCK]; 3];
+    // The parameters' random stream of this step (bf16 parameters only), hashed once.
+    let param_stream =
+        (optimizer.param_dtype() == ParamDType::Bf16).then(|| stream(t, PARAM_STREAM_SLOT));
     for start in (0..params.len()).step_by(BLOCK) {
         let end = (start + BLOCK).min(params.len());
         let n = end - start;
@@ -126,9 +129,8 @@ fn block_step(
                 state[k].encode_range(slot, start..end, &scratch[k][..n], at, t);
             }
         }
-        if optimizer.param_dtype() == ParamDType::Bf16 {
+        if let Some(stream) = param_stream {
             // bf16 parameters: written back with stochastic rounding, as `param_bf16.wgsl`.
-            let stream = stream(t, PARAM_STREAM_SLOT);
             for (k, p) in params[start..end].iter_mut().enumerate() {
                 let r = random_bits_in(stream, at.wrapping_add(k as u32));
                 *p = bf16_value(bf16_bits(*p, Rounding::Stochastic, r));

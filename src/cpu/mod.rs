@@ -15,78 +15,66 @@ use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::uniform::{DeviceStep, StepUniform};
 
-/// Applies `f(param, grad, state)` to every element. Empty state slices are unused slots: the
-/// common layouts (slot 0 alone, slots 0 and 1, all three, none) get a loop of their own in
-/// which an unused slot is a local default, so that no memory is touched for it; other layouts
-/// read and write a scratch vector of defaults. Either way the loop has no branch and no bounds
-/// check and the compiler can vectorize it (each element's arithmetic is the same, and the
+/// Applies `f(param, grad, state)` to every element. Empty state slices are unused slots: each
+/// layout of used slots gets a loop of its own ([`slot_loop`]) in which an unused slot is a
+/// local default, so that no memory is touched for it, the loop has no branch and no bounds
+/// check, and the compiler can vectorize it (each element's arithmetic is the same, and the
 /// twins never read an unused slot).
 #[inline(always)]
 fn for_each<T: Copy + Default>(
     params: &mut [T],
     grads: &[f32],
     state: [&mut [T]; 3],
-    mut f: impl FnMut(&mut T, f32, &mut [T; 3]),
+    f: impl FnMut(&mut T, f32, &mut [T; 3]),
 ) {
     let n = state
         .iter()
         .filter(|s| !s.is_empty())
         .fold(params.len().min(grads.len()), |n, s| n.min(s.len()));
-    let [s0, s1, s2] = state;
     let (params, grads) = (&mut params[..n], &grads[..n]);
-    let z = T::default();
-    match (s0.is_empty(), s1.is_empty(), s2.is_empty()) {
-        (true, true, true) => {
-            for i in 0..n {
-                f(&mut params[i], grads[i], &mut [z; 3]);
-            }
-        }
-        (false, true, true) => {
-            let a = &mut s0[..n];
-            for i in 0..n {
-                let mut s = [a[i], z, z];
-                f(&mut params[i], grads[i], &mut s);
-                a[i] = s[0];
-            }
-        }
-        (false, false, true) => {
-            let (a, b) = (&mut s0[..n], &mut s1[..n]);
-            for i in 0..n {
-                let mut s = [a[i], b[i], z];
-                f(&mut params[i], grads[i], &mut s);
-                a[i] = s[0];
-                b[i] = s[1];
-            }
-        }
-        _ => {
-            let (mut v0, mut v1, mut v2) = (Vec::new(), Vec::new(), Vec::new());
-            let (a, b, c) = (
-                slot_or_scratch(s0, &mut v0, n),
-                slot_or_scratch(s1, &mut v1, n),
-                slot_or_scratch(s2, &mut v2, n),
-            );
-            for i in 0..n {
-                let mut s = [a[i], b[i], c[i]];
-                f(&mut params[i], grads[i], &mut s);
-                a[i] = s[0];
-                b[i] = s[1];
-                c[i] = s[2];
-            }
-        }
+    match state.each_ref().map(|s| !s.is_empty()) {
+        [false, false, false] => slot_loop::<T, false, false, false>(params, grads, state, f),
+        [true, false, false] => slot_loop::<T, true, false, false>(params, grads, state, f),
+        [false, true, false] => slot_loop::<T, false, true, false>(params, grads, state, f),
+        [true, true, false] => slot_loop::<T, true, true, false>(params, grads, state, f),
+        [false, false, true] => slot_loop::<T, false, false, true>(params, grads, state, f),
+        [true, false, true] => slot_loop::<T, true, false, true>(params, grads, state, f),
+        [false, true, true] => slot_loop::<T, false, true, true>(params, grads, state, f),
+        [true, true, true] => slot_loop::<T, true, true, true>(params, grads, state, f),
     }
 }
 
-/// The first `n` elements of `slot`, or (an unused slot) of `scratch` filled with defaults.
-fn slot_or_scratch<'a, T: Copy + Default>(
-    slot: &'a mut [T],
-    scratch: &'a mut Vec<T>,
-    n: usize,
-) -> &'a mut [T] {
-    if slot.is_empty() {
-        *scratch = vec![T::default(); n];
-        scratch
-    } else {
-        &mut slot[..n]
+/// [`for_each`]'s loop over `params.len()` elements with slots `A`, `B`, `C` used (their
+/// slices at least that long) and the others held in a local default.
+#[inline(always)]
+fn slot_loop<T: Copy + Default, const A: bool, const B: bool, const C: bool>(
+    params: &mut [T],
+    grads: &[f32],
+    [s0, s1, s2]: [&mut [T]; 3],
+    mut f: impl FnMut(&mut T, f32, &mut [T; 3]),
+) {
+    fn used<T>(on: bool, s: &mut [T], n: usize) -> &mut [T] {
+        if on { &mut s[..n] } else { s }
+    }
+    let n = params.len();
+    let (a, b, c) = (used(A, s0, n), used(B, s1, n), used(C, s2, n));
+    let z = T::default();
+    for i in 0..n {
+        let mut s = [
+            if A { a[i] } else { z },
+            if B { b[i] } else { z },
+            if C { c[i] } else { z },
+        ];
+        f(&mut params[i], grads[i], &mut s);
+        if A {
+            a[i] = s[0];
+        }
+        if B {
+            b[i] = s[1];
+        }
+        if C {
+            c[i] = s[2];
+        }
     }
 }
 

@@ -20,7 +20,9 @@ pub const NORM_SHAPE: KernelShape =
     KernelShape::contiguous(crate::control::NORM_VECS_PER_INVOCATION as u32);
 
 impl GradientControl {
-    fn uniform(&self, partials: u32) -> NormUniform {
+    /// The norm pass's configuration (the one place S, 1/S and the clip threshold become f32;
+    /// the CPU twin `control::norm` reads it as the shader does).
+    pub(crate) fn uniform(&self, partials: u32) -> NormUniform {
         NormUniform {
             unscale: (1.0 / self.loss_scale) as f32,
             max_norm: self.max_norm.unwrap_or(0.0) as f32,
