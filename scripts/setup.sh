@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the GPU path: a Vulkan driver (Mesa's lavapipe when there is
-# no GPU) and a Rust toolchain. Safe to run again; installs only what is missing.
+# no GPU) and a Rust toolchain; with WGOPTIM_SETUP_MPI=1 also OpenMPI and libclang for the `mpi`
+# feature (the sharded optimizer). Safe to run again; installs only what is missing.
 set -euo pipefail
 
 have_vulkan_driver() {
@@ -17,6 +18,20 @@ if ! have_vulkan_driver || ! ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; t
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers >/dev/null
+fi
+
+have_mpi() {
+    command -v mpirun >/dev/null &&
+        compgen -G "/usr/lib/*/openmpi/include/mpi.h" >/dev/null &&
+        compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null
+}
+
+if [ "${WGOPTIM_SETUP_MPI:-}" = "1" ] && ! have_mpi; then
+    echo "setup: installing OpenMPI and libclang (openmpi-bin libopenmpi-dev libclang-dev)" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then

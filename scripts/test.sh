@@ -6,7 +6,7 @@
 # (outside CI only) lets them skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+WGOPTIM_SETUP_MPI=1 scripts/setup.sh
 
 # Pin the Vulkan backend so a missing driver fails loudly instead of falling back to GL.
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"

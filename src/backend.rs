@@ -43,6 +43,16 @@ pub trait Backend {
     fn write_grads(&mut self, grads: &[f32]) -> Result<()>;
     /// Applies one optimizer step with the current gradients.
     fn step(&mut self) -> Result<()>;
+    /// Bytes of optimizer state this optimizer holds, from its allocations (the state
+    /// buffers' sizes on the GPU, the state vectors' capacity on the CPU; int8 absmax
+    /// included).
+    fn state_bytes(&self) -> u64;
+    /// One step whose gradient-control decision was made outside this optimizer: scale the
+    /// gradients by `outcome.grad_mul`, skip the step if `outcome.skip`, and count it, as if the
+    /// norm pass had found `outcome` (a sharded optimizer decides from the norm summed over all
+    /// ranks, [`crate::control::sums`] and [`crate::control::decide`]). Needs gradient control
+    /// on ([`Error::NoGradientControl`](crate::Error::NoGradientControl) otherwise).
+    fn step_decided(&mut self, outcome: crate::control::NormOutcome) -> Result<()>;
     /// Reads the parameters back.
     fn read_params(&self) -> Result<Vec<f32>>;
     /// Reads one state tensor back by PyTorch's name (`exp_avg`, `momentum_buffer`, …).

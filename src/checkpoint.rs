@@ -49,34 +49,44 @@ pub(crate) trait Stored: Backend {
     fn finish_restore(&self) -> Result<()>;
 }
 
-#[derive(Serialize, Deserialize)]
-struct GroupHeader {
-    optimizer: Optimizer,
-    lr: f64,
-    offset: usize,
-    len: usize,
-    schedule: Option<Schedule>,
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct GroupHeader {
+    pub(crate) optimizer: Optimizer,
+    pub(crate) lr: f64,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+    pub(crate) schedule: Option<Schedule>,
 }
 
 /// One tensor of the layout, as recorded in the header.
-#[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct TensorRecord {
-    name: String,
-    shape: Vec<usize>,
-    offset: usize,
+#[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
+pub(crate) struct TensorRecord {
+    pub(crate) name: String,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) offset: usize,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    len: usize,
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct Header {
+    pub(crate) format: String,
+    pub(crate) len: usize,
     /// The layout's tensors (empty for an optimizer over one flat vector).
-    tensors: Vec<TensorRecord>,
-    steps: u64,
-    device_steps: u64,
-    skipped: u64,
-    gradient_control: Option<GradientControl>,
-    groups: Vec<GroupHeader>,
+    pub(crate) tensors: Vec<TensorRecord>,
+    pub(crate) steps: u64,
+    pub(crate) device_steps: u64,
+    pub(crate) skipped: u64,
+    pub(crate) gradient_control: Option<GradientControl>,
+    pub(crate) groups: Vec<GroupHeader>,
+}
+
+/// A checkpoint's contents: checked on their own by [`Parts::parse`] (format, counts,
+/// hyperparameters, every tensor present with its dtype and shape), not yet against an
+/// optimizer.
+pub(crate) struct Parts {
+    pub(crate) header: Header,
+    pub(crate) params: Vec<f32>,
+    /// Per group, one stored state per slot of its optimizer's state layout, in slot order.
+    pub(crate) states: Vec<Vec<StoredState>>,
 }
 
 fn mismatch(what: impl Into<String>, expected: impl ToString, found: impl ToString) -> Error {
@@ -124,61 +134,173 @@ pub(crate) fn checkpoint(b: &impl Stored) -> Result<Vec<u8>> {
             })
             .collect(),
     };
-    let mut tensors: Vec<(String, Vec<u8>, usize)> = Vec::new();
     let params = b.read_params()?;
-    tensors.push((
-        "params".into(),
-        bytemuck::cast_slice(&params).to_vec(),
-        params.len(),
-    ));
-    let mut tensors: Vec<(String, Dtype, Vec<u8>, usize)> = tensors
-        .into_iter()
-        .map(|(name, bytes, n)| (name, Dtype::F32, bytes, n))
-        .collect();
-    for (g, gh) in header.groups.iter().enumerate() {
-        for slot in gh.optimizer.state_layout().slots {
-            let name = format!("group{g}.{}", slot.name);
-            let stored = b.read_group_state_stored(g, slot.name)?;
-            let n = stored.len();
-            let (data, absmax) = stored.to_bytes();
-            match stored {
-                StoredState::Int8 { absmax: a, .. } => {
-                    tensors.push((name.clone(), Dtype::U8, data, n));
-                    tensors.push((format!("{name}.absmax"), Dtype::F32, absmax, a.len()));
-                }
-                StoredState::Bf16(_) => tensors.push((name, Dtype::BF16, data, n)),
-                _ => tensors.push((name, Dtype::F32, data, n)),
-            }
-        }
-    }
-    let views = tensors
-        .iter()
-        .map(|(name, dtype, bytes, n)| {
-            TensorView::new(*dtype, vec![*n], bytes)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| Error::Checkpoint(e.to_string()))
+    let states = (0..header.groups.len())
+        .map(|g| {
+            let slots = header.groups[g].optimizer.state_layout().slots;
+            slots
+                .iter()
+                .map(|slot| b.read_group_state_stored(g, slot.name))
+                .collect::<Result<Vec<_>>>()
         })
         .collect::<Result<Vec<_>>>()?;
-    let json = serde_json::to_string(&header).map_err(|e| Error::Checkpoint(e.to_string()))?;
-    let metadata = HashMap::from([("wgoptim".to_string(), json)]);
-    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint(e.to_string()))
+    Parts {
+        header,
+        params,
+        states,
+    }
+    .serialize()
+}
+
+impl Parts {
+    /// The safetensors file of these contents.
+    pub(crate) fn serialize(&self) -> Result<Vec<u8>> {
+        self.serialize_with(&[])
+    }
+
+    /// The metadata entry `key` of a checkpoint file, if it has one.
+    pub(crate) fn metadata(bytes: &[u8], key: &str) -> Result<Option<String>> {
+        let (_, metadata) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| Error::Checkpoint(format!("unreadable header ({e})")))?;
+        Ok(metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(key).cloned()))
+    }
+
+    /// The safetensors file of these contents with more metadata entries beside `wgoptim`.
+    pub(crate) fn serialize_with(&self, extra: &[(&str, String)]) -> Result<Vec<u8>> {
+        let params = &self.params;
+        let mut tensors: Vec<(String, Dtype, Vec<u8>, usize)> = vec![(
+            "params".into(),
+            Dtype::F32,
+            bytemuck::cast_slice(params).to_vec(),
+            params.len(),
+        )];
+        for (g, gh) in self.header.groups.iter().enumerate() {
+            for (slot, stored) in gh
+                .optimizer
+                .state_layout()
+                .slots
+                .iter()
+                .zip(&self.states[g])
+            {
+                let name = format!("group{g}.{}", slot.name);
+                let n = stored.len();
+                let (data, absmax) = stored.to_bytes();
+                match stored {
+                    StoredState::Int8 { absmax: a, .. } => {
+                        tensors.push((name.clone(), Dtype::U8, data, n));
+                        tensors.push((format!("{name}.absmax"), Dtype::F32, absmax, a.len()));
+                    }
+                    StoredState::Bf16(_) => tensors.push((name, Dtype::BF16, data, n)),
+                    _ => tensors.push((name, Dtype::F32, data, n)),
+                }
+            }
+        }
+        let views = tensors
+            .iter()
+            .map(|(name, dtype, bytes, n)| {
+                TensorView::new(*dtype, vec![*n], bytes)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| Error::Checkpoint(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let json =
+            serde_json::to_string(&self.header).map_err(|e| Error::Checkpoint(e.to_string()))?;
+        let mut metadata = HashMap::from([("wgoptim".to_string(), json)]);
+        metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint(e.to_string()))
+    }
+
+    /// Reads and checks a checkpoint file on its own.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self> {
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::Checkpoint(format!("not a safetensors file ({e})")))?;
+        let (_, metadata) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| Error::Checkpoint(format!("unreadable header ({e})")))?;
+        let json = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("wgoptim"))
+            .ok_or_else(|| {
+                Error::Checkpoint("no `wgoptim` header: not a wgoptim checkpoint".into())
+            })?;
+        let header: Header = serde_json::from_str(json)
+            .map_err(|e| Error::Checkpoint(format!("bad header ({e})")))?;
+        if !READABLE.contains(&header.format.as_str()) {
+            return Err(mismatch("format", READABLE.join(" or "), &header.format));
+        }
+        check_counts(&header)?;
+        if let Some(c) = &header.gradient_control {
+            c.validate()?;
+        }
+        for gh in &header.groups {
+            gh.optimizer.validate()?;
+            crate::optim::ensure_lr(gh.lr)?;
+            if let Some(s) = &gh.schedule {
+                s.validate()?;
+            }
+        }
+        // The raw bytes of tensor `name`, checked to be `n` elements of `dtype`.
+        let tensor = |name: &str, dtype: Dtype, n: usize| -> Result<&[u8]> {
+            let t = file
+                .tensor(name)
+                .map_err(|_| mismatch(format!("tensor `{name}`"), "present", "missing"))?;
+            if t.dtype() != dtype {
+                return Err(mismatch(
+                    format!("dtype of `{name}`"),
+                    format!("{dtype:?}"),
+                    format!("{:?}", t.dtype()),
+                ));
+            }
+            if t.shape() != [n] {
+                return Err(mismatch(
+                    format!("shape of `{name}`"),
+                    format!("[{n}]"),
+                    format!("{:?}", t.shape()),
+                ));
+            }
+            Ok(t.data())
+        };
+        let params = bytemuck::pod_collect_to_vec(tensor("params", Dtype::F32, header.len)?);
+        let mut states = Vec::new();
+        for (g, gh) in header.groups.iter().enumerate() {
+            let n = gh.len;
+            let mut group = Vec::new();
+            for slot in gh.optimizer.state_layout().slots {
+                let name = format!("group{g}.{}", slot.name);
+                group.push(match slot.dtype {
+                    StateDType::F32 => {
+                        StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::F32, n)?, &[])
+                    }
+                    StateDType::Bf16 => {
+                        StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::BF16, n)?, &[])
+                    }
+                    StateDType::Int8 => StoredState::from_bytes(
+                        slot.dtype,
+                        n,
+                        tensor(&name, Dtype::U8, n)?,
+                        tensor(&format!("{name}.absmax"), Dtype::F32, n.div_ceil(BLOCK))?,
+                    ),
+                });
+            }
+            states.push(group);
+        }
+        Ok(Parts {
+            header,
+            params,
+            states,
+        })
+    }
 }
 
 pub(crate) fn restore(b: &mut impl Stored, bytes: &[u8]) -> Result<()> {
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::Checkpoint(format!("not a safetensors file ({e})")))?;
-    let (_, metadata) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::Checkpoint(format!("unreadable header ({e})")))?;
-    let json = metadata
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("wgoptim"))
-        .ok_or_else(|| Error::Checkpoint("no `wgoptim` header: not a wgoptim checkpoint".into()))?;
-    let header: Header =
-        serde_json::from_str(json).map_err(|e| Error::Checkpoint(format!("bad header ({e})")))?;
-    if !READABLE.contains(&header.format.as_str()) {
-        return Err(mismatch("format", READABLE.join(" or "), &header.format));
-    }
+    let Parts {
+        header,
+        params,
+        states,
+    } = Parts::parse(bytes)?;
     if header.len != b.len() {
         return Err(mismatch("parameter count", b.len(), header.len));
     }
@@ -201,7 +323,6 @@ pub(crate) fn restore(b: &mut impl Stored, bytes: &[u8]) -> Result<()> {
             show(&header.tensors),
         ));
     }
-    check_counts(&header)?;
     if header.groups.len() != b.groups() {
         return Err(mismatch(
             "number of groups",
@@ -209,16 +330,8 @@ pub(crate) fn restore(b: &mut impl Stored, bytes: &[u8]) -> Result<()> {
             header.groups.len(),
         ));
     }
-    if let Some(c) = &header.gradient_control {
-        c.validate()?;
-    }
     for (g, gh) in header.groups.iter().enumerate() {
         let mine = b.group_progress(g).optimizer;
-        gh.optimizer.validate()?;
-        crate::optim::ensure_lr(gh.lr)?;
-        if let Some(s) = &gh.schedule {
-            s.validate()?;
-        }
         let range = b.group_range(g).unwrap_or_default();
         if (gh.offset, gh.len) != (range.start, range.len()) {
             return Err(mismatch(
@@ -262,55 +375,14 @@ pub(crate) fn restore(b: &mut impl Stored, bytes: &[u8]) -> Result<()> {
             ));
         }
     }
-    // The raw bytes of tensor `name`, checked to be `n` elements of `dtype`.
-    let tensor = |name: &str, dtype: Dtype, n: usize| -> Result<&[u8]> {
-        let t = file
-            .tensor(name)
-            .map_err(|_| mismatch(format!("tensor `{name}`"), "present", "missing"))?;
-        if t.dtype() != dtype {
-            return Err(mismatch(
-                format!("dtype of `{name}`"),
-                format!("{dtype:?}"),
-                format!("{:?}", t.dtype()),
-            ));
-        }
-        if t.shape() != [n] {
-            return Err(mismatch(
-                format!("shape of `{name}`"),
-                format!("[{n}]"),
-                format!("{:?}", t.shape()),
-            ));
-        }
-        Ok(t.data())
-    };
-    let params: Vec<f32> = bytemuck::pod_collect_to_vec(tensor("params", Dtype::F32, b.len())?);
-    let mut states = Vec::new();
-    for (g, gh) in header.groups.iter().enumerate() {
-        let n = gh.len;
-        for slot in gh.optimizer.state_layout().slots {
-            let name = format!("group{g}.{}", slot.name);
-            let stored = match slot.dtype {
-                StateDType::F32 => {
-                    StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::F32, n)?, &[])
-                }
-                StateDType::Bf16 => {
-                    StoredState::from_bytes(slot.dtype, n, tensor(&name, Dtype::BF16, n)?, &[])
-                }
-                StateDType::Int8 => StoredState::from_bytes(
-                    slot.dtype,
-                    n,
-                    tensor(&name, Dtype::U8, n)?,
-                    tensor(&format!("{name}.absmax"), Dtype::F32, n.div_ceil(BLOCK))?,
-                ),
-            };
-            states.push((g, slot.name, stored));
-        }
-    }
     // Everything fits: write.
     b.set_gradient_control(header.gradient_control)?;
     b.write_params(&params)?;
-    for (g, name, stored) in &states {
-        b.write_group_state_stored(*g, name, stored)?;
+    for (g, group) in states.iter().enumerate() {
+        let slots = header.groups[g].optimizer.state_layout().slots;
+        for (slot, stored) in slots.iter().zip(group) {
+            b.write_group_state_stored(g, slot.name, stored)?;
+        }
     }
     for (g, gh) in header.groups.into_iter().enumerate() {
         // The variant is the same (checked above): hyperparameters, base lr, schedule and step

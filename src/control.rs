@@ -103,8 +103,14 @@ fn reduce(sums: &mut [[f32; 2]; WORKGROUP]) -> [f32; 2] {
 /// chunk; more chunks add their partial sums in another grouping). The workgroups' sums run
 /// on the current rayon pool.
 pub fn norm(grads: &[f32], control: &GradientControl) -> NormOutcome {
-    let cfg = control.uniform(0);
-    let unscale = cfg.unscale;
+    decide(sums(grads, control), control)
+}
+
+/// The first half of [`norm`]: `[Σ ĝ², number of vec4 blocks holding a non-finite ĝ]` over
+/// `grads`, summed in norm.wgsl's order. A sharded optimizer adds these over its ranks before
+/// [`decide`].
+pub fn sums(grads: &[f32], control: &GradientControl) -> [f32; 2] {
+    let unscale = control.uniform(0).unscale;
     let per_group = WORKGROUP * NORM_VECS_PER_INVOCATION * 4;
     use rayon::prelude::*;
     let partials: Vec<[f32; 2]> = grads
@@ -132,7 +138,15 @@ pub fn norm(grads: &[f32], control: &GradientControl) -> NormOutcome {
         let s = &mut sums[i % WORKGROUP];
         *s = [s[0] + p[0], s[1] + p[1]];
     }
-    let [square, non_finite] = reduce(&mut sums);
+    reduce(&mut sums)
+}
+
+/// The second half of [`norm`], norm.wgsl's `finish` from the summed `[Σ ĝ², non-finite
+/// count]`: n = √(Σ ĝ²), c = min(1, max_norm / (n + 1e-6)), skip if the count is > 0 and
+/// skipping is on.
+pub fn decide(sums: [f32; 2], control: &GradientControl) -> NormOutcome {
+    let cfg = control.uniform(0);
+    let [square, non_finite] = sums;
     let norm = square.sqrt();
     let mut clip = 1.0f32;
     if cfg.max_norm > 0.0 {
@@ -140,7 +154,7 @@ pub fn norm(grads: &[f32], control: &GradientControl) -> NormOutcome {
     }
     NormOutcome {
         norm,
-        grad_mul: unscale * clip,
+        grad_mul: cfg.unscale * clip,
         skip: non_finite > 0.0 && cfg.skip_nonfinite != 0,
     }
 }

@@ -254,6 +254,17 @@ pub enum Error {
     /// Mapping a buffer for reading failed.
     #[error("buffer map failed: {0}")]
     Map(String),
+    /// A step with a decision made elsewhere ([`crate::Backend::step_decided`]) on an
+    /// optimizer without gradient control.
+    #[error("step_decided needs gradient control on (set_gradient_control)")]
+    NoGradientControl,
+    /// The ranks of a sharded optimizer disagree (a different layout, optimizer, world size or
+    /// checkpoint on some rank), or one of them failed; every rank gets this error.
+    #[error("ranks disagree: {0}")]
+    Ranks(String),
+    /// An MPI call failed.
+    #[error("MPI: {0}")]
+    Mpi(String),
 }
 
 /// `Result` with [`enum@Error`].

@@ -86,6 +86,8 @@ pub mod replay;
 pub mod schedule;
 mod uniform;
 pub mod verify;
+#[cfg(feature = "mpi")]
+pub mod zero;
 
 /// The wgpu this crate is built on: use it to create devices and buffers you hand to
 /// [`GpuContext::from_device`] and [`GpuOptimizer::adopt`] without pinning its version yourself.

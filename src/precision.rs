@@ -684,6 +684,56 @@ impl StoredState {
     }
 
     /// Number of elements.
+    /// Bytes its vectors hold (allocated capacity, absmax included).
+    pub fn allocated_bytes(&self) -> usize {
+        match self {
+            StoredState::None => 0,
+            StoredState::F32(v) => v.capacity() * 4,
+            StoredState::Bf16(v) => v.capacity() * 2,
+            StoredState::Int8 { codes, absmax } => codes.capacity() + absmax.capacity() * 4,
+        }
+    }
+
+    /// Elements `range` (for int8, `range.start` a multiple of [`BLOCK`]: whole blocks, the
+    /// last one possibly partial at the end of the state).
+    pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        match self {
+            StoredState::None => StoredState::None,
+            StoredState::F32(v) => StoredState::F32(v[range].to_vec()),
+            StoredState::Bf16(v) => StoredState::Bf16(v[range].to_vec()),
+            StoredState::Int8 { codes, absmax } => {
+                debug_assert_eq!(range.start % BLOCK, 0);
+                let blocks = range.start / BLOCK..range.end.div_ceil(BLOCK);
+                StoredState::Int8 {
+                    codes: codes[range].to_vec(),
+                    absmax: absmax[blocks].to_vec(),
+                }
+            }
+        }
+    }
+
+    /// Appends `other` (of the same type; for int8, `self` a whole number of blocks long).
+    pub(crate) fn extend(&mut self, other: &Self) {
+        match (self, other) {
+            (StoredState::F32(a), StoredState::F32(b)) => a.extend_from_slice(b),
+            (StoredState::Bf16(a), StoredState::Bf16(b)) => a.extend_from_slice(b),
+            (
+                StoredState::Int8 { codes, absmax },
+                StoredState::Int8 {
+                    codes: c,
+                    absmax: m,
+                },
+            ) => {
+                debug_assert_eq!(codes.len() % BLOCK, 0);
+                codes.extend_from_slice(c);
+                absmax.extend_from_slice(m);
+            }
+            (a @ StoredState::None, b) => *a = b.clone(),
+            _ => {}
+        }
+    }
+
+    /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
             StoredState::None => 0,

@@ -6,7 +6,7 @@ use super::context::CpuContext;
 use super::host_vec;
 use super::lowp::stored_step;
 use crate::backend::{Backend, Progress};
-use crate::control::{self, GradientControl};
+use crate::control::{self, GradientControl, NormOutcome};
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
 use crate::optim::{GradDType, Optimizer, ParamDType, Rounding, StateDType, StateSlot};
@@ -60,6 +60,48 @@ pub struct CpuOptimizer {
 const CPU_ALIGN: usize = 64;
 
 impl CpuOptimizer {
+    /// One step with the gradient control's decision `outcome` (none without control).
+    fn step_with(&mut self, outcome: Option<NormOutcome>) -> Result<()> {
+        // The step the device applies if it is not skipped: with skipping on, the uniform
+        // leaves its step-dependent factors to the scalars of that step (as on the GPU).
+        let t = self.block.steps64() + 1;
+        let steps = self
+            .segments
+            .iter()
+            .map(|s| {
+                s.progress.check_can_step()?;
+                let at_step = match s.progress.deferred {
+                    true => s.progress.next_optimizer()?.step_scalars(t),
+                    false => DeviceStep::NEUTRAL.at_step,
+                };
+                let grad_mul = outcome.map_or(1.0, |o| o.grad_mul);
+                Ok((s.progress.next_uniform()?, DeviceStep { grad_mul, at_step }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let skip = outcome.is_some_and(|o| o.skip);
+        for (segment, (uniform, dev)) in self.segments.iter_mut().zip(&steps) {
+            segment.progress.advance();
+            if skip {
+                continue;
+            }
+            let range = segment.offset..segment.offset + segment.len;
+            stored_step(
+                &segment.progress.optimizer,
+                uniform,
+                dev,
+                segment.offset,
+                &mut self.params[range.clone()],
+                &self.grads[range],
+                &mut segment.state,
+                &self.ctx,
+            );
+        }
+        if let Some(o) = outcome {
+            o.count(&mut self.block);
+        }
+        Ok(())
+    }
+
     /// An optimizer over `len` parameters, all zero until written (as
     /// [`crate::GpuOptimizer::new`]).
     pub fn new(ctx: &CpuContext, optimizer: impl Into<Optimizer>, len: usize) -> Result<Self> {
@@ -419,44 +461,17 @@ impl Backend for CpuOptimizer {
         let outcome = self
             .control
             .map(|c| self.ctx.install(|| control::norm(grads, &c)));
-        // The step the device applies if it is not skipped: with skipping on, the uniform
-        // leaves its step-dependent factors to the scalars of that step (as on the GPU).
-        let t = self.block.steps64() + 1;
-        let steps = self
-            .segments
-            .iter()
-            .map(|s| {
-                s.progress.check_can_step()?;
-                let at_step = match s.progress.deferred {
-                    true => s.progress.next_optimizer()?.step_scalars(t),
-                    false => DeviceStep::NEUTRAL.at_step,
-                };
-                let grad_mul = outcome.map_or(1.0, |o| o.grad_mul);
-                Ok((s.progress.next_uniform()?, DeviceStep { grad_mul, at_step }))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let skip = outcome.is_some_and(|o| o.skip);
-        for (segment, (uniform, dev)) in self.segments.iter_mut().zip(&steps) {
-            segment.progress.advance();
-            if skip {
-                continue;
-            }
-            let range = segment.offset..segment.offset + segment.len;
-            stored_step(
-                &segment.progress.optimizer,
-                uniform,
-                dev,
-                segment.offset,
-                &mut self.params[range.clone()],
-                &self.grads[range],
-                &mut segment.state,
-                &self.ctx,
-            );
+        self.step_with(outcome)
+    }
+    fn state_bytes(&self) -> u64 {
+        let slots = self.segments.iter().flat_map(|s| &s.state);
+        slots.map(|s| s.allocated_bytes() as u64).sum()
+    }
+    fn step_decided(&mut self, outcome: NormOutcome) -> Result<()> {
+        if self.control.is_none() {
+            return Err(Error::NoGradientControl);
         }
-        if let Some(o) = outcome {
-            o.count(&mut self.block);
-        }
-        Ok(())
+        self.step_with(Some(outcome))
     }
     fn read_params(&self) -> Result<Vec<f32>> {
         Ok(self.params.clone())

@@ -10,6 +10,7 @@ use super::compat;
 use super::context::GpuContext;
 use super::segment::{SCALAR_RING, Segment, StateBuffer, UNIFORM_RING, state_bytes};
 use crate::backend::Backend;
+use crate::control::NormOutcome;
 use crate::error::{Error, Result};
 use crate::layout::{ParamGroup, ParamLayout, TensorView, group_alignment, pack_groups};
 use crate::optim::{GradDType, Optimizer, ParamDType, Rounding};
@@ -475,8 +476,47 @@ impl GpuOptimizer {
     /// written; once every 4031 steps it reads the device's count back (16 bytes, waiting for
     /// the queue) to move that window, so any number of skipped steps stays exact.
     pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        self.record(encoder, None)
+    }
+
+    /// Records and submits one step; on failure the host's counts are as before.
+    fn submit_step(&mut self, decided: Option<NormOutcome>) -> Result<()> {
+        let device = self.ctx.device().clone();
+        let saved: Vec<u64> = self.segments.iter().map(|s| s.progress.steps).collect();
+        let saved_run = self.encoder_run;
+        let result = compat::scoped(&device, || {
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgoptim step"),
+            });
+            self.record(&mut encoder, decided)?;
+            self.ctx.queue().submit([encoder.finish()]);
+            Ok(())
+        })
+        .and_then(|recorded| recorded);
+        if result.is_err() {
+            for (s, steps) in self.segments.iter_mut().zip(saved) {
+                s.progress.steps = steps;
+            }
+            self.encoder_run = saved_run;
+        }
+        result
+    }
+
+    /// [`Self::record_step`], or with `decided`, a step whose gradient-control outcome was
+    /// made elsewhere: the control block is read back, counted as norm.wgsl's `finish` would
+    /// and written ahead of the encoder, and the norm pass is left out.
+    fn record(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        decided: Option<NormOutcome>,
+    ) -> Result<()> {
         for segment in &self.segments {
             segment.progress.check_can_step()?;
+        }
+        if let Some(outcome) = decided {
+            let mut block = self.control_block()?.ok_or(Error::NoGradientControl)?;
+            outcome.count(&mut block);
+            self.write_control_block(&block)?;
         }
         let id = {
             use std::hash::{Hash, Hasher};
@@ -509,7 +549,7 @@ impl GpuOptimizer {
                 label: Some("wgoptim step"),
                 timestamp_writes: None,
             });
-            if let Some(clip) = &self.clip {
+            if let Some(clip) = self.clip.as_ref().filter(|_| decided.is_none()) {
                 clip.encode(&mut pass);
             }
             for segment in &self.segments {
@@ -986,25 +1026,20 @@ impl Backend for GpuOptimizer {
     /// One fused step of every group, submitted without waiting. wgpu errors (a destroyed
     /// buffer, say) come back as [`Error::Wgpu`] and the step is not counted.
     fn step(&mut self) -> Result<()> {
-        let device = self.ctx.device().clone();
-        let saved: Vec<u64> = self.segments.iter().map(|s| s.progress.steps).collect();
-        let saved_run = self.encoder_run;
-        let result = compat::scoped(&device, || {
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("wgoptim step"),
-            });
-            self.record_step(&mut encoder)?;
-            self.ctx.queue().submit([encoder.finish()]);
-            Ok(())
-        })
-        .and_then(|recorded| recorded);
-        if result.is_err() {
-            for (s, steps) in self.segments.iter_mut().zip(saved) {
-                s.progress.steps = steps;
-            }
-            self.encoder_run = saved_run;
+        self.submit_step(None)
+    }
+    fn state_bytes(&self) -> u64 {
+        let state = self
+            .allocations
+            .iter()
+            .filter(|a| a.role == BufferRole::State);
+        state.map(|a| a.bytes).sum()
+    }
+    fn step_decided(&mut self, outcome: NormOutcome) -> Result<()> {
+        if self.clip.is_none() {
+            return Err(Error::NoGradientControl);
         }
-        result
+        self.submit_step(Some(outcome))
     }
     /// Reads the parameters (the f32 masters of master weights; bf16 ones widened exactly).
     fn read_params(&self) -> Result<Vec<f32>> {
