@@ -15,8 +15,9 @@
 //! θ = concat_r θ_shard(r)                           all-gather
 //! ```
 //!
-//! The reduce-scatter and all-gather together move 2·(N−1)/N · (gradient + parameter bytes)
-//! per rank in a ring (what OpenMPI's algorithms are bounded by). Where the gradients' sums are
+//! In a ring, the reduce-scatter and all-gather make each rank send (N−1)/N · (gradient +
+//! parameter bytes) and receive as much: 2·(N−1)/N · (gradient + parameter bytes) through
+//! each rank, the least any algorithm moves ([`ZeroOptimizer::ring_bytes_per_step`]). Where the gradients' sums are
 //! exact in f32 (small multiples of 2⁻¹², say) the parameters after any number of steps equal
 //! the single-process optimizer's given the mean gradient bit for bit, for every world size
 //! (`tests/zero.rs`, run under `mpirun`).
@@ -325,9 +326,9 @@ impl ZeroOptimizer {
         self.times
     }
 
-    /// Bytes this rank hands MPI per step: its whole padded gradient vector to the
-    /// reduce-scatter and its shard of parameters to the all-gather. A ring algorithm sends
-    /// (N−1)/N of each collective's total per rank: 2·(N−1)/N · N·S·4 bytes.
+    /// Bytes a ring reduce-scatter and all-gather make this rank send per step: (N−1)/N of
+    /// each collective's N·S·4 bytes, (N−1)/N · (gradient + parameter bytes) in all (and as
+    /// many received: 2·(N−1)/N · (gradient + parameter bytes) through each rank).
     pub fn ring_bytes_per_step(&self) -> u64 {
         let total = (self.world * self.shard_len * 4) as u64;
         2 * (self.world as u64 - 1) * total / self.world as u64

@@ -258,3 +258,65 @@ fn bad_gradient_control_is_refused_and_changes_nothing() {
             .is_some_and(|n| (n - 8f32.sqrt()).abs() < 1e-5)
     );
 }
+
+/// A step whose decision comes from outside (`step_decided`, what the sharded optimizer uses)
+/// with the outcome the norm pass would find equals an ordinary step on both backends, counters
+/// included; a skip decided outside skips; without gradient control it is refused and nothing
+/// changes.
+#[test]
+fn a_decision_made_outside_equals_the_norm_pass() {
+    let Some(ctx) = common::full() else { return };
+    let cpu = wgoptim::CpuContext::with_threads(1).unwrap();
+    let n = 5000;
+    let control = GradientControl {
+        max_norm: Some(0.5),
+        skip_nonfinite: true,
+        loss_scale: 8.0,
+    };
+    let params: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+    let grads = |t: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7 + t * 3) % 11) as f32 * 0.03 - 0.15)
+            .collect()
+    };
+    let opt: Optimizer = Adam::adamw().lr(0.01).into();
+    let mut backends: Vec<Box<dyn Backend>> = vec![
+        Box::new(GpuOptimizer::with_params(&ctx, opt, &params).unwrap()),
+        Box::new(wgoptim::CpuOptimizer::with_params(&cpu, opt, &params).unwrap()),
+    ];
+    for b in &mut backends {
+        // Refused without control.
+        b.write_grads(&grads(0)).unwrap();
+        let outcome = wgoptim::control::norm(&grads(0), &control);
+        assert!(matches!(
+            b.step_decided(outcome),
+            Err(Error::NoGradientControl)
+        ));
+        assert_eq!(b.read_params().unwrap(), params);
+        assert_eq!(b.steps(), 0);
+        b.set_gradient_control(Some(control)).unwrap();
+    }
+    let mut plain = wgoptim::CpuOptimizer::with_params(&cpu, opt, &params).unwrap();
+    plain.set_gradient_control(Some(control)).unwrap();
+    for t in 0..6 {
+        let mut g = grads(t);
+        if t == 3 {
+            g[17] = f32::INFINITY;
+        }
+        plain.write_grads(&g).unwrap();
+        plain.step().unwrap();
+        let outcome = wgoptim::control::decide(wgoptim::control::sums(&g, &control), &control);
+        assert_eq!(outcome.skip, t == 3);
+        for b in &mut backends {
+            b.write_grads(&g).unwrap();
+            b.step_decided(outcome).unwrap();
+        }
+    }
+    let want = plain.read_params().unwrap();
+    for b in &backends {
+        assert_eq!(b.read_params().unwrap(), want);
+        assert_eq!(b.skipped_steps().unwrap(), 1);
+        assert_eq!(b.device_steps().unwrap(), 5);
+        assert_eq!(b.last_grad_norm().unwrap(), plain.last_grad_norm().unwrap());
+    }
+}

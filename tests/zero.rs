@@ -301,38 +301,49 @@ fn worker() {
 // ---------------------------------------------------------------------------------------------
 // The tests: launch mpirun, check the reports.
 
-/// Runs `mpirun -np {np}` on the worker with `job`, failing after `limit`.
+/// Runs `mpirun -np {np}` on the worker with `job`.
 fn mpirun(np: usize, job: &str, dir: &Path, env: &[(&str, &str)]) {
     let exe = std::env::current_exe().unwrap();
-    let mut cmd = Command::new("mpirun");
-    cmd.args([
-        "-np",
-        &np.to_string(),
-        "--oversubscribe",
-        "--allow-run-as-root",
-    ])
-    .args(["--mca", "btl_vader_single_copy_mechanism", "none"])
-    .arg(&exe)
-    .args([
+    let args = [
         "--ignored",
         "--exact",
         "worker",
         "--nocapture",
         "--test-threads",
         "1",
-    ])
-    .env("WGOPTIM_ZERO_JOB", job)
-    .env("WGOPTIM_ZERO_DIR", dir)
-    .env("RAYON_NUM_THREADS", "1")
-    .stdin(Stdio::null());
-    // The ranks' own test harness output goes to a file, shown if the launch fails.
+    ];
+    let env: Vec<(&str, &str)> = [("WGOPTIM_ZERO_JOB", job), ("RAYON_NUM_THREADS", "1")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    launch(np, job, dir, &env, &exe, &args);
+}
+
+/// Runs `mpirun -np {np} program args` with `env` and `WGOPTIM_ZERO_DIR=dir`, its output in
+/// `dir/{job}-np{np}.log` (shown on failure, returned on success); a run still going after
+/// 240 s is killed and fails the test.
+fn launch(
+    np: usize,
+    job: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+    program: &Path,
+    args: &[&str],
+) -> String {
+    let mut cmd = Command::new("mpirun");
+    let np_arg = np.to_string();
+    cmd.args(["-np", &np_arg, "--oversubscribe", "--allow-run-as-root"])
+        .args(["--mca", "btl_vader_single_copy_mechanism", "none"])
+        .arg(program)
+        .args(args)
+        .env("WGOPTIM_ZERO_DIR", dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    // The ranks' output (their own test harness's, for the worker) goes to a file.
     let log_path = dir.join(format!("{job}-np{np}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
     cmd.stdout(log.try_clone().unwrap()).stderr(log);
     let show = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let mut child = cmd.spawn().expect(
         "mpirun: install OpenMPI (apt-get install openmpi-bin libopenmpi-dev; scripts/test.sh does)",
     );
@@ -345,7 +356,7 @@ fn mpirun(np: usize, job: &str, dir: &Path, env: &[(&str, &str)]) {
                 "mpirun -np {np} {job}: {status}\n{}",
                 show()
             );
-            return;
+            return show();
         }
         if start.elapsed() > limit {
             let _ = child.kill();
@@ -543,5 +554,43 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
             assert!(length.contains("rank 1 could not step"), "{length}");
         }
         assert_eq!(r.params, want, "rank {}", r.rank);
+    }
+}
+
+#[test]
+fn digits_mlp_data_parallel_follows_one_process() {
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/zero_digits");
+    assert!(
+        example.exists(),
+        "{} not built: cargo test --features mpi,demo builds it",
+        example.display()
+    );
+    let dir = scratch("digits");
+    for np in [2, 4] {
+        let out = launch(np, "digits", &dir, &[], &example, &["--steps", "100"]);
+        let worst: f64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("max |loss difference| vs one process: "))
+            .unwrap_or_else(|| panic!("np {np}: no loss comparison in\n{out}"))
+            .parse()
+            .unwrap();
+        assert!(worst < 1e-5, "np {np}: loss curves {worst} apart\n{out}");
+        let shares: Vec<f64> = out
+            .lines()
+            .filter_map(|l| l.split(" bytes = ").nth(1))
+            .map(|s| s.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(shares.len(), np, "a memory line per rank\n{out}");
+        let total: f64 = shares.iter().sum();
+        assert!((total - 1.0).abs() < 1e-3, "np {np}: shares {shares:?}");
+        for s in &shares {
+            assert!(*s < 1.0 / np as f64 + 0.05, "np {np}: shares {shares:?}");
+        }
     }
 }
