@@ -1,12 +1,16 @@
 //! Times the sharded optimizer's step at one size: per rank, the median over the steps of the
 //! communication (reduce-scatter, norm all-reduce, all-gather) and of the local update, and the
-//! bytes a ring reduce-scatter + all-gather moves per rank per step.
+//! bytes each rank sends and receives per step.
 //!
 //! ```text
 //! cargo build --release --features mpi --example zero_step
 //! mpirun -np 4 --oversubscribe target/release/examples/zero_step --size 24 --steps 10 [--clip]
 //! ```
-//! `--size K` is 2^K parameters (AdamW on the CPU backend, one thread per rank).
+//! `--size K` is 2^K parameters (AdamW on the CPU backend, one thread per rank). To measure the
+//! bytes sent, add OpenMPI's monitoring to the mpirun line:
+//! `--mca pml_monitoring_enable 2 --mca pml_monitoring_enable_output 3 --mca
+//! pml_monitoring_filename /tmp/zero` writes each rank's bytes sent to each peer (lines `C`) into
+//! `/tmp/zero.{rank}.prof`.
 
 #[path = "common/arg.rs"]
 mod arg;
@@ -56,10 +60,10 @@ fn main() -> wgoptim::Result<()> {
     let mut all = vec![0.0f64; 3 * size];
     world.all_gather_into(&mine[..], &mut all[..]);
     if rank == 0 {
-        let bytes = zero.ring_bytes_per_step();
+        let bytes = zero.bytes_sent_per_step();
         let formula = 2.0 * (size as f64 - 1.0) / size as f64 * (8 * len) as f64; // grads + params
         println!(
-            "{len} parameters, AdamW, {size} rank(s), {steps} steps{}",
+            "{len} parameters, AdamW, {size} rank(s), {steps} steps (+1 warm-up){}",
             if clip { ", clipping" } else { "" }
         );
         println!("rank  step ms  communication ms  update ms");
@@ -73,8 +77,8 @@ fn main() -> wgoptim::Result<()> {
             );
         }
         println!(
-            "bytes per rank per step: sends {bytes}, sends + receives {} (padded to {} \
-             elements); 2·(N−1)/N·(gradient + parameter bytes) = {formula:.0}",
+            "bytes per rank per step (mean over ranks): sends {bytes}, sends + receives {} \
+             (padded to {} elements); 2·(N−1)/N·(gradient + parameter bytes) = {formula:.0}",
             2 * bytes,
             size * zero.shard().len()
         );

@@ -55,6 +55,12 @@ pub trait Backend {
     fn step_decided(&mut self, outcome: crate::control::NormOutcome) -> Result<()>;
     /// Reads the parameters back.
     fn read_params(&self) -> Result<Vec<f32>>;
+    /// Reads the parameters back into `out` (of [`Backend::len`] elements).
+    fn read_params_into(&self, out: &mut [f32]) -> Result<()> {
+        crate::cpu::check_len("output", self.len(), out.len())?;
+        out.copy_from_slice(&self.read_params()?);
+        Ok(())
+    }
     /// Reads one state tensor back by PyTorch's name (`exp_avg`, `momentum_buffer`, …).
     fn read_state(&self, name: &str) -> Result<Vec<f32>>;
 

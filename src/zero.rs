@@ -15,9 +15,10 @@
 //! θ = concat_r θ_shard(r)                           all-gather
 //! ```
 //!
-//! In a ring, the reduce-scatter and all-gather make each rank send (N−1)/N · (gradient +
-//! parameter bytes) and receive as much: 2·(N−1)/N · (gradient + parameter bytes) through
-//! each rank, the least any algorithm moves ([`ZeroOptimizer::ring_bytes_per_step`]). Where the gradients' sums are
+//! The reduce-scatter is N `MPI_Reduce`s (one to each shard's rank) and the all-gather N
+//! `MPI_Bcast`s, in pieces of 256 KiB ([`CHUNK`]'s note says why): each rank sends
+//! (N−1)/N · (gradient + parameter bytes) and receives as much, on average, as a ring
+//! reduce-scatter + all-gather does ([`ZeroOptimizer::bytes_sent_per_step`]). Where the gradients' sums are
 //! exact in f32 (small multiples of 2⁻¹², say) the parameters after any number of steps equal
 //! the single-process optimizer's given the mean gradient bit for bit, for every world size
 //! (`tests/zero.rs`, run under `mpirun`).
@@ -47,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::checkpoint::{GroupHeader, Parts, TensorRecord};
 use crate::control::{self, GradientControl};
+use crate::cpu::check_len;
 use crate::error::{Error, Result};
 use crate::layout::{GroupRanges, ParamGroup, ParamLayout, group_alignment, pack_groups};
 use crate::optim::{GradDType, Optimizer, ParamDType};
@@ -54,6 +56,15 @@ use crate::schedule::Schedule;
 
 /// The format of a shard file's `wgoptim-zero` header.
 pub const SHARD_FORMAT: &str = "wgoptim-zero-shard/1";
+
+/// Elements per collective call (2^16, 256 KiB of f32). The reduce-scatter is N reduces (one to each rank's shard)
+/// and the all-gather N broadcasts, each cut into pieces of 256 KiB: OpenMPI moves such
+/// pieces through its preallocated shared-memory fragments, where one `MPI_Reduce_scatter_block`
+/// or `MPI_Allgather` of the whole vector allocates and page-faults temporary buffers of its
+/// size every step. At 2^24 parameters on this project's 2-core machine a step took
+/// 186 → 128 ms on 2 ranks and 314 → 187–215 ms on 4 (`examples/zero_step.rs`; pieces of
+/// 2^12 to 2^22 elements tried, 2^14–2^16 best).
+pub const CHUNK: usize = 1 << 16;
 
 /// One local group of a rank: the part of global group `group` that falls in its shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,10 +122,13 @@ pub struct ZeroOptimizer {
     shard_len: usize,
     pieces: Vec<Piece>,
     local: Box<dyn Backend>,
-    /// The whole model's parameters, as of the last step.
+    /// The whole model's parameters, as of the last step, padded to N·S (where the all-gather
+    /// broadcasts each shard).
     params: Vec<f32>,
-    /// Send and receive buffers of the collectives (N·S and S elements).
+    /// The reduce-scatter's send buffer, the gradients padded to N·S (empty when the layout is
+    /// N·S long: the gradients are sent as they are).
     padded: Vec<f32>,
+    /// This rank's shard of the mean gradient: the reduce-scatter's receive buffer.
     shard: Vec<f32>,
     times: StepTimes,
 }
@@ -240,8 +254,12 @@ impl ZeroOptimizer {
             shard_len,
             pieces,
             local: Box::new(local),
-            params: vec![0.0; len],
-            padded: vec![0.0; shard_len * world],
+            params: vec![0.0; shard_len * world],
+            padded: if len == shard_len * world {
+                Vec::new()
+            } else {
+                vec![0.0; shard_len * world]
+            },
             shard: vec![0.0; shard_len],
             times: StepTimes::default(),
         })
@@ -313,7 +331,7 @@ impl ZeroOptimizer {
 
     /// The whole model's parameters as of the last step (or write).
     pub fn params(&self) -> &[f32] {
-        &self.params
+        &self.params[..self.layout.len()]
     }
 
     /// Bytes of optimizer state this rank holds (its local optimizer's allocations).
@@ -326,10 +344,13 @@ impl ZeroOptimizer {
         self.times
     }
 
-    /// Bytes a ring reduce-scatter and all-gather make this rank send per step: (N−1)/N of
-    /// each collective's N·S·4 bytes, (N−1)/N · (gradient + parameter bytes) in all (and as
-    /// many received: 2·(N−1)/N · (gradient + parameter bytes) through each rank).
-    pub fn ring_bytes_per_step(&self) -> u64 {
+    /// Bytes a rank sends per step, on average over the ranks. Each of the N reduces moves
+    /// (N−1)·S·4 bytes (every rank but its root sends its partial sum once, whatever the tree)
+    /// and so does each of the N broadcasts (every rank but the root receives the shard once):
+    /// (N−1)/N · (gradient + parameter bytes) sent per rank, as many received, so
+    /// 2·(N−1)/N · (gradient + parameter bytes) through each rank, as in a ring
+    /// reduce-scatter + all-gather, the least any algorithm moves.
+    pub fn bytes_sent_per_step(&self) -> u64 {
         let total = (self.world * self.shard_len * 4) as u64;
         2 * (self.world as u64 - 1) * total / self.world as u64
     }
@@ -362,7 +383,7 @@ impl ZeroOptimizer {
         let local_len = self.local_len();
         let written = self.local.write_params(&params[start..start + local_len]);
         agree(&self.comm, "write parameters", written)?;
-        self.params.copy_from_slice(params);
+        self.params[..params.len()].copy_from_slice(params);
         Ok(())
     }
 
@@ -394,13 +415,13 @@ impl ZeroOptimizer {
         agree(&self.comm, "step", ready)?;
         let t0 = Instant::now();
         let n = self.len();
-        self.padded[..n].copy_from_slice(grads);
-        self.padded[n..].fill(0.0);
-        self.comm.reduce_scatter_block_into(
-            &self.padded[..],
-            &mut self.shard[..],
-            SystemOperation::sum(),
-        );
+        let send = if self.padded.is_empty() {
+            grads
+        } else {
+            self.padded[..n].copy_from_slice(grads);
+            &self.padded[..]
+        };
+        Self::reduce_scatter(&self.comm, self.world, self.rank, send, &mut self.shard);
         let world = self.world as f32;
         self.shard.iter_mut().for_each(|g| *g /= world);
         let t1 = Instant::now();
@@ -422,19 +443,11 @@ impl ZeroOptimizer {
                 None => self.local.step(),
             });
         if updated.is_ok() {
-            match self.local.read_params() {
-                Ok(p) => {
-                    self.shard[..local_len].copy_from_slice(&p);
-                    self.shard[local_len..].fill(0.0);
-                }
-                Err(e) => updated = Err(e),
-            }
+            updated = self.local_params();
         }
         agree(&self.comm, "update its shard", updated)?;
         let t3 = Instant::now();
-        self.comm
-            .all_gather_into(&self.shard[..], &mut self.padded[..]);
-        self.params.copy_from_slice(&self.padded[..n]);
+        self.all_gather();
         let t4 = Instant::now();
         self.times = StepTimes {
             reduce_scatter: t1 - t0,
@@ -531,15 +544,52 @@ impl ZeroOptimizer {
     fn restore_local(&mut self, bytes: &[u8]) -> Result<()> {
         let restored = self.local.restore(bytes);
         agree(&self.comm, "restore its shard", restored)?;
-        let local_len = self.local_len();
-        let p = self.local.read_params();
-        let p = agree(&self.comm, "read its parameters", p)?;
-        self.shard[..local_len].copy_from_slice(&p);
-        self.shard[local_len..].fill(0.0);
-        self.comm
-            .all_gather_into(&self.shard[..], &mut self.padded[..]);
-        let n = self.len();
-        self.params.copy_from_slice(&self.padded[..n]);
+        let read = self.local_params();
+        agree(&self.comm, "read its parameters", read)?;
+        self.all_gather();
+        Ok(())
+    }
+
+    /// The sums over ranks of their `send` vectors' block `rank` into `shard`.
+    fn reduce_scatter(
+        comm: &SimpleCommunicator,
+        world: usize,
+        rank: usize,
+        send: &[f32],
+        shard: &mut [f32],
+    ) {
+        let s = shard.len();
+        for r in 0..world {
+            let root = comm.process_at_rank(r as i32);
+            for (k, piece) in send[r * s..(r + 1) * s].chunks(CHUNK).enumerate() {
+                if r == rank {
+                    let out = &mut shard[k * CHUNK..k * CHUNK + piece.len()];
+                    root.reduce_into_root(piece, out, SystemOperation::sum());
+                } else {
+                    root.reduce_into(piece, SystemOperation::sum());
+                }
+            }
+        }
+    }
+
+    /// Every rank's shard of [`Self::params`] to every rank.
+    fn all_gather(&mut self) {
+        let s = self.shard_len;
+        for r in 0..self.world {
+            let root = self.comm.process_at_rank(r as i32);
+            for piece in self.params[r * s..(r + 1) * s].chunks_mut(CHUNK) {
+                root.broadcast_into(piece);
+            }
+        }
+    }
+
+    /// The local optimizer's parameters into this rank's shard of [`Self::params`] (zero past
+    /// them).
+    fn local_params(&mut self) -> Result<()> {
+        let (start, local_len) = (self.shard().start, self.local_len());
+        let mine = &mut self.params[start..start + self.shard_len];
+        self.local.read_params_into(&mut mine[..local_len])?;
+        mine[local_len..].fill(0.0);
         Ok(())
     }
 
@@ -756,18 +806,6 @@ pub fn consolidate(shards: &[impl AsRef<Path>]) -> Result<Vec<u8>> {
         states,
     }
     .serialize()
-}
-
-fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch {
-            what,
-            expected,
-            got,
-        })
-    }
 }
 
 /// Every rank learns whether every rank's `result` is Ok: a rank's own error comes back

@@ -330,10 +330,24 @@ fn launch(
     program: &Path,
     args: &[&str],
 ) -> String {
+    launch_with(np, job, dir, env, &[], program, args)
+}
+
+/// [`launch`] with more options for mpirun.
+fn launch_with(
+    np: usize,
+    job: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+    mpirun_args: &[&str],
+    program: &Path,
+    args: &[&str],
+) -> String {
     let mut cmd = Command::new("mpirun");
     let np_arg = np.to_string();
     cmd.args(["-np", &np_arg, "--oversubscribe", "--allow-run-as-root"])
         .args(["--mca", "btl_vader_single_copy_mechanism", "none"])
+        .args(mpirun_args)
         .arg(program)
         .args(args)
         .env("WGOPTIM_ZERO_DIR", dir)
@@ -592,5 +606,71 @@ fn digits_mlp_data_parallel_follows_one_process() {
         for s in &shares {
             assert!(*s < 1.0 / np as f64 + 0.05, "np {np}: shares {shares:?}");
         }
+    }
+}
+
+/// The bytes each rank really sends, counted by OpenMPI's monitoring component, equal
+/// `bytes_sent_per_step` = (N−1)/N · (gradient + parameter bytes) per step, plus the few bytes
+/// of the ranks' agreement before each step.
+#[test]
+fn bytes_sent_per_rank_are_the_collectives_minimum() {
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/zero_step");
+    assert!(example.exists(), "{} not built", example.display());
+    let dir = scratch("bytes");
+    for np in [2, 4] {
+        let prefix = dir.join(format!("np{np}"));
+        let prefix = prefix.to_str().unwrap();
+        let args = [
+            "--mca",
+            "pml_monitoring_enable",
+            "2",
+            "--mca",
+            "pml_monitoring_enable_output",
+            "3",
+            "--mca",
+            "pml_monitoring_filename",
+            prefix,
+        ];
+        let out = launch_with(
+            np,
+            "bytes",
+            &dir,
+            &[],
+            &args,
+            &example,
+            &["--size", "18", "--steps", "4"],
+        );
+        let len = 1u64 << 18;
+        let steps = 5; // 4 timed and the warm-up
+        let want = 2 * (np as u64 - 1) * len * 4 / np as u64;
+        assert!(out.contains(&format!("sends {want},")), "np {np}: {out}");
+        let mut total = 0u64;
+        for r in 0..np {
+            let prof = std::fs::read_to_string(format!("{prefix}.{r}.prof")).unwrap();
+            let sent: u64 = prof
+                .lines()
+                .filter(|l| l.starts_with("C\t"))
+                .map(|l| {
+                    l.split('\t')
+                        .nth(3)
+                        .unwrap()
+                        .trim_end_matches(" bytes")
+                        .parse::<u64>()
+                        .unwrap()
+                })
+                .sum();
+            total += sent;
+        }
+        let per_step = total / np as u64 / steps;
+        assert!(
+            per_step >= want && per_step < want + 1024,
+            "np {np}: {per_step} bytes sent per rank per step, the minimum is {want}"
+        );
     }
 }

@@ -240,7 +240,7 @@ fn new_state<T: Copy + From<f32>>(optimizer: &Optimizer, len: usize) -> [Vec<T>;
     state
 }
 
-fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
+pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
     if expected == got {
         Ok(())
     } else {

@@ -476,6 +476,11 @@ impl Backend for CpuOptimizer {
     fn read_params(&self) -> Result<Vec<f32>> {
         Ok(self.params.clone())
     }
+    fn read_params_into(&self, out: &mut [f32]) -> Result<()> {
+        check_len("output", self.len, out.len())?;
+        out.copy_from_slice(&self.params);
+        Ok(())
+    }
     /// One state tensor over all parameters, group by group (zero where a group has no such
     /// state or between groups), as [`crate::GpuOptimizer`]'s.
     fn read_state(&self, name: &str) -> Result<Vec<f32>> {
