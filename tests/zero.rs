@@ -571,20 +571,27 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     }
 }
 
+/// The path of example `name`, built beside this test by `cargo test --features mpi,demo`.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} not built: cargo test --features mpi,demo builds it",
+        path.display()
+    );
+    path
+}
+
 #[test]
 fn digits_mlp_data_parallel_follows_one_process() {
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/zero_digits");
-    assert!(
-        example.exists(),
-        "{} not built: cargo test --features mpi,demo builds it",
-        example.display()
-    );
+    let example = example("zero_digits");
     let dir = scratch("digits");
     for np in [2, 4] {
         let out = launch(np, "digits", &dir, &[], &example, &["--steps", "100"]);
@@ -614,14 +621,7 @@ fn digits_mlp_data_parallel_follows_one_process() {
 /// of the ranks' agreement before each step.
 #[test]
 fn bytes_sent_per_rank_are_the_collectives_minimum() {
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/zero_step");
-    assert!(example.exists(), "{} not built", example.display());
+    let example = example("zero_step");
     let dir = scratch("bytes");
     for np in [2, 4] {
         let prefix = dir.join(format!("np{np}"));
