@@ -83,7 +83,7 @@ fn main() -> wgoptim::Result<()> {
         zero.step(&grads)?;
         let t = zero.last_times();
         comm += t.communication().as_secs_f64();
-        update += t.update.as_secs_f64();
+        update += t.computation().as_secs_f64();
         if (step + 1) % every == 0 || step + 1 == steps {
             let (loss, _) = evaluate(MODEL, &layout, zero.params(), &train, None)?;
             curve.push((step + 1, loss));

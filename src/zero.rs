@@ -96,6 +96,8 @@ struct ShardHeader {
 pub struct StepTimes {
     /// Reduce-scatter of the gradients and the ÷ N.
     pub reduce_scatter: Duration,
+    /// This shard's Σ ĝ² and non-finite count (zero without gradient control).
+    pub norm_sums: Duration,
     /// The all-reduce of the norm sums (zero without gradient control).
     pub norm_all_reduce: Duration,
     /// Writing the shard's gradients, the local fused step and reading its parameters back.
@@ -108,6 +110,11 @@ impl StepTimes {
     /// Time in communication: reduce-scatter, norm all-reduce and all-gather.
     pub fn communication(&self) -> Duration {
         self.reduce_scatter + self.norm_all_reduce + self.all_gather
+    }
+
+    /// Time in this rank's own arithmetic: the norm sums and the update.
+    pub fn computation(&self) -> Duration {
+        self.norm_sums + self.update
     }
 }
 
@@ -426,8 +433,9 @@ impl ZeroOptimizer {
         self.shard.iter_mut().for_each(|g| *g /= world);
         let t1 = Instant::now();
         let control = self.local.gradient_control();
-        let outcome = control.map(|c| {
-            let mine = control::sums(&self.shard, &c);
+        let mine = control.map(|c| control::sums(&self.shard, &c));
+        let ts = Instant::now();
+        let outcome = control.zip(mine).map(|(c, mine)| {
             let mut all = [0.0f32; 2];
             self.comm
                 .all_reduce_into(&mine[..], &mut all[..], SystemOperation::sum());
@@ -451,7 +459,8 @@ impl ZeroOptimizer {
         let t4 = Instant::now();
         self.times = StepTimes {
             reduce_scatter: t1 - t0,
-            norm_all_reduce: t2 - t1,
+            norm_sums: ts - t1,
+            norm_all_reduce: t2 - ts,
             update: t3 - t2,
             all_gather: t4 - t3,
         };
