@@ -159,6 +159,7 @@ impl Parts {
     }
 
     /// The metadata entry `key` of a checkpoint file, if it has one.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn metadata(bytes: &[u8], key: &str) -> Result<Option<String>> {
         let (_, metadata) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::Checkpoint(format!("unreadable header ({e})")))?;

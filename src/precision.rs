@@ -696,6 +696,7 @@ impl StoredState {
 
     /// Elements `range` (for int8, `range.start` a multiple of [`BLOCK`]: whole blocks, the
     /// last one possibly partial at the end of the state).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Self {
         match self {
             StoredState::None => StoredState::None,
@@ -713,6 +714,7 @@ impl StoredState {
     }
 
     /// Appends `other` (of the same type; for int8, `self` a whole number of blocks long).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn extend(&mut self, other: &Self) {
         match (self, other) {
             (StoredState::F32(a), StoredState::F32(b)) => a.extend_from_slice(b),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use wgoptim::zero::ZeroOptimizer;
 use wgoptim::{
     Adagrad, Adam, Backend, CpuContext, CpuOptimizer, GpuOptimizer, GradientControl, Optimizer,
-    ParamGroup, Sgd, StatePrecision,
+    ParamGroup, Schedule, Sgd, StatePrecision,
 };
 
 /// Steps of every trajectory; a NaN in the gradient at `NAN_STEP`.
@@ -68,6 +68,15 @@ fn groups(case: &str) -> Vec<ParamGroup> {
             .tensor("w2", &[53, 17])
             .tensor("b2", &[17]),
     ]
+}
+
+/// The schedule of a case's groups (`set_schedule` sets every group's).
+fn schedule(case: &str) -> Option<Schedule> {
+    match case {
+        "adam" | "momentum" => Some(Schedule::cosine(STEPS as u64)),
+        "adamw" => Some(Schedule::step(5)),
+        _ => None,
+    }
 }
 
 const CASES: [&str; 5] = ["adam", "adamw", "adamw-int8", "momentum", "adagrad"];
@@ -143,6 +152,7 @@ fn reference(case: &str, start: Option<&[u8]>, from: usize, to: usize) -> CpuOpt
     match start {
         Some(bytes) => opt.restore(bytes).unwrap(),
         None => {
+            opt.set_schedule(schedule(case)).unwrap();
             opt.set_gradient_control(Some(control())).unwrap();
             opt.write_params(&initial(opt.len())).unwrap();
         }
@@ -198,6 +208,7 @@ fn worker() {
             let cases = std::env::var("WGOPTIM_ZERO_CASES").unwrap();
             for case in cases.split(',') {
                 let mut z = build(case, &world, groups(case)).unwrap();
+                z.set_schedule(schedule(case)).unwrap();
                 z.set_gradient_control(Some(control())).unwrap();
                 z.write_params(&initial(z.len())).unwrap();
                 for t in 0..STEPS {
@@ -219,6 +230,7 @@ fn worker() {
             // 10 steps, save the shards, 10 more.
             let case = "adamw";
             let mut z = build(case, &world, groups(case)).unwrap();
+            z.set_schedule(schedule(case)).unwrap();
             z.set_gradient_control(Some(control())).unwrap();
             z.write_params(&initial(z.len())).unwrap();
             for t in 0..STEPS / 2 {
@@ -273,6 +285,7 @@ fn worker() {
             // A gradient of the wrong length on the last rank: refused on every rank, nothing
             // changed; then the steps go on.
             let mut z = build("adam", &world, groups("adam")).unwrap();
+            z.set_schedule(schedule("adam")).unwrap();
             z.set_gradient_control(Some(control())).unwrap();
             z.write_params(&initial(z.len())).unwrap();
             for t in 0..STEPS {
