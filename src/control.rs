@@ -111,32 +111,55 @@ pub fn norm(grads: &[f32], control: &GradientControl) -> NormOutcome {
 /// [`decide`].
 pub fn sums(grads: &[f32], control: &GradientControl) -> [f32; 2] {
     let unscale = control.uniform(0).unscale;
-    let per_group = WORKGROUP * NORM_VECS_PER_INVOCATION * 4;
     use rayon::prelude::*;
     let partials: Vec<[f32; 2]> = grads
-        .par_chunks(per_group)
-        .map(|group| {
-            let mut sums = [[0.0f32; 2]; WORKGROUP];
-            for (local, run) in group.chunks(NORM_VECS_PER_INVOCATION * 4).enumerate() {
-                let mut acc = [0.0f32; 2];
-                for block in run.chunks(4) {
-                    let mut g = [0.0f32; 4];
-                    for (x, &y) in g.iter_mut().zip(block) {
-                        *x = y * unscale;
-                    }
-                    let dot = g[0] * g[0] + g[1] * g[1] + g[2] * g[2] + g[3] * g[3];
-                    let non_finite = g.iter().any(|x| !x.is_finite());
-                    acc = [acc[0] + dot, acc[1] + if non_finite { 1.0 } else { 0.0 }];
-                }
-                sums[local] = acc;
-            }
-            reduce(&mut sums)
-        })
+        .par_chunks(WORKGROUP * RUN)
+        .map(|group| workgroup(group, unscale))
         .collect();
     let mut sums = [[0.0f32; 2]; WORKGROUP];
     for (i, p) in partials.iter().enumerate() {
         let s = &mut sums[i % WORKGROUP];
         *s = [s[0] + p[0], s[1] + p[1]];
+    }
+    reduce(&mut sums)
+}
+
+/// Elements one invocation of norm.wgsl's `partial` sums.
+const RUN: usize = NORM_VECS_PER_INVOCATION * 4;
+
+/// One vec4 block of `partial`'s loop: `[dot(ĝ, ĝ), 1 if some ĝ is non-finite]` with
+/// ĝ = g·(1/S); a short last block reads zeros past the end, as the shader does.
+#[inline(always)]
+fn block(b: &[f32], unscale: f32) -> [f32; 2] {
+    let mut g = [0.0f32; 4];
+    for (x, &y) in g.iter_mut().zip(b) {
+        *x = y * unscale;
+    }
+    let dot = g[0] * g[0] + g[1] * g[1] + g[2] * g[2] + g[3] * g[3];
+    let non_finite = g.iter().fold(false, |bad, x| bad | !x.is_finite());
+    [dot, if non_finite { 1.0 } else { 0.0 }]
+}
+
+/// One workgroup of `partial`: each invocation adds its blocks in order, then the tree.
+fn workgroup(group: &[f32], unscale: f32) -> [f32; 2] {
+    let mut sums = [[0.0f32; 2]; WORKGROUP];
+    if group.len() == WORKGROUP * RUN {
+        // Block j of every invocation, then block j + 1: each invocation's sum gets the same
+        // additions in the same order, and the 256 independent sums overlap in the pipeline
+        // instead of waiting on one another.
+        for j in (0..RUN).step_by(4) {
+            for (i, acc) in sums.iter_mut().enumerate() {
+                let [dot, bad] = block(&group[i * RUN + j..i * RUN + j + 4], unscale);
+                *acc = [acc[0] + dot, acc[1] + bad];
+            }
+        }
+    } else {
+        for (acc, run) in sums.iter_mut().zip(group.chunks(RUN)) {
+            for b in run.chunks(4) {
+                let [dot, bad] = block(b, unscale);
+                *acc = [acc[0] + dot, acc[1] + bad];
+            }
+        }
     }
     reduce(&mut sums)
 }
