@@ -400,6 +400,30 @@ impl ZeroOptimizer {
         agree(&self.comm, "set the learning rate", r)
     }
 
+    /// Sets the base learning rate of global group `g` (on the ranks whose shard holds part of
+    /// it); collective.
+    pub fn set_group_lr(&mut self, g: usize, lr: f64) -> Result<()> {
+        let r = if g < self.ranges.len() {
+            let local = self.pieces.iter().position(|p| p.group == g);
+            match local {
+                Some(i) => self.local.set_group_lr(i, lr),
+                None => crate::optim::ensure_lr(lr),
+            }
+        } else {
+            Err(Error::UnknownGroup {
+                group: g,
+                groups: self.ranges.len(),
+            })
+        };
+        agree(&self.comm, "set a group's learning rate", r)
+    }
+
+    /// Sets the loss scale S of gradient control (dynamic loss scaling); collective.
+    pub fn set_loss_scale(&mut self, scale: f64) -> Result<()> {
+        let r = self.local.set_loss_scale(scale);
+        agree(&self.comm, "set the loss scale", r)
+    }
+
     /// Sets (or clears) every group's schedule; collective.
     pub fn set_schedule(&mut self, schedule: Option<Schedule>) -> Result<()> {
         let r = self.local.set_schedule(schedule);

@@ -153,6 +153,9 @@ fn reference(case: &str, start: Option<&[u8]>, from: usize, to: usize) -> CpuOpt
         Some(bytes) => opt.restore(bytes).unwrap(),
         None => {
             opt.set_schedule(schedule(case)).unwrap();
+            if case == "adagrad" {
+                opt.set_group_lr(1, 0.07).unwrap();
+            }
             opt.set_gradient_control(Some(control())).unwrap();
             opt.write_params(&initial(opt.len())).unwrap();
         }
@@ -209,6 +212,10 @@ fn worker() {
             for case in cases.split(',') {
                 let mut z = build(case, &world, groups(case)).unwrap();
                 z.set_schedule(schedule(case)).unwrap();
+                if case == "adagrad" {
+                    // Group 1 lies on the last rank(s) only: the others check the lr and agree.
+                    z.set_group_lr(1, 0.07).unwrap();
+                }
                 z.set_gradient_control(Some(control())).unwrap();
                 z.write_params(&initial(z.len())).unwrap();
                 for t in 0..STEPS {
@@ -282,6 +289,15 @@ fn worker() {
                 Ok(_) => report.errors.push("built".into()),
                 Err(e) => report.errors.push(e.to_string()),
             }
+            // A group that does not exist, and a NaN learning rate: refused on every rank.
+            let mut z = build("adam", &world, groups("adam")).unwrap();
+            for (g, lr) in [(2, 0.1), (1, f64::NAN)] {
+                match z.set_group_lr(g, lr) {
+                    Ok(()) => report.errors.push("set".into()),
+                    Err(e) => report.errors.push(e.to_string()),
+                }
+            }
+            drop(z);
             // A gradient of the wrong length on the last rank: refused on every rank, nothing
             // changed; then the steps go on.
             let mut z = build("adam", &world, groups("adam")).unwrap();
@@ -561,7 +577,7 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     // The step refused at t = 3 was not taken: the run equals 20 good steps.
     let want = bits(&reference("adam", None, 0, STEPS).read_params().unwrap());
     for r in reports(&dir, "bad", 2) {
-        assert_eq!(r.errors.len(), 3, "rank {}: {:?}", r.rank, r.errors);
+        assert_eq!(r.errors.len(), 5, "rank {}: {:?}", r.rank, r.errors);
         assert!(
             r.errors[0].contains("tensor layout differs"),
             "rank {}: {}",
@@ -574,7 +590,19 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
             r.rank,
             r.errors[1]
         );
-        let length = &r.errors[2];
+        assert!(
+            r.errors[2].contains("group 2"),
+            "rank {}: {}",
+            r.rank,
+            r.errors[2]
+        );
+        assert!(
+            r.errors[3].contains("lr"),
+            "rank {}: {}",
+            r.rank,
+            r.errors[3]
+        );
+        let length = &r.errors[4];
         if r.rank == 1 {
             assert!(length.contains("gradients"), "{length}");
         } else {
