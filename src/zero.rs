@@ -779,25 +779,48 @@ pub fn consolidate(shards: &[impl AsRef<Path>]) -> Result<Vec<u8>> {
     let mut states: Vec<Vec<crate::precision::StoredState>> = vec![Vec::new(); first.groups.len()];
     let mut filled = vec![0usize; first.groups.len()];
     for (h, p) in &files {
-        let start = h.rank * h.shard_len;
+        let bad = |why: &str| Error::Checkpoint(format!("rank {}'s shard: {why}", h.rank));
+        let start = h
+            .rank
+            .checked_mul(h.shard_len)
+            .ok_or_else(|| bad("bad shard length"))?;
+        let covered = h.shard_len.checked_mul(h.world).unwrap_or(0);
+        if covered < first.len || p.params.len() > h.shard_len || start > first.len {
+            return Err(bad("its shard length does not fit the model"));
+        }
         let end = (start + p.params.len()).min(first.len);
         params[start..end].copy_from_slice(&p.params[..end - start]);
         if p.header.groups.len() != h.pieces.len() {
-            return Err(Error::Checkpoint(format!(
-                "rank {}'s shard has a bad header",
-                h.rank
-            )));
+            return Err(bad("its header's groups are not its pieces"));
         }
         for (i, piece) in h.pieces.iter().enumerate() {
-            let (gs, gl) = first.groups[piece.group];
-            if piece.start != gs + filled[piece.group] || p.header.groups[i].len != piece.len {
+            let Some(&(gs, gl)) = first.groups.get(piece.group) else {
+                return Err(bad("a piece of a group the model does not have"));
+            };
+            let lh = &p.header.groups[i];
+            let same_kind = groups[piece.group].as_ref().is_none_or(|g| {
+                (
+                    g.optimizer.name(),
+                    g.optimizer.variant(),
+                    g.optimizer.state_layout().dtype(),
+                ) == (
+                    lh.optimizer.name(),
+                    lh.optimizer.variant(),
+                    lh.optimizer.state_layout().dtype(),
+                )
+            });
+            if !same_kind {
+                return Err(bad(
+                    "another optimizer than the other shards' for the same group",
+                ));
+            }
+            if piece.start != gs + filled[piece.group] || lh.len != piece.len {
                 return Err(Error::Checkpoint(format!(
                     "rank {}'s piece of group {} does not continue the one before",
                     h.rank, piece.group
                 )));
             }
             filled[piece.group] += piece.len;
-            let lh = &p.header.groups[i];
             groups[piece.group].get_or_insert(GroupHeader {
                 optimizer: lh.optimizer,
                 lr: lh.lr,

@@ -563,6 +563,26 @@ fn saved_on_four_ranks_resumes_on_two_and_on_one() {
         wgoptim::zero::consolidate(&twice).is_err(),
         "a shard given twice"
     );
+    // Shards whose headers were altered: refused, not a panic.
+    for (key, value) in [
+        ("shard_len", serde_json::json!(1u64 << 60)),
+        ("rank", serde_json::json!(9)),
+        (
+            "pieces",
+            serde_json::json!([{"group": 7, "start": 0, "len": 4}]),
+        ),
+    ] {
+        let bad = dir.join(format!("bad-{key}.safetensors"));
+        std::fs::write(
+            &bad,
+            edit_shard_header(&std::fs::read(&shards[1]).unwrap(), key, value),
+        )
+        .unwrap();
+        let mut set = shards.clone();
+        set[1] = bad;
+        let err = wgoptim::zero::consolidate(&set).unwrap_err();
+        assert!(matches!(err, wgoptim::Error::Checkpoint(_)), "{key}: {err}");
+    }
     let not_a_shard = dir.join("consolidated.safetensors");
     let err = wgoptim::zero::consolidate(&[not_a_shard])
         .unwrap_err()
@@ -714,4 +734,16 @@ fn bytes_sent_per_rank_are_the_collectives_minimum() {
             "np {np}: {per_step} bytes sent per rank per step, the minimum is {want}"
         );
     }
+}
+
+/// A shard file with `key` of its `wgoptim-zero` header set to `value`.
+fn edit_shard_header(bytes: &[u8], key: &str, value: serde_json::Value) -> Vec<u8> {
+    use safetensors::SafeTensors;
+    let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
+    let mut map = meta.metadata().clone().unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(&map["wgoptim-zero"]).unwrap();
+    header[key] = value;
+    map.insert("wgoptim-zero".into(), header.to_string());
+    let file = SafeTensors::deserialize(bytes).unwrap();
+    safetensors::serialize(file.tensors(), Some(map)).unwrap()
 }
