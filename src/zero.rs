@@ -172,17 +172,8 @@ impl ZeroOptimizer {
         let packed = agree(&comm, "build the layout", packed)?;
         let (layout, ranges) = packed;
         // The same layout and the same optimizers on every rank.
-        let records: Vec<TensorRecord> = layout
-            .tensors()
-            .iter()
-            .map(|t| TensorRecord {
-                name: t.name.clone(),
-                shape: t.shape.clone(),
-                offset: t.offset,
-            })
-            .collect();
         let layout_print = fingerprint(
-            serde_json::to_string(&records)
+            serde_json::to_string(&records(&layout))
                 .unwrap_or_default()
                 .as_bytes(),
         );
@@ -236,7 +227,17 @@ impl ZeroOptimizer {
                 })
                 .collect();
             build(local_groups).and_then(|local| {
-                // The local optimizer must pack the pieces at their offsets in the shard.
+                // The local optimizer must hold the pieces, packed at their offsets in the
+                // shard.
+                if local.groups() != pieces.len() || local.len() > shard_len {
+                    return Err(Error::Ranks(format!(
+                        "rank {rank}'s optimizer has {} groups over {} parameters, not the {} \
+                         pieces of its shard of {shard_len}: build it from the groups given",
+                        local.groups(),
+                        local.len(),
+                        pieces.len()
+                    )));
+                }
                 for (i, p) in pieces.iter().enumerate() {
                     if local.group_range(i).map(|r| r.start) != Some(p.start - shard.start) {
                         return Err(Error::Ranks(format!(

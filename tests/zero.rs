@@ -289,6 +289,19 @@ fn worker() {
                 Ok(_) => report.errors.push("built".into()),
                 Err(e) => report.errors.push(e.to_string()),
             }
+            // A backend that ignores the shard's groups (on the last rank).
+            let cpu = CpuContext::with_threads(1).unwrap();
+            let built = ZeroOptimizer::with_groups(&world, groups("adam"), |g| {
+                if rank == size - 1 {
+                    CpuOptimizer::new(&cpu, Adam::default(), 10)
+                } else {
+                    CpuOptimizer::with_groups(&cpu, g)
+                }
+            });
+            match built {
+                Ok(_) => report.errors.push("built".into()),
+                Err(e) => report.errors.push(e.to_string()),
+            }
             // A group that does not exist, and a NaN learning rate: refused on every rank.
             let mut z = build("adam", &world, groups("adam")).unwrap();
             for (g, lr) in [(2, 0.1), (1, f64::NAN)] {
@@ -597,7 +610,7 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     // The step refused at t = 3 was not taken: the run equals 20 good steps.
     let want = bits(&reference("adam", None, 0, STEPS).read_params().unwrap());
     for r in reports(&dir, "bad", 2) {
-        assert_eq!(r.errors.len(), 5, "rank {}: {:?}", r.rank, r.errors);
+        assert_eq!(r.errors.len(), 6, "rank {}: {:?}", r.rank, r.errors);
         assert!(
             r.errors[0].contains("tensor layout differs"),
             "rank {}: {}",
@@ -610,19 +623,16 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
             r.rank,
             r.errors[1]
         );
-        assert!(
-            r.errors[2].contains("group 2"),
-            "rank {}: {}",
-            r.rank,
-            r.errors[2]
-        );
-        assert!(
-            r.errors[3].contains("lr"),
-            "rank {}: {}",
-            r.rank,
-            r.errors[3]
-        );
-        let length = &r.errors[4];
+        let foreign = if r.rank == 1 {
+            "build it from the groups given"
+        } else {
+            "rank 1 could not build its shard's optimizer"
+        };
+        for (i, want) in [(2, foreign), (3, "group 2"), (4, "lr")] {
+            let e = &r.errors[i];
+            assert!(e.contains(want), "rank {}: {e}", r.rank);
+        }
+        let length = &r.errors[5];
         if r.rank == 1 {
             assert!(length.contains("gradients"), "{length}");
         } else {
