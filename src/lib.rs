@@ -53,6 +53,7 @@
 //! | `npy` | `wgoptim::replay`: recorded gradients from .npy | ndarray, ndarray-npy |
 //! | `demo` | `wgoptim::demo`: the examples' data sets, models and pictures | plot + ndarray, rand, rand_distr, contour, flate2 |
 //! | `cli` | the `wgoptim` binary | bench, plot, npy + clap, indicatif |
+//! | `mpi` | `wgoptim::zero`: optimizer state sharded over MPI ranks (ZeRO stage 1) | mpi (rsmpi; OpenMPI and libclang to build) |
 //!
 //! ## Devices
 //!
