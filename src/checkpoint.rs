@@ -89,7 +89,11 @@ pub(crate) struct Parts {
     pub(crate) states: Vec<Vec<StoredState>>,
 }
 
-fn mismatch(what: impl Into<String>, expected: impl ToString, found: impl ToString) -> Error {
+pub(crate) fn mismatch(
+    what: impl Into<String>,
+    expected: impl ToString,
+    found: impl ToString,
+) -> Error {
     Error::CheckpointMismatch {
         what: what.into(),
         expected: expected.to_string(),
@@ -98,16 +102,20 @@ fn mismatch(what: impl Into<String>, expected: impl ToString, found: impl ToStri
 }
 
 fn tensor_records(b: &impl Stored) -> Vec<TensorRecord> {
-    b.layout().map_or_else(Vec::new, |l| {
-        l.tensors()
-            .iter()
-            .map(|t| TensorRecord {
-                name: t.name.clone(),
-                shape: t.shape.clone(),
-                offset: t.offset,
-            })
-            .collect()
-    })
+    b.layout().map_or_else(Vec::new, layout_records)
+}
+
+/// A layout's tensors as a checkpoint header records them.
+pub(crate) fn layout_records(layout: &crate::layout::ParamLayout) -> Vec<TensorRecord> {
+    layout
+        .tensors()
+        .iter()
+        .map(|t| TensorRecord {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            offset: t.offset,
+        })
+        .collect()
 }
 
 pub(crate) fn checkpoint(b: &impl Stored) -> Result<Vec<u8>> {

@@ -46,7 +46,7 @@ use mpi::traits::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::checkpoint::{GroupHeader, Parts, TensorRecord};
+use crate::checkpoint::{GroupHeader, Parts, TensorRecord, layout_records, mismatch};
 use crate::control::{self, GradientControl};
 use crate::cpu::check_len;
 use crate::error::{Error, Result};
@@ -173,7 +173,7 @@ impl ZeroOptimizer {
         let (layout, ranges) = packed;
         // The same layout and the same optimizers on every rank.
         let layout_print = fingerprint(
-            serde_json::to_string(&records(&layout))
+            serde_json::to_string(&layout_records(&layout))
                 .unwrap_or_default()
                 .as_bytes(),
         );
@@ -499,7 +499,7 @@ impl ZeroOptimizer {
             rank: self.rank,
             shard_len: self.shard_len,
             len: self.len(),
-            tensors: records(&self.layout),
+            tensors: layout_records(&self.layout),
             groups: self.ranges.iter().map(|&(_, s, l)| (s, l)).collect(),
             pieces: self.pieces.clone(),
         }
@@ -529,34 +529,30 @@ impl ZeroOptimizer {
     /// rank's shard fits.
     pub fn load_shard(&mut self, dir: impl AsRef<Path>) -> Result<()> {
         let path = shard_path(dir.as_ref(), self.rank, self.world);
+        let other_world = |found: usize| {
+            mismatch(
+                "world size of the shards (consolidate them to load them onto another number \
+                 of ranks)",
+                self.world,
+                found,
+            )
+        };
         let checked = std::fs::read(&path)
-            .map_err(|e| match other_world(dir.as_ref(), self.world) {
-                Some(world) => Error::CheckpointMismatch {
-                    what: "world size of the shards in the folder (consolidate them to load \
-                           them onto another number of ranks)"
-                        .into(),
-                    expected: self.world.to_string(),
-                    found: world.to_string(),
-                },
+            .map_err(|e| match shard_world(dir.as_ref(), self.world) {
+                Some(world) => other_world(world),
                 None => Error::Checkpoint(format!("{}: {e}", path.display())),
             })
             .and_then(|bytes| {
                 let header = read_shard_header(&bytes)?;
                 if header.world != self.world {
-                    return Err(Error::CheckpointMismatch {
-                        what: "world size (consolidate the shards to load them onto another \
-                               number of ranks)"
-                            .into(),
-                        expected: self.world.to_string(),
-                        found: header.world.to_string(),
-                    });
+                    return Err(other_world(header.world));
                 }
                 if header != self.shard_header() {
-                    return Err(Error::CheckpointMismatch {
-                        what: "shard".into(),
-                        expected: format!("rank {} of this layout", self.rank),
-                        found: format!("rank {} of another layout or sharding", header.rank),
-                    });
+                    return Err(mismatch(
+                        "shard",
+                        format!("rank {} of this layout", self.rank),
+                        format!("rank {} of another layout or sharding", header.rank),
+                    ));
                 }
                 Ok(bytes)
             });
@@ -631,19 +627,10 @@ impl ZeroOptimizer {
     fn slice_checkpoint(&self, bytes: &[u8]) -> Result<Vec<u8>> {
         let whole = Parts::parse(bytes)?;
         let h = &whole.header;
-        let mismatch = |what: &str, expected: String, found: String| Error::CheckpointMismatch {
-            what: what.into(),
-            expected,
-            found,
-        };
         if h.len != self.len() {
-            return Err(mismatch(
-                "parameter count",
-                self.len().to_string(),
-                h.len.to_string(),
-            ));
+            return Err(mismatch("parameter count", self.len(), h.len));
         }
-        if h.tensors != records(&self.layout) {
+        if h.tensors != layout_records(&self.layout) {
             return Err(mismatch(
                 "tensor layout",
                 format!("{} tensors of this layout", self.layout.tensors().len()),
@@ -681,7 +668,7 @@ impl ZeroOptimizer {
 }
 
 /// The world size of shard files in `dir` written by a run of another size than `world`.
-fn other_world(dir: &Path, world: usize) -> Option<usize> {
+fn shard_world(dir: &Path, world: usize) -> Option<usize> {
     std::fs::read_dir(dir).ok()?.find_map(|entry| {
         let name = entry.ok()?.file_name().into_string().ok()?;
         let of = name.strip_prefix("shard-")?.strip_suffix(".safetensors")?;
@@ -695,18 +682,6 @@ pub fn shard_path(dir: &Path, rank: usize, world: usize) -> PathBuf {
     dir.join(format!("shard-{rank}-of-{world}.safetensors"))
 }
 
-fn records(layout: &ParamLayout) -> Vec<TensorRecord> {
-    layout
-        .tensors()
-        .iter()
-        .map(|t| TensorRecord {
-            name: t.name.clone(),
-            shape: t.shape.clone(),
-            offset: t.offset,
-        })
-        .collect()
-}
-
 fn read_shard_header(bytes: &[u8]) -> Result<ShardHeader> {
     let json = Parts::metadata(bytes, "wgoptim-zero")?.ok_or_else(|| {
         Error::Checkpoint("no `wgoptim-zero` header: not a shard of a sharded optimizer".into())
@@ -714,11 +689,7 @@ fn read_shard_header(bytes: &[u8]) -> Result<ShardHeader> {
     let header: ShardHeader = serde_json::from_str(&json)
         .map_err(|e| Error::Checkpoint(format!("bad shard header ({e})")))?;
     if header.format != SHARD_FORMAT {
-        return Err(Error::CheckpointMismatch {
-            what: "shard format".into(),
-            expected: SHARD_FORMAT.into(),
-            found: header.format,
-        });
+        return Err(mismatch("shard format", SHARD_FORMAT, header.format));
     }
     Ok(header)
 }

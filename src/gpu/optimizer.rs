@@ -58,6 +58,9 @@ pub struct GpuOptimizer {
     anchor: Anchor,
     /// Hash of the last encoder `record_step` recorded into, and how many steps it holds.
     encoder_run: (u64, u64),
+    /// The control block as the last step left it, while that step was a decided one
+    /// (`step_decided`): the next decided step counts from it without a readback.
+    decided: Option<ControlBlock>,
 }
 
 /// Bytes of a gradient buffer of `len` elements of `dtype`, padded to whole vec4 blocks.
@@ -314,6 +317,7 @@ impl GpuOptimizer {
             clip: None,
             anchor: Anchor::default(),
             encoder_run: (0, 0),
+            decided: None,
         })
     }
 
@@ -498,13 +502,14 @@ impl GpuOptimizer {
                 s.progress.steps = steps;
             }
             self.encoder_run = saved_run;
+            self.decided = None;
         }
         result
     }
 
     /// [`Self::record_step`], or with `decided`, a step whose gradient-control outcome was
-    /// made elsewhere: the control block is read back, counted as norm.wgsl's `finish` would
-    /// and written ahead of the encoder, and the norm pass is left out.
+    /// made elsewhere: the control block is counted as norm.wgsl's `finish` would and written
+    /// ahead of the encoder, and the norm pass is left out.
     fn record(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
@@ -513,11 +518,19 @@ impl GpuOptimizer {
         for segment in &self.segments {
             segment.progress.check_can_step()?;
         }
-        if let Some(outcome) = decided {
-            let mut block = self.control_block()?.ok_or(Error::NoGradientControl)?;
-            outcome.count(&mut block);
-            self.write_control_block(&block)?;
-        }
+        // The decided step's control block, counted from the last decided step's (read back
+        // only when another kind of step or a restore came between).
+        let counted = match decided {
+            Some(outcome) => {
+                let mut block = match self.decided {
+                    Some(block) => block,
+                    None => self.control_block()?.ok_or(Error::NoGradientControl)?,
+                };
+                outcome.count(&mut block);
+                Some(block)
+            }
+            None => None,
+        };
         let id = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -540,6 +553,10 @@ impl GpuOptimizer {
         if self.clip.as_ref().is_some_and(|c| c.config.skip_nonfinite) {
             self.write_step_scalars()?;
         }
+        if let Some(block) = &counted {
+            self.write_control_block(block)?;
+        }
+        self.decided = counted;
         let host = self.steps();
         for (segment, uniform) in self.segments.iter().zip(&uniforms) {
             segment.record_uniform(self.ctx.queue(), encoder, uniform, host);
@@ -807,6 +824,7 @@ impl crate::checkpoint::Stored for GpuOptimizer {
         self.control_block()
     }
     fn restore_counters(&mut self, block: &ControlBlock, host: u64) -> Result<()> {
+        self.decided = None;
         self.write_control_block(block)?;
         self.reanchor(block.steps64(), host);
         Ok(())
@@ -953,6 +971,7 @@ impl Backend for GpuOptimizer {
             host: steps,
         };
         self.clip = clip;
+        self.decided = None;
         Ok(())
     }
     fn gradient_control(&self) -> Option<GradientControl> {
