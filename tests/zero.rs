@@ -140,6 +140,12 @@ struct Report {
     errors: Vec<String>,
 }
 
+/// Asserts that rank `r`'s `i`-th error says `want`.
+fn assert_error(r: &Report, i: usize, want: &str) {
+    let e = &r.errors[i];
+    assert!(e.contains(want), "rank {}: {e}", r.rank);
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -299,6 +305,12 @@ fn worker() {
                 }
             });
             match built {
+                Ok(_) => report.errors.push("built".into()),
+                Err(e) => report.errors.push(e.to_string()),
+            }
+            // A model past MPI's i32 counts: refused before anything is allocated.
+            let huge = vec![ParamGroup::new(Adam::default()).tensor("w", &[1 << 31])];
+            match ZeroOptimizer::with_groups(&world, huge, |g| CpuOptimizer::with_groups(&cpu, g)) {
                 Ok(_) => report.errors.push("built".into()),
                 Err(e) => report.errors.push(e.to_string()),
             }
@@ -554,12 +566,7 @@ fn saved_on_four_ranks_resumes_on_two_and_on_one() {
     for r in reports(&dir, "resume", 2) {
         assert_eq!(r.params, want, "resumed on 2 ranks, rank {}", r.rank);
         assert_eq!(r.errors.len(), 1, "rank {}: {:?}", r.rank, r.errors);
-        assert!(
-            r.errors[0].contains("world size"),
-            "rank {}: {}",
-            r.rank,
-            r.errors[0]
-        );
+        assert_error(&r, 0, "world size");
     }
     // Bad shard sets.
     assert!(
@@ -610,29 +617,23 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     // The step refused at t = 3 was not taken: the run equals 20 good steps.
     let want = bits(&reference("adam", None, 0, STEPS).read_params().unwrap());
     for r in reports(&dir, "bad", 2) {
-        assert_eq!(r.errors.len(), 6, "rank {}: {:?}", r.rank, r.errors);
-        assert!(
-            r.errors[0].contains("tensor layout differs"),
-            "rank {}: {}",
-            r.rank,
-            r.errors[0]
-        );
-        assert!(
-            r.errors[1].contains("optimizer differs"),
-            "rank {}: {}",
-            r.rank,
-            r.errors[1]
-        );
+        assert_eq!(r.errors.len(), 7, "rank {}: {:?}", r.rank, r.errors);
+        assert_error(&r, 0, "tensor layout differs");
+        assert_error(&r, 1, "optimizer differs");
         let foreign = if r.rank == 1 {
             "build it from the groups given"
         } else {
             "rank 1 could not build its shard's optimizer"
         };
-        for (i, want) in [(2, foreign), (3, "group 2"), (4, "lr")] {
-            let e = &r.errors[i];
-            assert!(e.contains(want), "rank {}: {e}", r.rank);
+        for (i, want) in [
+            (2, foreign),
+            (3, "MPI's i32 counts"),
+            (4, "group 2"),
+            (5, "lr"),
+        ] {
+            assert_error(&r, i, want);
         }
-        let length = &r.errors[5];
+        let length = &r.errors[6];
         if r.rank == 1 {
             assert!(length.contains("gradients"), "{length}");
         } else {
