@@ -3,10 +3,12 @@
 
 mod common;
 
-use wgoptim::demo::classify::{Model, draw_runs, draw_sweep, lr_sweep, train};
+use wgoptim::demo::classify::{
+    Model, draw_lr_sweep, draw_runs, draw_sweep, log_space, lr_sweep, sweep, train,
+};
 use wgoptim::demo::data::{digits, make_classification};
 use wgoptim::demo::schedules::{catalog, plateau_trace, trace};
-use wgoptim::demo::surfaces::{Surface, draw, path};
+use wgoptim::demo::surfaces::{Surface, draw, path, path_from};
 use wgoptim::{Adam, LrFinder, Sgd};
 
 fn out(name: &str) -> std::path::PathBuf {
@@ -113,6 +115,81 @@ fn lr_finder_sweeps_and_draws() {
     assert!(finder.suggestion().is_some());
     let file = out("lr_finder.png");
     draw_sweep(&file, "test", &finder).unwrap();
+    assert_png(&file);
+}
+
+/// The demos take either backend ([`wgoptim::demo::Engine`]) and get the same numbers from
+/// both: the CPU backend's twins step bit for bit as the kernels do.
+#[test]
+fn demos_agree_on_both_backends() {
+    let Some(ctx) = common::full() else { return };
+    let cpu = wgoptim::CpuContext::new();
+    let schedule = wgoptim::Schedule::cosine(50);
+    for (name, opt) in Surface::Himmelblau.optimizers() {
+        let on = |engine: &dyn wgoptim::demo::Engine| {
+            path_from(
+                engine,
+                Surface::Himmelblau,
+                opt,
+                (0.5, -4.0),
+                Some(&schedule),
+                60,
+            )
+            .unwrap()
+        };
+        assert_eq!(on(&ctx), on(&cpu), "{name}");
+    }
+    let data = make_classification(200, 6, 3, 1, 3, 1, 1.0, 0.0, 4).unwrap();
+    let (tr, te) = data.split(0.25, 2);
+    let run = |engine: &dyn wgoptim::demo::Engine| {
+        train(
+            engine,
+            Model::Mlp { hidden: 6 },
+            ("AdamW", Adam::adamw().lr(0.01).into()),
+            &tr,
+            &te,
+            15,
+            5,
+        )
+        .unwrap()
+        .train_loss
+    };
+    assert_eq!(run(&ctx), run(&cpu));
+}
+
+#[test]
+fn lr_sweeps_end_where_training_does_and_draw() {
+    let Some(ctx) = common::full() else { return };
+    let data = make_classification(300, 8, 3, 2, 2, 2, 1.0, 0.0, 1).unwrap();
+    let (tr, te) = data.split(0.25, 2);
+    let lrs = log_space(1e-3, 1e3, 4);
+    assert_eq!(lrs.len(), 4);
+    assert!(
+        (lrs[1] - 0.1).abs() < 1e-12 && (lrs[3] - 1e3).abs() < 1e-9,
+        "{lrs:?}"
+    );
+    let model = Model::Mlp { hidden: 8 };
+    let opt = Sgd::default().momentum(0.9);
+    let points = sweep(&ctx, model, opt.into(), &tr, &te, &lrs, 20, 3).unwrap();
+    // Each point is where a plain training run at that lr ends.
+    for p in &points {
+        let run = train(&ctx, model, ("m", opt.lr(p.lr).into()), &tr, &te, 20, 3).unwrap();
+        assert_eq!(
+            p.loss.to_bits(),
+            run.train_loss[20].to_bits(),
+            "lr {}",
+            p.lr
+        );
+        assert_eq!(p.accuracy, run.test_accuracy[20]);
+    }
+    // Too small learns little, too large diverges or does worse than the middle.
+    assert!(points[1].loss < points[0].loss, "{points:?}");
+    assert!(
+        points[3].loss.is_nan() || points[3].loss >= points[1].loss,
+        "{points:?}"
+    );
+    let file = out("lr_sweep.png");
+    draw_lr_sweep(&file, "test", &[("momentum".into(), points)]).unwrap();
     assert_png(&file);
 }
 

@@ -1,6 +1,6 @@
 //! Classifiers trained with each optimizer: softmax regression and a one-hidden-layer MLP.
 //! Forward and backward run on the CPU (ndarray, full batch); every update is the library's
-//! fused GPU step over the model's tensors packed in one [`ParamLayout`].
+//! fused step (on either backend) over the model's tensors packed in one [`ParamLayout`].
 
 use std::path::Path;
 
@@ -8,10 +8,10 @@ use ndarray::{Array2, Axis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::Engine;
 use super::data::Dataset;
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::gpu::{GpuContext, GpuOptimizer};
 use crate::layout::ParamLayout;
 use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd, StatePrecision};
 use crate::plot::{Panel, Series, draw};
@@ -203,11 +203,65 @@ impl Run {
     }
 }
 
+/// One model being trained by one optimizer, a step at a time (what [`train`] loops over, and
+/// what the playground interleaves to stream several optimizers side by side).
+pub struct Trainer {
+    model: Model,
+    layout: ParamLayout,
+    opt: Box<dyn Backend + Send>,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+}
+
+impl Trainer {
+    /// `model` for `train`'s features and classes, seeded initial parameters ([`init`]), and
+    /// `optimizer` over them on `engine`.
+    pub fn new(
+        engine: &dyn Engine,
+        model: Model,
+        optimizer: Optimizer,
+        train: &Dataset,
+        seed: u64,
+    ) -> Result<Self> {
+        let layout = model.layout(train.x.ncols(), train.classes)?;
+        let mut opt = engine.with_layout(optimizer, layout.clone())?;
+        let params = init(&layout, seed);
+        opt.write_params(&params)?;
+        let grads = vec![0.0f32; layout.len()];
+        Ok(Self {
+            model,
+            layout,
+            opt,
+            params,
+            grads,
+        })
+    }
+
+    /// The optimizer (to set its learning rate or schedule before training).
+    pub fn optimizer(&mut self) -> &mut (dyn Backend + Send) {
+        &mut *self.opt
+    }
+
+    /// The training loss on `train` and the accuracy on `test` of the current parameters;
+    /// then, if `step`, one optimizer step with the gradient of that training loss.
+    pub fn next(&mut self, train: &Dataset, test: &Dataset, step: bool) -> Result<(f64, f64)> {
+        self.opt.read_params_into(&mut self.params)?;
+        let grads = step.then_some(&mut self.grads);
+        let (loss, _) = evaluate(self.model, &self.layout, &self.params, train, grads)?;
+        let (_, accuracy) = evaluate(self.model, &self.layout, &self.params, test, None)?;
+        if step {
+            self.opt.write_grads(&self.grads)?;
+            self.opt.step()?;
+        }
+        Ok((loss, accuracy))
+    }
+}
+
 /// Trains `model` on `train` for `steps` full-batch steps with the (label, optimizer) pair on
-/// the GPU,
-/// recording the training loss and the test accuracy after every step.
+/// `engine`, recording the training loss and the test accuracy before the first step and
+/// after every step.
 pub fn train(
-    ctx: &GpuContext,
+    engine: &dyn Engine,
     model: Model,
     (name, optimizer): (&str, Optimizer),
     train: &Dataset,
@@ -215,34 +269,109 @@ pub fn train(
     steps: usize,
     seed: u64,
 ) -> Result<Run> {
-    let layout = model.layout(train.x.ncols(), train.classes)?;
-    let mut opt = GpuOptimizer::with_layout(ctx, optimizer, layout.clone())?;
-    opt.write_params(&init(&layout, seed))?;
-    let mut grads = vec![0.0f32; layout.len()];
+    let mut trainer = Trainer::new(engine, model, optimizer, train, seed)?;
     let mut run = Run {
         optimizer: name.to_string(),
         train_loss: Vec::with_capacity(steps + 1),
         test_accuracy: Vec::with_capacity(steps + 1),
     };
     for step in 0..=steps {
-        let params = opt.read_params()?;
-        let last = step == steps;
-        let (loss, _) = evaluate(
-            model,
-            &layout,
-            &params,
-            train,
-            (!last).then_some(&mut grads),
-        )?;
-        let (_, accuracy) = evaluate(model, &layout, &params, test, None)?;
+        let (loss, accuracy) = trainer.next(train, test, step < steps)?;
         run.train_loss.push(loss);
         run.test_accuracy.push(accuracy);
-        if !last {
-            opt.write_grads(&grads)?;
-            opt.step()?;
-        }
     }
     Ok(run)
+}
+
+/// `count` learning rates spaced evenly in log scale from `min` to `max` (both included).
+pub fn log_space(min: f64, max: f64, count: usize) -> Vec<f64> {
+    match count {
+        0 => vec![],
+        1 => vec![min],
+        _ => (0..count)
+            .map(|k| {
+                let t = k as f64 / (count - 1) as f64;
+                (min.ln() + t * (max.ln() - min.ln())).exp()
+            })
+            .collect(),
+    }
+}
+
+/// Where one learning rate of a [`sweep`] ends.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct SweepPoint {
+    /// The learning rate.
+    pub lr: f64,
+    /// The training loss after the last step (not finite where the run diverged).
+    pub loss: f64,
+    /// The test accuracy after the last step.
+    pub accuracy: f64,
+}
+
+/// The tune-the-learning-rate exercise: `optimizer` trained from the same initial parameters
+/// for `steps` steps at each learning rate of `lrs`, and where each run ends.
+#[allow(clippy::too_many_arguments)]
+pub fn sweep(
+    engine: &dyn Engine,
+    model: Model,
+    optimizer: Optimizer,
+    train: &Dataset,
+    test: &Dataset,
+    lrs: &[f64],
+    steps: usize,
+    seed: u64,
+) -> Result<Vec<SweepPoint>> {
+    lrs.iter()
+        .map(|&lr| {
+            let mut trainer = Trainer::new(engine, model, optimizer, train, seed)?;
+            trainer.optimizer().set_lr(lr)?;
+            for _ in 0..steps {
+                trainer.next(train, test, true)?;
+            }
+            let (loss, accuracy) = trainer.next(train, test, false)?;
+            Ok(SweepPoint { lr, loss, accuracy })
+        })
+        .collect()
+}
+
+/// Draws a learning-rate sweep: final training loss and test accuracy against the learning
+/// rate (log axis), one curve per optimizer. Diverged runs are left out of the loss curve.
+pub fn draw_lr_sweep(path: &Path, title: &str, sweeps: &[(String, Vec<SweepPoint>)]) -> Result<()> {
+    let series = |f: &dyn Fn(&SweepPoint) -> f64| -> Vec<Series> {
+        sweeps
+            .iter()
+            .map(|(name, pts)| Series {
+                name: name.clone(),
+                points: pts
+                    .iter()
+                    .map(|p| (p.lr, f(p)))
+                    .filter(|(_, v)| v.is_finite())
+                    .collect(),
+            })
+            .collect()
+    };
+    let panels = [
+        Panel {
+            title: format!("{title}: final training loss"),
+            x_label: "learning rate (log scale)".into(),
+            y_label: "cross-entropy (log scale)".into(),
+            series: series(&|p| p.loss),
+            log_x: true,
+            log_y: true,
+            legend_lower: false,
+            ..Default::default()
+        },
+        Panel {
+            title: format!("{title}: final test accuracy"),
+            x_label: "learning rate (log scale)".into(),
+            y_label: "accuracy".into(),
+            series: series(&|p| p.accuracy),
+            log_x: true,
+            legend_lower: true,
+            ..Default::default()
+        },
+    ];
+    draw(path, &panels, 2, (760, 480))
 }
 
 /// Draws loss and accuracy curves of every run of every model into one PNG: a row per model.
@@ -284,10 +413,10 @@ pub fn draw_runs(path: &Path, title: &str, runs: &[(Model, Vec<Run>)]) -> Result
 }
 
 /// The learning-rate range test on `model`: `optimizer`'s learning rate swept by `finder`
-/// until the finder stops, one GPU step per minibatch of `batch` samples taken in turn (as
+/// until the finder stops, one step per minibatch of `batch` samples taken in turn (as
 /// fastai runs it; the loss recorded is the minibatch's).
 pub fn lr_sweep(
-    ctx: &GpuContext,
+    engine: &dyn Engine,
     model: Model,
     optimizer: Optimizer,
     train: &Dataset,
@@ -296,7 +425,7 @@ pub fn lr_sweep(
     seed: u64,
 ) -> Result<()> {
     let layout = model.layout(train.x.ncols(), train.classes)?;
-    let mut opt = GpuOptimizer::with_layout(ctx, optimizer, layout.clone())?;
+    let mut opt = engine.with_layout(optimizer, layout.clone())?;
     opt.write_params(&init(&layout, seed))?;
     let mut grads = vec![0.0f32; layout.len()];
     let n = train.y.len();

@@ -1,9 +1,8 @@
-//! Every schedule, traced through a real GPU optimizer: the learning rate and momentum that
-//! each step's uniform carries to the kernel.
+//! Every schedule, traced through a real optimizer: the learning rate and momentum that each
+//! step's uniform carries to the kernel.
 
-use crate::backend::Backend;
+use super::Engine;
 use crate::error::Result;
-use crate::gpu::{GpuContext, GpuOptimizer};
 use crate::optim::Sgd;
 use crate::schedule::{Anneal, Cyclic, CyclicMode, OneCycle, ReduceLrOnPlateau, Schedule};
 
@@ -123,10 +122,16 @@ pub struct Traced {
     pub momentum: f64,
 }
 
-/// Runs `steps` steps of an SGD-momentum optimizer on the GPU under `schedule` (base lr
+/// Runs `steps` steps of an SGD-momentum optimizer on `engine` under `schedule` (base lr
 /// `base`), recording what each step's uniform carries.
-pub fn trace(ctx: &GpuContext, schedule: &Schedule, base: f64, steps: u64) -> Result<Vec<Traced>> {
-    let mut opt = GpuOptimizer::new(ctx, Sgd::default().lr(base).momentum(0.9), 4)?;
+pub fn trace(
+    engine: &dyn Engine,
+    schedule: &Schedule,
+    base: f64,
+    steps: u64,
+) -> Result<Vec<Traced>> {
+    let sgd = Sgd::default().lr(base).momentum(0.9);
+    let mut opt = engine.with_params(sgd.into(), &[0.0; 4])?;
     opt.set_schedule(Some(schedule.clone()))?;
     let mut out = Vec::new();
     for _ in 0..steps {
@@ -140,16 +145,22 @@ pub fn trace(ctx: &GpuContext, schedule: &Schedule, base: f64, steps: u64) -> Re
     Ok(out)
 }
 
-/// ReduceLROnPlateau fed a loss that stalls, for the picture: (lr per epoch).
+/// A loss that falls, then flattens with a little noise: what ReduceLROnPlateau is shown
+/// with (one value per epoch).
+pub fn stalled_loss(epochs: usize) -> Vec<f64> {
+    (1..=epochs)
+        .map(|e| 1.0 / (1.0 + e as f64).sqrt().min(4.0) + 0.01 * ((e * 7919 % 13) as f64 / 13.0))
+        .collect()
+}
+
+/// ReduceLROnPlateau fed [`stalled_loss`], for the picture: (lr per epoch).
 pub fn plateau_trace(base: f64, epochs: usize) -> Result<Vec<f64>> {
     let mut p = ReduceLrOnPlateau::new(base)
         .patience(5)
         .factor(0.5)
         .cooldown(3);
     let mut lrs = vec![p.lr()];
-    for e in 1..epochs {
-        // A loss that falls, then flattens with noise.
-        let loss = 1.0 / (1.0 + e as f64).sqrt().min(4.0) + 0.01 * ((e * 7919 % 13) as f64 / 13.0);
+    for loss in stalled_loss(epochs.saturating_sub(1)) {
         lrs.push(p.step(loss)?);
     }
     Ok(lrs)

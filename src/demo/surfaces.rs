@@ -4,10 +4,10 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::backend::Backend;
+use super::Engine;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, GpuOptimizer};
 use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::schedule::Schedule;
 
 /// A test function of two variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,15 +20,19 @@ pub enum Surface {
     Beale,
     /// The saddle x² − y² (no minimum; the path should leave along y).
     Saddle,
+    /// Himmelblau's function (x² + y − 11)² + (x + y² − 7)²: four minima of 0, which one a
+    /// path reaches depends on the optimizer and the start.
+    Himmelblau,
 }
 
 impl Surface {
     /// Every surface.
-    pub const ALL: [Surface; 4] = [
+    pub const ALL: [Surface; 5] = [
         Surface::Bowl,
         Surface::Rosenbrock,
         Surface::Beale,
         Surface::Saddle,
+        Surface::Himmelblau,
     ];
 
     /// Short name.
@@ -38,7 +42,22 @@ impl Surface {
             Surface::Rosenbrock => "rosenbrock",
             Surface::Beale => "beale",
             Surface::Saddle => "saddle",
+            Surface::Himmelblau => "himmelblau",
         }
+    }
+
+    /// The surface called `name` (as [`Surface::name`] gives it, any case).
+    pub fn parse(name: &str) -> Result<Surface> {
+        Surface::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = Surface::ALL.iter().map(|s| s.name()).collect();
+                Error::Argument(format!(
+                    "unknown surface `{name}`; known: {}",
+                    known.join(", ")
+                ))
+            })
     }
 
     /// The formula, for titles.
@@ -48,6 +67,7 @@ impl Surface {
             Surface::Rosenbrock => "Rosenbrock: (1−x)² + 100(y−x²)²",
             Surface::Beale => "Beale: (1.5−x+xy)² + (2.25−x+xy²)² + (2.625−x+xy³)²",
             Surface::Saddle => "saddle: x² − y²",
+            Surface::Himmelblau => "Himmelblau: (x² + y − 11)² + (x + y² − 7)²",
         }
     }
 
@@ -62,6 +82,7 @@ impl Surface {
                     + (2.625 - x + x * y.powi(3)).powi(2)
             }
             Surface::Saddle => x * x - y * y,
+            Surface::Himmelblau => (x * x + y - 11.0).powi(2) + (x + y * y - 7.0).powi(2),
         }
     }
 
@@ -85,6 +106,10 @@ impl Surface {
                 )
             }
             Surface::Saddle => (2.0 * x, -2.0 * y),
+            Surface::Himmelblau => {
+                let (a, b) = (x * x + y - 11.0, x + y * y - 7.0);
+                (4.0 * x * a + 2.0 * b, 2.0 * a + 4.0 * y * b)
+            }
         }
     }
 
@@ -95,15 +120,17 @@ impl Surface {
             Surface::Rosenbrock => (-1.2, 1.0),
             Surface::Beale => (1.0, 1.5),
             Surface::Saddle => (-1.8, 1e-3),
+            Surface::Himmelblau => (-0.5, -0.5),
         }
     }
 
-    /// The minimum (the saddle point for the saddle).
+    /// The minimum (the saddle point for the saddle; Himmelblau's at (3, 2)).
     pub fn optimum(self) -> (f64, f64) {
         match self {
             Surface::Bowl | Surface::Saddle => (0.0, 0.0),
             Surface::Rosenbrock => (1.0, 1.0),
             Surface::Beale => (3.0, 0.5),
+            Surface::Himmelblau => (3.0, 2.0),
         }
     }
 
@@ -114,6 +141,7 @@ impl Surface {
             Surface::Rosenbrock => ((-2.0, 2.0), (-1.0, 3.0)),
             Surface::Beale => ((-0.5, 4.0), (-1.0, 2.5)),
             Surface::Saddle => ((-2.0, 2.0), (-2.0, 2.0)),
+            Surface::Himmelblau => ((-5.0, 5.0), (-5.0, 5.0)),
         }
     }
 
@@ -124,6 +152,7 @@ impl Surface {
             Surface::Rosenbrock => 1500,
             Surface::Beale => 800,
             Surface::Saddle => 60,
+            Surface::Himmelblau => 200,
         }
     }
 
@@ -135,6 +164,7 @@ impl Surface {
             Surface::Rosenbrock => (1e-3, 1e-4, 0.005, 0.02, 0.1),
             Surface::Beale => (5e-3, 1e-3, 0.01, 0.02, 0.2),
             Surface::Saddle => (0.05, 0.02, 0.02, 0.05, 0.2),
+            Surface::Himmelblau => (0.01, 0.002, 0.05, 0.1, 0.5),
         };
         vec![
             ("SGD", Sgd::default().lr(sgd).into()),
@@ -154,29 +184,45 @@ impl Surface {
     }
 }
 
-/// The path of `optimizer` from the surface's start over `steps` GPU steps (stops early if the
-/// point leaves any sane range).
+/// The path of `optimizer` from the surface's start over `steps` steps on `engine` (stops
+/// early if the point leaves any sane range).
 pub fn path(
-    ctx: &GpuContext,
+    engine: &dyn Engine,
     surface: Surface,
     optimizer: Optimizer,
     steps: usize,
 ) -> Result<Vec<(f64, f64)>> {
-    let (x0, y0) = surface.start();
-    let mut opt = GpuOptimizer::with_params(ctx, optimizer, &[x0 as f32, y0 as f32])?;
-    let mut points = vec![(x0, y0)];
+    path_from(engine, surface, optimizer, surface.start(), None, steps)
+}
+
+/// The path of `optimizer` from `start` over at most `steps` steps on `engine`, its learning
+/// rate driven by `schedule` (if any): each step writes ∇f at the current point as the
+/// gradient and reads the new point back. The path stops early, without the offending point,
+/// once a coordinate is not finite or leaves [−1000, 1000].
+pub fn path_from(
+    engine: &dyn Engine,
+    surface: Surface,
+    optimizer: Optimizer,
+    start: (f64, f64),
+    schedule: Option<&Schedule>,
+    steps: usize,
+) -> Result<Vec<(f64, f64)>> {
+    let mut opt = engine.with_params(optimizer, &[start.0 as f32, start.1 as f32])?;
+    opt.set_schedule(schedule.cloned())?;
+    let p = opt.read_params()?;
+    let mut at = (f64::from(p[0]), f64::from(p[1]));
+    let mut points = vec![at];
+    let mut p = [0.0f32; 2];
     for _ in 0..steps {
-        let p = opt.read_params()?;
-        let (x, y) = (f64::from(p[0]), f64::from(p[1]));
-        let (gx, gy) = surface.gradient(x, y);
+        let (gx, gy) = surface.gradient(at.0, at.1);
         opt.write_grads(&[gx as f32, gy as f32])?;
         opt.step()?;
-        let p = opt.read_params()?;
-        let next = (f64::from(p[0]), f64::from(p[1]));
-        if !(next.0.is_finite() && next.1.is_finite()) || next.0.abs() > 1e3 || next.1.abs() > 1e3 {
+        opt.read_params_into(&mut p)?;
+        at = (f64::from(p[0]), f64::from(p[1]));
+        if !(at.0.is_finite() && at.1.is_finite()) || at.0.abs() > 1e3 || at.1.abs() > 1e3 {
             break;
         }
-        points.push(next);
+        points.push(at);
     }
     Ok(points)
 }
