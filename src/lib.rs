@@ -52,7 +52,8 @@
 //! | `plot` | `wgoptim::plot`: PNG/SVG charts | plotters |
 //! | `npy` | `wgoptim::replay`: recorded gradients from .npy | ndarray, ndarray-npy |
 //! | `demo` | `wgoptim::demo`: the examples' data sets, models and pictures | plot + ndarray, rand, rand_distr, contour, flate2 |
-//! | `cli` | the `wgoptim` binary | bench, plot, npy + clap, indicatif |
+//! | `playground` | `wgoptim::playground`: the optimizer playground's server, page and JSON API | demo + tiny_http |
+//! | `cli` | the `wgoptim` binary | bench, plot, npy, playground + clap, indicatif |
 //! | `mpi` | `wgoptim::zero`: optimizer state sharded over MPI ranks (ZeRO stage 1) | mpi (rsmpi; OpenMPI and libclang to build) |
 //!
 //! ## Devices
@@ -79,6 +80,8 @@ mod layout;
 #[cfg(feature = "bench")]
 pub mod memory;
 pub mod optim;
+#[cfg(feature = "playground")]
+pub mod playground;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod precision;

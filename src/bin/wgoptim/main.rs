@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod info;
 mod memory;
+mod playground;
 mod replay;
 mod schedule;
 mod tune;
@@ -48,6 +49,8 @@ enum Command {
     Bench(bench::Args),
     /// Time every kernel shape on this adapter, keep the fastest per variant, cache the choice.
     Tune(tune::Args),
+    /// Serve the optimizer playground (loss surfaces, schedules, training) on 127.0.0.1.
+    Playground(playground::Args),
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::Bench(args) => bench::run(&args),
         Command::Tune(args) => tune::run(args),
+        Command::Playground(args) => playground::run(args),
     };
     match result {
         Ok(code) => code,

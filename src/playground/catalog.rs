@@ -1,0 +1,207 @@
+//! What the page offers: the optimizers with PyTorch's argument names and defaults (taken from
+//! the library's own `Default`s), presets, schedules with example arguments, surfaces, models
+//! and data sets, and the limits. The ranges of the sliders are the page's; every value sent
+//! back is checked by the library.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::api;
+use crate::demo::surfaces::Surface;
+use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::precision::StateDType;
+
+/// One argument of an optimizer or schedule.
+#[derive(Serialize)]
+struct Param {
+    key: &'static str,
+    /// `number`, `bool`, `pair` (two numbers, e.g. betas), `choice` or `text`.
+    kind: &'static str,
+    default: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<(f64, f64)>,
+    /// A log-scale slider.
+    log: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    choices: Vec<&'static str>,
+}
+
+fn number(key: &'static str, default: Value, lo: f64, hi: f64, log: bool) -> Param {
+    Param {
+        key,
+        kind: "number",
+        default,
+        range: Some((lo, hi)),
+        log,
+        choices: vec![],
+    }
+}
+
+fn boolean(key: &'static str, default: Value) -> Param {
+    Param {
+        key,
+        kind: "bool",
+        default,
+        range: None,
+        log: false,
+        choices: vec![],
+    }
+}
+
+fn choice(key: &'static str, default: &str, choices: Vec<&'static str>) -> Param {
+    Param {
+        key,
+        kind: "choice",
+        default: json!(default),
+        range: None,
+        log: false,
+        choices,
+    }
+}
+
+fn text(key: &'static str, default: &str) -> Param {
+    Param {
+        key,
+        kind: "text",
+        default: json!(default),
+        range: None,
+        log: false,
+        choices: vec![],
+    }
+}
+
+/// An optimizer's arguments with the library's defaults (serialized `Default`: the field names
+/// are PyTorch's).
+fn optimizer_params(defaults: Value) -> Vec<Param> {
+    let get = |k: &str| defaults.get(k).cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    let Some(fields) = defaults.as_object() else {
+        return out;
+    };
+    for key in [
+        "lr",
+        "momentum",
+        "dampening",
+        "alpha",
+        "betas",
+        "eps",
+        "weight_decay",
+        "lr_decay",
+        "initial_accumulator_value",
+        "nesterov",
+        "centered",
+        "amsgrad",
+        "maximize",
+    ] {
+        if !fields.contains_key(key) {
+            continue;
+        }
+        out.push(match key {
+            "lr" => number("lr", get(key), 1e-5, 10.0, true),
+            "momentum" => number("momentum", get(key), 0.0, 0.999, false),
+            "dampening" => number("dampening", get(key), 0.0, 1.0, false),
+            "alpha" => number("alpha", get(key), 0.5, 0.9999, false),
+            "eps" => number("eps", get(key), 1e-10, 1.0, true),
+            "weight_decay" => number("weight_decay", get(key), 0.0, 0.5, false),
+            "lr_decay" => number("lr_decay", get(key), 0.0, 0.1, false),
+            "initial_accumulator_value" => {
+                number("initial_accumulator_value", get(key), 0.0, 1.0, false)
+            }
+            "betas" => Param {
+                key: "betas",
+                kind: "pair",
+                default: get(key),
+                range: Some((0.0, 0.9999)),
+                log: false,
+                choices: vec![],
+            },
+            "nesterov" => boolean("nesterov", get(key)),
+            "centered" => boolean("centered", get(key)),
+            "amsgrad" => boolean("amsgrad", get(key)),
+            _ => boolean("maximize", get(key)),
+        });
+    }
+    out.push(choice("state_dtype", "f32", vec!["f32", "bf16", "int8"]));
+    out
+}
+
+fn to_value<T: Serialize>(t: T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// An optimizer as the API names it: PyTorch's class name and every argument by PyTorch's name
+/// (the state precision as `state_dtype`, with `state_min_len` where it is not f32).
+pub fn describe(o: &Optimizer) -> (&'static str, Value) {
+    let (name, mut v) = match o {
+        Optimizer::Sgd(s) => ("sgd", to_value(s)),
+        Optimizer::RmsProp(s) => ("rmsprop", to_value(s)),
+        Optimizer::Adam(s) if s.decoupled_weight_decay => ("adamw", to_value(s)),
+        Optimizer::Adam(s) => ("adam", to_value(s)),
+        Optimizer::Adagrad(s) => ("adagrad", to_value(s)),
+    };
+    if let Some(m) = v.as_object_mut() {
+        m.remove("precision");
+        m.remove("decoupled_weight_decay");
+        let state = o.precision().state;
+        m.insert("state_dtype".into(), json!(state.dtype.name()));
+        if state.dtype != StateDType::F32 {
+            m.insert("state_min_len".into(), json!(state.min_len));
+        }
+    }
+    (name, v)
+}
+
+/// `GET /api/catalog`.
+pub fn catalog(device: &str) -> Value {
+    let kinds = json!([
+        {"name": "sgd", "class": "SGD", "params": optimizer_params(to_value(Sgd::default()))},
+        {"name": "rmsprop", "class": "RMSprop", "params": optimizer_params(to_value(RmsProp::default()))},
+        {"name": "adam", "class": "Adam", "params": optimizer_params(to_value(Adam::default()))},
+        {"name": "adamw", "class": "AdamW", "params": optimizer_params(to_value(Adam::adamw()))},
+        {"name": "adagrad", "class": "Adagrad", "params": optimizer_params(to_value(Adagrad::default()))},
+    ]);
+    // The presets are the examples' own line-ups: the loss-surface one (learning rates per
+    // surface come with `GET /api/surfaces/NAME`) and the classifiers' one.
+    let presets = |list: Vec<(&str, Optimizer)>| -> Vec<Value> {
+        list.iter()
+            .map(|(label, o)| {
+                let (name, params) = describe(o);
+                json!({"label": label, "name": name, "params": params})
+            })
+            .collect()
+    };
+    let surface_presets = presets(Surface::Bowl.optimizers());
+    let training_presets = presets(crate::demo::classify::optimizers());
+    let warmup = || number("warmup_steps", json!(0), 0.0, 200.0, false);
+    let schedules = json!([
+        {"name": "constant", "params": []},
+        {"name": "StepLR", "params": [number("step_size", json!(25), 1.0, 500.0, false), number("gamma", json!(0.5), 0.01, 1.0, false), warmup()]},
+        {"name": "MultiStepLR", "params": [text("milestones", "30,60,80"), number("gamma", json!(0.3), 0.01, 1.0, false), warmup()]},
+        {"name": "ExponentialLR", "params": [number("gamma", json!(0.97), 0.8, 1.0, false), warmup()]},
+        {"name": "PolynomialLR", "params": [number("total_iters", json!(80), 1.0, 1000.0, false), number("power", json!(2.0), 0.1, 5.0, false), warmup()]},
+        {"name": "LinearLR", "params": [number("start_factor", json!(0.3333), 0.01, 1.0, false), number("end_factor", json!(1.0), 0.0, 1.0, false), number("total_iters", json!(40), 1.0, 1000.0, false), warmup()]},
+        {"name": "ConstantLR", "params": [number("factor", json!(0.3333), 0.01, 1.0, false), number("total_iters", json!(30), 1.0, 1000.0, false), warmup()]},
+        {"name": "CosineAnnealingLR", "params": [number("T_max", json!(100), 1.0, 1000.0, false), number("eta_min", json!(0.0), 0.0, 0.1, false), warmup()]},
+        {"name": "CosineAnnealingWarmRestarts", "params": [number("T_0", json!(10), 1.0, 500.0, false), number("T_mult", json!(2), 1.0, 4.0, false), number("eta_min", json!(0.0), 0.0, 0.1, false), warmup()]},
+        {"name": "OneCycleLR", "params": [number("max_lr", json!(0.1), 1e-4, 10.0, true), number("total_steps", json!(100), 2.0, 2000.0, false), number("pct_start", json!(0.3), 0.01, 0.99, false), choice("anneal_strategy", "cos", vec!["cos", "linear"]), number("div_factor", json!(25.0), 1.0, 1000.0, true), number("final_div_factor", json!(10000.0), 1.0, 1e6, true), boolean("three_phase", json!(false)), boolean("cycle_momentum", json!(true))]},
+        {"name": "CyclicLR", "params": [number("base_lr", json!(0.01), 1e-5, 1.0, true), number("max_lr", json!(0.1), 1e-4, 10.0, true), number("step_size_up", json!(10), 1.0, 500.0, false), choice("mode", "triangular", vec!["triangular", "triangular2", "exp_range"]), number("gamma", json!(0.98), 0.8, 1.0, false), boolean("cycle_momentum", json!(true))]},
+        {"name": "ReduceLROnPlateau", "params": [number("factor", json!(0.5), 0.01, 0.99, false), number("patience", json!(5), 0.0, 50.0, false), number("cooldown", json!(3), 0.0, 50.0, false), number("threshold", json!(1e-4), 1e-6, 0.1, true)]},
+    ]);
+    json!({
+        "device": device,
+        "surfaces": Surface::ALL.iter().map(|s| json!({"name": s.name(), "formula": s.formula()})).collect::<Vec<_>>(),
+        "optimizers": kinds,
+        "presets": surface_presets,
+        "training_presets": training_presets,
+        "schedules": schedules,
+        "models": ["logistic", "mlp"],
+        "datasets": ["synthetic", "digits"],
+        "limits": {
+            "surface_steps": api::MAX_SURFACE_STEPS,
+            "optimizers": api::MAX_OPTIMIZERS,
+            "steps": api::MAX_STEPS,
+            "sweep_lrs": api::MAX_SWEEP_LRS,
+            "sweep_steps": api::MAX_SWEEP_STEPS,
+        },
+    })
+}
