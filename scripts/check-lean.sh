@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `cargo add wgoptim` brings: a throw-away program that depends on the library with
 # default features off, and its `cargo tree`. Fails if any crate that only the command line,
-# the plots, the demos or .npy I/O need is in it; prints the tree's direct dependencies.
+# the plots, the demos, the playground, MPI or .npy I/O need is in it; prints the tree's
+# direct dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,7 +25,7 @@ echo 'fn main() { let _ = wgoptim::Adam::adamw(); }' >"$dir/src/main.rs"
 cp Cargo.lock "$dir/Cargo.lock"
 tree=$(cargo tree --manifest-path "$dir/Cargo.toml" -e normal --prefix none --offline 2>/dev/null ||
     cargo tree --manifest-path "$dir/Cargo.toml" -e normal --prefix none)
-banned="clap indicatif plotters contour flate2 ndarray ndarray-npy rand rand_distr criterion"
+banned="clap indicatif plotters contour flate2 ndarray ndarray-npy rand rand_distr criterion tiny_http mpi"
 found=""
 for crate in $banned; do
     if grep -q "^$crate v" <<<"$tree"; then

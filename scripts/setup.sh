@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the GPU path: a Vulkan driver (Mesa's lavapipe when there is
 # no GPU) and a Rust toolchain; with WGOPTIM_SETUP_MPI=1 also OpenMPI and libclang for the `mpi`
-# feature (the sharded optimizer). Safe to run again; installs only what is missing.
+# feature (the sharded optimizer), with WGOPTIM_SETUP_BROWSER=1 Chromium for the playground's
+# browser tests. Safe to run again; installs only what is missing.
 set -euo pipefail
 
 have_vulkan_driver() {
@@ -32,6 +33,18 @@ if [ "${WGOPTIM_SETUP_MPI:-}" = "1" ] && ! have_mpi; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+fi
+
+have_chromium() {
+    command -v chromium >/dev/null || command -v chromium-browser >/dev/null
+}
+
+if [ "${WGOPTIM_SETUP_BROWSER:-}" = "1" ] && ! have_chromium; then
+    echo "setup: installing Chromium (chromium) for the playground's browser tests" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then

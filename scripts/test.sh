@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs what it needs, checks formatting, lints and doc links,
 # checks that the library alone stays lean, prints the adapter the GPU tests run on, runs the
-# whole suite on it with every feature, and runs the one-command GPU report on this machine's
-# adapter. Under CI=true a GPU test that finds no adapter fails; WGOPTIM_ALLOW_NO_GPU=1
+# whole suite on it with every feature (MPI ranks launched by mpirun, the playground driven by
+# headless Chromium), and runs the one-command GPU report on this machine's adapter. Under CI=true a GPU test that finds no adapter fails; WGOPTIM_ALLOW_NO_GPU=1
 # (outside CI only) lets them skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WGOPTIM_SETUP_MPI=1 scripts/setup.sh
+WGOPTIM_SETUP_MPI=1 WGOPTIM_SETUP_BROWSER=1 scripts/setup.sh
 
 # Pin the Vulkan backend so a missing driver fails loudly instead of falling back to GL.
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
