@@ -40,11 +40,11 @@ have_chromium() {
 }
 
 if [ "${WGOPTIM_SETUP_BROWSER:-}" = "1" ] && ! have_chromium; then
-    echo "setup: installing Chromium (chromium) for the playground's browser tests" >&2
+    echo "setup: installing Chromium (chromium, fonts-liberation) for the playground's browser tests" >&2
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -151,7 +151,9 @@ fn optimizer(spec: &Value) -> Optimizer {
     let p = &spec["params"];
     let f = |k: &str| number(&p[k]);
     let b = |k: &str| p[k].as_bool().unwrap_or_else(|| panic!("{k}: {p}"));
-    assert_eq!(p["state_dtype"], "f32", "{spec}");
+    for dtype in ["state_dtype", "grad_dtype", "param_dtype"] {
+        assert_eq!(p[dtype], "f32", "{spec}");
+    }
     match spec["name"].as_str().unwrap() {
         "sgd" => Sgd {
             lr: f("lr"),
@@ -222,11 +224,28 @@ fn page_paths_equal_library(
     let surface = Surface::parse(request["surface"].as_str().unwrap()).unwrap();
     let start = (number(&response["start"][0]), number(&response["start"][1]));
     let steps = request["steps"].as_u64().unwrap() as usize;
+    // The page's schedule, built with the library's types directly.
+    let schedule = match request["schedule"]["name"].as_str() {
+        None => None,
+        Some("CosineAnnealingLR") => Some(Schedule::Cosine {
+            t_max: number(&request["schedule"]["params"]["T_max"]) as u64,
+            eta_min: number(&request["schedule"]["params"]["eta_min"]),
+        }),
+        Some(other) => panic!("the test knows no {other}"),
+    };
     let specs = request["optimizers"].as_array().unwrap();
     let paths = response["paths"].as_array().unwrap();
     assert_eq!(specs.len(), paths.len());
     for (spec, shown) in specs.iter().zip(paths) {
-        let direct = path_from(engine, surface, optimizer(spec), start, None, steps).unwrap();
+        let direct = path_from(
+            engine,
+            surface,
+            optimizer(spec),
+            start,
+            schedule.as_ref(),
+            steps,
+        )
+        .unwrap();
         let shown: Vec<(f64, f64)> = shown["points"]
             .as_array()
             .unwrap()
@@ -309,6 +328,20 @@ fn the_page_drives_the_library_in_chromium() {
         assert_eq!(number(&p["points"][0][0]), f64::from(x as f32));
         assert_eq!(number(&p["points"][0][1]), f64::from(y as f32));
     }
+
+    // A schedule on the surfaces tab drives every optimizer's lr.
+    let draws = browser.eval("wg.draws.surface").as_u64().unwrap();
+    browser.eval(
+        "(() => { const s = document.querySelector('#surface-schedule select'); s.value = 'CosineAnnealingLR'; \
+         s.dispatchEvent(new Event('change')); return true; })()",
+    );
+    browser.wait_for(&format!("wg.draws.surface > {draws}"), 120);
+    let scheduled = page_paths_equal_library(&mut browser, &ctx);
+    assert_eq!(
+        browser.eval("wg.last.surfaceRequest.schedule.name"),
+        "CosineAnnealingLR"
+    );
+    assert_ne!(scheduled["paths"][4], clicked["paths"][4], "Adam's path");
 
     // A bad value shows the library's message on the page; a good one clears it.
     let errors = browser.eval("wg.errors").as_u64().unwrap();

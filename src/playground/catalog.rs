@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::api;
 use crate::demo::surfaces::Surface;
 use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
-use crate::precision::StateDType;
+use crate::precision::{GradDType, ParamDType, StateDType};
 
 /// One argument of an optimizer or schedule.
 #[derive(Serialize)]
@@ -121,7 +121,22 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             _ => boolean("maximize", get(key)),
         });
     }
-    out.push(choice("state_dtype", "f32", vec!["f32", "bf16", "int8"]));
+    let names = |all: &[&'static str]| all.to_vec();
+    out.push(choice(
+        "state_dtype",
+        "f32",
+        names(&StateDType::ALL.map(StateDType::name)),
+    ));
+    out.push(choice(
+        "grad_dtype",
+        "f32",
+        names(&GradDType::ALL.map(GradDType::name)),
+    ));
+    out.push(choice(
+        "param_dtype",
+        "f32",
+        names(&ParamDType::ALL.map(ParamDType::name)),
+    ));
     out
 }
 
@@ -129,8 +144,9 @@ fn to_value<T: Serialize>(t: T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
 
-/// An optimizer as the API names it: PyTorch's class name and every argument by PyTorch's name
-/// (the state precision as `state_dtype`, with `state_min_len` where it is not f32).
+/// An optimizer as the API names it: PyTorch's class name and every argument by PyTorch's name,
+/// and its precision as the command line names it (`state_dtype`, with `state_min_len` where
+/// it is not f32; `grad_dtype`; `param_dtype`).
 pub fn describe(o: &Optimizer) -> (&'static str, Value) {
     let (name, mut v) = match o {
         Optimizer::Sgd(s) => ("sgd", to_value(s)),
@@ -142,11 +158,13 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");
         m.remove("decoupled_weight_decay");
-        let state = o.precision().state;
-        m.insert("state_dtype".into(), json!(state.dtype.name()));
-        if state.dtype != StateDType::F32 {
-            m.insert("state_min_len".into(), json!(state.min_len));
+        let p = o.precision();
+        m.insert("state_dtype".into(), json!(p.state.dtype.name()));
+        if p.state.dtype != StateDType::F32 {
+            m.insert("state_min_len".into(), json!(p.state.min_len));
         }
+        m.insert("grad_dtype".into(), json!(p.grads.name()));
+        m.insert("param_dtype".into(), json!(p.params.name()));
     }
     (name, v)
 }
