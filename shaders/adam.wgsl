@@ -1,12 +1,16 @@
-// Adam and AdamW, with optional AMSGrad (torch.optim.Adam, torch.optim.AdamW).
+// Adam and AdamW, with optional AMSGrad (torch.optim.Adam, torch.optim.AdamW), and RAdam
+// (torch.optim.RAdam: RECTIFIED).
 //   g ← s·c·g + λθ               (coupled L2: Adam; λ = 0 here for AdamW)
 //   θ ← θ(1 − γλ)                (decoupled: AdamW; decay = 1 for Adam)
 //   m ← β₁m + (1−β₁)g ;  v ← β₂v + (1−β₂)g²
 //   v̂ ← max(v̂, v) if AMSGRAD, else v̂ = v
 //   θ ← θ − (γ/(1−β₁ᵗ)) · m / (√v̂ / √(1−β₂ᵗ) + ε)
+// RECTIFIED (RAdam), with r = rₜ√(1−β₂ᵗ) where ρₜ > 5, else 0, in bias_correction2_sqrt:
+//   θ ← θ − (γ/(1−β₁ᵗ)) · (r > 0 ? m·r/(√v + ε) : m)
 // (the step's factors are the uniform's times at_step's: one of the two is 1)
 
 override AMSGRAD: bool = false;
+override RECTIFIED: bool = false;
 
 // State slots (bindings 4, 5, 6): exp_avg, exp_avg_sq, max_exp_avg_sq.
 
@@ -18,6 +22,15 @@ fn update(i: u32, lanes: vec4<bool>) {
     let v = step.beta2 * load_exp_avg_sq(i) + step.one_minus_beta2 * g * g;
     store_exp_avg(i, m, lanes);
     store_exp_avg_sq(i, v, lanes);
+    if RECTIFIED {
+        let r = step.bias_correction2_sqrt * at_step.bias_correction2_sqrt;
+        var u = m;
+        if r > 0.0 {
+            u = (m * r) / (sqrt(v) + step.eps);
+        }
+        store_param(i, p, p * step.decay - (step.lr * at_step.lr_mul) * u, lanes);
+        return;
+    }
     var v_hat = v;
     if AMSGRAD {
         v_hat = max(load_max_exp_avg_sq(i), v);

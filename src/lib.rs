@@ -1,9 +1,10 @@
 //! # wgoptim
 //!
 //! Fused optimizer steps for wgpu: SGD (momentum, dampening, Nesterov), RMSprop (centered,
-//! momentum), Adam and AdamW (AMSGrad) and Adagrad, each one WGSL kernel that reads every
-//! parameter, gradient and state element once and writes it once. Semantics and defaults are
-//! PyTorch's `torch.optim`; every kernel has an f32 CPU twin and an f64 oracle that check it.
+//! momentum), Adam and AdamW (AMSGrad), Adagrad, Adamax and RAdam, each one WGSL kernel that
+//! reads every parameter, gradient and state element once and writes it once. Semantics and
+//! defaults are PyTorch's `torch.optim`; every kernel has an f32 CPU twin and an f64 oracle that
+//! check it.
 //!
 //! ```no_run
 //! use wgoptim::{Adam, Backend, GpuContext, GpuOptimizer};
@@ -105,7 +106,7 @@ pub use gpu::{
     ContextOptions, GpuContext, GpuOptimizer, KernelShape, Shapes, padded_bytes, required_limits,
 };
 pub use layout::{ParamGroup, ParamLayout, TensorView};
-pub use optim::{Adagrad, Adam, Kernel, Optimizer, RmsProp, Sgd, StateLayout};
+pub use optim::{Adagrad, Adam, Adamax, Kernel, Optimizer, RAdam, RmsProp, Sgd, StateLayout};
 pub use precision::{GradDType, ParamDType, Precision, StateDType, StatePrecision};
 pub use schedule::{
     Anneal, Cyclic, CyclicMode, LrFinder, OneCycle, PlateauMode, ReduceLrOnPlateau, Schedule,
@@ -116,7 +117,7 @@ pub use uniform::{ChunkUniform, ControlBlock, DeviceStep, StepScalars, StepUnifo
 /// Everything a training loop usually names: `use wgoptim::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Adagrad, Adam, Anneal, Backend, ContextOptions, CpuContext, CpuOptimizer, Cyclic,
+        Adagrad, Adam, Adamax, Anneal, Backend, ContextOptions, CpuContext, CpuOptimizer, Cyclic,
         CyclicMode, Error, GpuContext, GpuOptimizer, GradientControl, LrFinder, OneCycle,
         Optimizer, ParamGroup, ParamLayout, ReduceLrOnPlateau, RmsProp, Schedule, Sgd,
         padded_bytes,

@@ -18,7 +18,7 @@
 use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
-use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
 use crate::precision::{GradDType, ParamDType, StateDType, StatePrecision};
 
 /// ULP allowed per step between a kernel and its f32 twin.
@@ -146,7 +146,16 @@ pub fn lowp_variants() -> Vec<(String, Optimizer)> {
     }
     let int8 = StatePrecision::int8().min_len(0);
     for (name, optimizer) in variants() {
-        if !["sgd-momentum", "rmsprop-momentum", "adamw", "adagrad"].contains(&name) {
+        if ![
+            "sgd-momentum",
+            "rmsprop-momentum",
+            "adamw",
+            "adagrad",
+            "adamax",
+            "radam",
+        ]
+        .contains(&name)
+        {
             continue;
         }
         for grads in [GradDType::F16, GradDType::Bf16] {
@@ -180,6 +189,8 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
     let adam = Adam::default().lr(1e-2);
     let adamw = Adam::adamw().lr(1e-2).weight_decay(0.1);
     let adagrad = Adagrad::default();
+    let adamax = Adamax::default().lr(1e-2);
+    let radam = RAdam::default().lr(1e-2);
     vec![
         ("sgd", sgd.into()),
         ("sgd-weight-decay", sgd.weight_decay(0.1).into()),
@@ -220,6 +231,25 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
                 .into(),
         ),
         ("adagrad-maximize", adagrad.maximize(true).into()),
+        ("adamax", adamax.into()),
+        (
+            "adamax-l2",
+            adamax.weight_decay(0.1).betas((0.8, 0.99)).into(),
+        ),
+        ("adamax-maximize", adamax.maximize(true).eps(1e-6).into()),
+        ("radam", radam.into()),
+        (
+            "radam-l2",
+            radam.weight_decay(0.1).betas((0.8, 0.99)).into(),
+        ),
+        (
+            "radam-decoupled",
+            radam
+                .weight_decay(0.1)
+                .decoupled_weight_decay(true)
+                .maximize(true)
+                .into(),
+        ),
     ]
 }
 

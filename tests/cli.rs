@@ -217,7 +217,7 @@ mod golden {
     #![allow(dead_code)]
     include!("golden/pytorch_optim.rs");
 }
-use golden::{ADAMW, GRADS, PARAMS};
+use golden::{ADAMAX_L2, ADAMW, GRADS, PARAMS, RADAM_L2};
 
 #[test]
 fn replay_reproduces_pytorch_on_gpu_and_cpu() {
@@ -231,13 +231,30 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
     ndarray_npy::write_npy(&p0, &ndarray::Array1::from(PARAMS.to_vec())).unwrap();
     let rows = ndarray::Array2::from_shape_vec((5, 7), GRADS.concat()).unwrap();
     ndarray_npy::write_npy(&g, &rows).unwrap();
-    for device in ["gpu", "cpu"] {
-        let o = wgoptim(&[
-            "replay",
-            "adamw",
-            "lr=0.01",
-            "betas=(0.8, 0.99)",
-            "weight_decay=0.1",
+    let cases: [(&[&str], &[f32; 7], f64); 3] = [
+        (
+            &["adamw", "lr=0.01", "betas=(0.8, 0.99)", "weight_decay=0.1"],
+            &ADAMW[4],
+            0.01,
+        ),
+        (
+            &["Adamax", "lr=0.05", "betas=0.8,0.99", "weight_decay=0.1"],
+            &ADAMAX_L2[4],
+            0.05,
+        ),
+        (
+            &["radam", "lr=0.05", "betas=0.8,0.9", "weight_decay=0.1"],
+            &RADAM_L2[4],
+            0.05,
+        ),
+    ];
+    for ((optimizer, golden, lr), device) in cases
+        .iter()
+        .flat_map(|c| ["gpu", "cpu"].map(move |d| (c, d)))
+    {
+        let mut args = vec!["replay"];
+        args.extend_from_slice(optimizer);
+        args.extend_from_slice(&[
             "--params",
             p(&p0),
             "--grads",
@@ -249,16 +266,17 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
             "--lrs-out",
             p(&lrs),
         ]);
-        assert!(o.status.success(), "{device}: {}", stderr(&o));
+        let o = wgoptim(&args);
+        assert!(o.status.success(), "{optimizer:?} {device}: {}", stderr(&o));
         let got: ndarray::Array1<f32> = ndarray_npy::read_npy(&out).unwrap();
-        for (a, &b) in got.iter().zip(&ADAMW[4]) {
+        for (a, &b) in got.iter().zip(golden.iter()) {
             assert!(
                 approx::relative_eq!(*a, b, epsilon = 1e-6, max_relative = 1e-6),
-                "{device}: {a} vs torch {b}"
+                "{optimizer:?} {device}: {a} vs torch {b}"
             );
         }
         let lrs: ndarray::Array1<f64> = ndarray_npy::read_npy(&lrs).unwrap();
-        assert_eq!(lrs.to_vec(), vec![0.01; 5]);
+        assert_eq!(lrs.to_vec(), vec![*lr; 5]);
     }
     // With a schedule whose base is the optimizer's lr: StepLR(step_size=2, gamma=0.5).
     let o = wgoptim(&[

@@ -1,5 +1,5 @@
-//! Golden values from PyTorch: parameters after each of 5 steps on fixed data, for every
-//! family. Generated into `tests/golden/pytorch_optim.rs` by `tests/golden/pytorch_optim.py`
+//! Golden values from PyTorch: parameters after each of 5 steps on fixed data (10 for RAdam,
+//! which rectifies from step 6 in its cases), for every family. Generated into `tests/golden/pytorch_optim.rs` by `tests/golden/pytorch_optim.py`
 //! (torch 2.15.0, CPU, foreach=False); each constant sits under the exact constructor call that
 //! produced it.
 //!
@@ -11,15 +11,15 @@
 
 mod common;
 
-use wgoptim::{Adagrad, Adam, Backend, GpuOptimizer, Optimizer, RmsProp, Sgd};
+use wgoptim::{Adagrad, Adam, Adamax, Backend, GpuOptimizer, Optimizer, RAdam, RmsProp, Sgd};
 
 include!("golden/pytorch_optim.rs");
 
-fn check(optimizer: impl Into<Optimizer>, golden: &[[f32; 7]; 5]) {
+fn check(optimizer: impl Into<Optimizer>, golden: &[[f32; 7]]) {
     let Some(ctx) = common::full() else { return };
     let optimizer = optimizer.into();
     let mut opt = GpuOptimizer::with_params(&ctx, optimizer, &PARAMS).unwrap();
-    for (t, (grads, expected)) in GRADS.iter().zip(golden).enumerate() {
+    for (t, (grads, expected)) in GRADS.iter().cycle().zip(golden).enumerate() {
         opt.write_grads(grads).unwrap();
         opt.step().unwrap();
         let got = opt.read_params().unwrap();
@@ -105,4 +105,47 @@ fn adagrad_decay_maximize() {
         .weight_decay(0.1)
         .maximize(true);
     check(o, &ADAGRAD_DECAY_MAXIMIZE);
+}
+
+#[test]
+fn adamax_l2() {
+    check(
+        Adamax::default()
+            .lr(0.05)
+            .betas((0.8, 0.99))
+            .weight_decay(0.1),
+        &ADAMAX_L2,
+    );
+}
+
+#[test]
+fn adamax_maximize() {
+    check(
+        Adamax::default().lr(0.02).eps(1e-3).maximize(true),
+        &ADAMAX_MAXIMIZE,
+    );
+}
+
+#[test]
+fn radam_l2() {
+    check(
+        RAdam::default()
+            .lr(0.05)
+            .betas((0.8, 0.9))
+            .weight_decay(0.1),
+        &RADAM_L2,
+    );
+}
+
+#[test]
+fn radam_decoupled_maximize() {
+    check(
+        RAdam::default()
+            .lr(0.05)
+            .betas((0.9, 0.9))
+            .weight_decay(0.1)
+            .decoupled_weight_decay(true)
+            .maximize(true),
+        &RADAM_DECOUPLED_MAXIMIZE,
+    );
 }

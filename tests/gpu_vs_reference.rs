@@ -117,4 +117,10 @@ variant_tests! {
     adagrad => "adagrad",
     adagrad_decay => "adagrad-decay",
     adagrad_maximize => "adagrad-maximize",
+    adamax => "adamax",
+    adamax_l2 => "adamax-l2",
+    adamax_maximize => "adamax-maximize",
+    radam => "radam",
+    radam_l2 => "radam-l2",
+    radam_decoupled => "radam-decoupled",
 }

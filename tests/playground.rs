@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use wgoptim::demo::classify::{Model, train};
 use wgoptim::demo::data::digits;
 use wgoptim::demo::surfaces::{Surface, path_from};
-use wgoptim::{Adagrad, Adam, CpuContext, Optimizer, RmsProp, Schedule, Sgd};
+use wgoptim::{Adagrad, Adam, Adamax, CpuContext, Optimizer, RAdam, RmsProp, Schedule, Sgd};
 
 /// `wgoptim playground --port 0 --device DEVICE`, killed when dropped.
 struct Server {
@@ -151,6 +151,15 @@ fn optimizer(spec: &Value) -> Optimizer {
     let p = &spec["params"];
     let f = |k: &str| number(&p[k]);
     let b = |k: &str| p[k].as_bool().unwrap_or_else(|| panic!("{k}: {p}"));
+    let pair = |k: &str| {
+        let v: Vec<f64> = p[k]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .map(|v| v.trim().parse().unwrap())
+            .collect();
+        (v[0], v[1])
+    };
     for dtype in ["state_dtype", "grad_dtype", "param_dtype"] {
         assert_eq!(p[dtype], "f32", "{spec}");
     }
@@ -177,12 +186,6 @@ fn optimizer(spec: &Value) -> Optimizer {
         }
         .into(),
         name @ ("adam" | "adamw") => {
-            let betas: Vec<f64> = p["betas"]
-                .as_str()
-                .unwrap()
-                .split(',')
-                .map(|v| v.trim().parse().unwrap())
-                .collect();
             let base = if name == "adamw" {
                 Adam::adamw()
             } else {
@@ -190,7 +193,7 @@ fn optimizer(spec: &Value) -> Optimizer {
             };
             Adam {
                 lr: f("lr"),
-                betas: (betas[0], betas[1]),
+                betas: pair("betas"),
                 eps: f("eps"),
                 weight_decay: f("weight_decay"),
                 amsgrad: b("amsgrad"),
@@ -199,6 +202,25 @@ fn optimizer(spec: &Value) -> Optimizer {
             }
             .into()
         }
+        "adamax" => Adamax {
+            lr: f("lr"),
+            betas: pair("betas"),
+            eps: f("eps"),
+            weight_decay: f("weight_decay"),
+            maximize: b("maximize"),
+            ..Adamax::default()
+        }
+        .into(),
+        "radam" => RAdam {
+            lr: f("lr"),
+            betas: pair("betas"),
+            eps: f("eps"),
+            weight_decay: f("weight_decay"),
+            decoupled_weight_decay: b("decoupled_weight_decay"),
+            maximize: b("maximize"),
+            ..RAdam::default()
+        }
+        .into(),
         "adagrad" => Adagrad {
             lr: f("lr"),
             lr_decay: f("lr_decay"),
@@ -271,7 +293,7 @@ fn the_page_drives_the_library_in_chromium() {
     let mut browser = cdp::Browser::launch(&binary, 1150, 1000);
     browser.goto(&server.url);
 
-    // It loads: the catalog, the contour plot, the first paths (Rosenbrock, 7 optimizers).
+    // It loads: the catalog, the contour plot, the first paths (Rosenbrock, 9 optimizers).
     browser.wait_for("window.wg && wg.ready && wg.draws.surface >= 1", 120);
     assert_eq!(
         browser.eval("document.querySelector('#error').hidden"),
@@ -280,7 +302,7 @@ fn the_page_drives_the_library_in_chromium() {
     let device = browser.eval("wg.catalog.device");
     assert!(device.as_str().unwrap().starts_with("GPU"), "{device}");
     let first = page_paths_equal_library(&mut browser, &ctx);
-    assert_eq!(first["paths"].as_array().unwrap().len(), 7);
+    assert_eq!(first["paths"].as_array().unwrap().len(), 9);
     browser.wait_for("new Promise(r => setTimeout(() => r(true), 1000))", 5);
     screenshot(&mut browser, "surfaces");
 

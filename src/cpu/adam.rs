@@ -1,6 +1,6 @@
-//! CPU twins of `shaders/adam.wgsl` (Adam and AdamW).
+//! CPU twins of `shaders/adam.wgsl` (Adam, AdamW and RAdam).
 
-use crate::optim::Adam;
+use crate::optim::{Adam, RAdam};
 use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
@@ -8,7 +8,7 @@ use crate::uniform::{DeviceStep, StepUniform};
 pub fn update(
     step: &StepUniform,
     dev: &DeviceStep,
-    [amsgrad]: [bool; 1],
+    [amsgrad, rectified]: [bool; 2],
     param: &mut f32,
     grad: f32,
     [exp_avg, exp_avg_sq, max_exp_avg_sq]: &mut [f32; 3],
@@ -20,6 +20,15 @@ pub fn update(
     let v = step.beta2 * *exp_avg_sq + step.one_minus_beta2 * g * g;
     *exp_avg = m;
     *exp_avg_sq = v;
+    if rectified {
+        let r = step.bias_correction2_sqrt * dev.at_step.bias_correction2_sqrt;
+        let mut u = m;
+        if r > 0.0 {
+            u = (m * r) / (v.sqrt() + step.eps);
+        }
+        *param = p * step.decay - (step.lr * dev.at_step.lr_mul) * u;
+        return;
+    }
     let mut v_hat = v;
     if amsgrad {
         v_hat = max_exp_avg_sq.max(v);
@@ -50,4 +59,32 @@ pub fn oracle(o: &Adam, lr: f64, t: u64, param: &mut f64, grad: f64, [m, v, v_ma
     let t = t as f64;
     let d = v_hat.sqrt() / (1.0 - beta2.powf(t)).sqrt() + o.eps;
     *param -= lr / (1.0 - beta1.powf(t)) * *m / d;
+}
+
+/// The f64 oracle of RAdam: SEMANTICS.md's rule for step `t` at learning rate `lr` (PyTorch's
+/// order: m/(1−β₁ᵗ)·γ·√(1−β₂ᵗ)/(√v + ε)·rₜ).
+pub fn radam_oracle(
+    o: &RAdam,
+    lr: f64,
+    t: u64,
+    param: &mut f64,
+    grad: f64,
+    [m, v, _]: &mut [f64; 3],
+) {
+    let (beta1, beta2) = o.betas;
+    let mut g = if o.maximize { -grad } else { grad };
+    if o.decoupled_weight_decay {
+        *param *= 1.0 - lr * o.weight_decay;
+    } else {
+        g += o.weight_decay * *param;
+    }
+    *m = beta1 * *m + (1.0 - beta1) * g;
+    *v = beta2 * *v + (1.0 - beta2) * g * g;
+    let corrected = *m / o.bias_correction1(t);
+    let r = o.rectification(t);
+    if r > 0.0 {
+        *param -= corrected * lr * r / (v.sqrt() + o.eps);
+    } else {
+        *param -= corrected * lr;
+    }
 }

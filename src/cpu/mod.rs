@@ -7,6 +7,7 @@
 
 pub mod adagrad;
 pub mod adam;
+pub mod adamax;
 pub mod rmsprop;
 pub mod sgd;
 
@@ -152,12 +153,20 @@ fn twin_slices(
             }))
         }
         Optimizer::Adam(o) => {
-            constant!([bool; 1], o.variant(), v => for_each(params, grads, state, |p, g, s| {
+            constant!([bool; 2], o.variant(), v => for_each(params, grads, state, |p, g, s| {
+                adam::update(step, dev, v, p, g, s)
+            }))
+        }
+        Optimizer::RAdam(o) => {
+            constant!([bool; 2], o.variant(), v => for_each(params, grads, state, |p, g, s| {
                 adam::update(step, dev, v, p, g, s)
             }))
         }
         Optimizer::Adagrad(_) => for_each(params, grads, state, |p, g, s| {
             adagrad::update(step, dev, [], p, g, s)
+        }),
+        Optimizer::Adamax(_) => for_each(params, grads, state, |p, g, s| {
+            adamax::update(step, dev, [], p, g, s)
         }),
     }
 }
@@ -303,6 +312,12 @@ impl Oracle {
             }),
             Optimizer::Adagrad(o) => for_each(params, grads, state, |p, x, s| {
                 adagrad::oracle(o, lr, t, p, g(x), s)
+            }),
+            Optimizer::Adamax(o) => for_each(params, grads, state, |p, x, s| {
+                adamax::oracle(o, lr, t, p, g(x), s)
+            }),
+            Optimizer::RAdam(o) => for_each(params, grads, state, |p, x, s| {
+                adam::radam_oracle(o, lr, t, p, g(x), s)
             }),
         }
         self.progress.advance();

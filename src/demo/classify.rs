@@ -13,7 +13,7 @@ use super::data::Dataset;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::layout::ParamLayout;
-use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd, StatePrecision};
+use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd, StatePrecision};
 use crate::plot::{Panel, Series, draw};
 
 /// The model trained.
@@ -81,6 +81,8 @@ pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
         ("AdamW int8", adamw.state(int8).into()),
         ("AdamW bf16", adamw.state(bf16).into()),
         ("Adagrad", Adagrad::default().lr(0.1).into()),
+        ("Adamax", Adamax::default().lr(0.02).into()),
+        ("RAdam", RAdam::default().lr(0.01).into()),
     ]
 }
 

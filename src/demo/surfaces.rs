@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
 use crate::schedule::Schedule;
 
 /// A test function of two variables.
@@ -158,7 +158,7 @@ impl Surface {
 
     /// The optimizers compared on this surface, each with a learning rate that suits it here.
     pub fn optimizers(self) -> Vec<(&'static str, Optimizer)> {
-        // (SGD, momentum SGD, RMSprop, Adam, Adagrad) learning rates per surface.
+        // (SGD, momentum SGD, RMSprop, Adam, Adamax and RAdam, Adagrad) learning rates per surface.
         let (sgd, mom, rms, adam, ada) = match self {
             Surface::Bowl => (0.4, 0.05, 0.05, 0.2, 1.0),
             Surface::Rosenbrock => (1e-3, 1e-4, 0.005, 0.02, 0.1),
@@ -180,6 +180,8 @@ impl Surface {
                 Adam::adamw().lr(adam).weight_decay(0.1).into(),
             ),
             ("Adagrad", Adagrad::default().lr(ada).into()),
+            ("Adamax", Adamax::default().lr(adam).into()),
+            ("RAdam", RAdam::default().lr(adam).into()),
         ]
     }
 }

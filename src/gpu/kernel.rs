@@ -241,6 +241,7 @@ pub fn shader_source(key: KernelKey) -> String {
         Kernel::RmsProp => include_str!("../../shaders/rmsprop.wgsl"),
         Kernel::Adam => include_str!("../../shaders/adam.wgsl"),
         Kernel::Adagrad => include_str!("../../shaders/adagrad.wgsl"),
+        Kernel::Adamax => include_str!("../../shaders/adamax.wgsl"),
     };
     let mut states = String::new();
     let mut finish = String::from(

@@ -81,9 +81,10 @@ impl Adam {
         }
     }
 
-    /// Values of the kernel's variant constants `[AMSGRAD]`.
-    pub fn variant(&self) -> [bool; 1] {
-        [self.amsgrad]
+    /// Values of the kernel's variant constants `[AMSGRAD, RECTIFIED]` (RECTIFIED is
+    /// [`crate::RAdam`]'s).
+    pub fn variant(&self) -> [bool; 2] {
+        [self.amsgrad, false]
     }
 
     /// Checks the hyperparameters: lr, λ ≥ 0; β in [0, 1); ε > 0; all finite.
@@ -107,15 +108,20 @@ impl Adam {
 
     /// Per-step scalars for step `t`: γ/(1−β₁ᵗ), √(1−β₂ᵗ), 1−γλ (decoupled), each in f64.
     pub fn uniform(&self, lr: f64, t: u64) -> StepUniform {
-        self.uniform_with(lr, self.bias_correction1(t), self.bias_correction2(t))
+        self.uniform_with(
+            lr,
+            self.bias_correction1(t),
+            self.bias_correction2(t).sqrt(),
+        )
     }
 
-    /// The uniform with given bias corrections (1 and 1 leave them to the device).
+    /// The uniform with given bias corrections 1−β₁ᵗ and √(1−β₂ᵗ) (1 and 1 leave them to the
+    /// device). Adamax and RAdam build theirs here too.
     pub(crate) fn uniform_with(
         &self,
         lr: f64,
         bias_correction1: f64,
-        bias_correction2: f64,
+        bias_correction2_sqrt: f64,
     ) -> StepUniform {
         let (beta1, beta2) = self.betas;
         let (coupled, decay) = if self.decoupled_weight_decay {
@@ -132,7 +138,7 @@ impl Adam {
             one_minus_beta1: (1.0 - beta1) as f32,
             beta2: beta2 as f32,
             one_minus_beta2: (1.0 - beta2) as f32,
-            bias_correction2_sqrt: bias_correction2.sqrt() as f32,
+            bias_correction2_sqrt: bias_correction2_sqrt as f32,
             ..StepUniform::neutral(lr, self.maximize)
         }
     }

@@ -5,12 +5,16 @@
 
 mod adagrad;
 mod adam;
+mod adamax;
+mod radam;
 mod rmsprop;
 mod sgd;
 pub mod spec;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use adamax::Adamax;
+pub use radam::RAdam;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
@@ -29,15 +33,23 @@ pub enum Kernel {
     Sgd,
     /// `shaders/rmsprop.wgsl`
     RmsProp,
-    /// `shaders/adam.wgsl` (Adam and AdamW)
+    /// `shaders/adam.wgsl` (Adam, AdamW and RAdam)
     Adam,
     /// `shaders/adagrad.wgsl`
     Adagrad,
+    /// `shaders/adamax.wgsl`
+    Adamax,
 }
 
 impl Kernel {
     /// Every kernel family.
-    pub const ALL: [Kernel; 4] = [Kernel::Sgd, Kernel::RmsProp, Kernel::Adam, Kernel::Adagrad];
+    pub const ALL: [Kernel; 5] = [
+        Kernel::Sgd,
+        Kernel::RmsProp,
+        Kernel::Adam,
+        Kernel::Adagrad,
+        Kernel::Adamax,
+    ];
 
     /// The family's file name in `shaders/`, without extension.
     pub fn name(self) -> &'static str {
@@ -46,6 +58,7 @@ impl Kernel {
             Kernel::RmsProp => "rmsprop",
             Kernel::Adam => "adam",
             Kernel::Adagrad => "adagrad",
+            Kernel::Adamax => "adamax",
         }
     }
 
@@ -56,6 +69,7 @@ impl Kernel {
             Kernel::RmsProp => &["square_avg", "grad_avg", "momentum_buffer"],
             Kernel::Adam => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
             Kernel::Adagrad => &["sum"],
+            Kernel::Adamax => &["exp_avg", "exp_inf"],
         }
     }
 
@@ -69,8 +83,8 @@ impl Kernel {
         match self {
             Kernel::Sgd => &["MOMENTUM", "NESTEROV"],
             Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
-            Kernel::Adam => &["AMSGRAD"],
-            Kernel::Adagrad => &[],
+            Kernel::Adam => &["AMSGRAD", "RECTIFIED"],
+            Kernel::Adagrad | Kernel::Adamax => &[],
         }
     }
 }
@@ -113,7 +127,10 @@ pub struct StateLayout {
 
 impl StateLayout {
     fn push(&mut self, dtype: StateDType, name: &'static str, slot: usize, init: f32) {
-        let non_negative = matches!(name, "square_avg" | "exp_avg_sq" | "max_exp_avg_sq" | "sum");
+        let non_negative = matches!(
+            name,
+            "square_avg" | "exp_avg_sq" | "max_exp_avg_sq" | "sum" | "exp_inf"
+        );
         self.slots.push(StateSlot {
             name,
             slot,
@@ -170,6 +187,10 @@ pub enum Optimizer {
     Adam(Adam),
     /// [`Adagrad`]
     Adagrad(Adagrad),
+    /// [`Adamax`]
+    Adamax(Adamax),
+    /// [`RAdam`]
+    RAdam(RAdam),
 }
 
 impl From<Sgd> for Optimizer {
@@ -193,6 +214,18 @@ impl From<Adagrad> for Optimizer {
     }
 }
 
+impl From<Adamax> for Optimizer {
+    fn from(o: Adamax) -> Self {
+        Optimizer::Adamax(o)
+    }
+}
+
+impl From<RAdam> for Optimizer {
+    fn from(o: RAdam) -> Self {
+        Optimizer::RAdam(o)
+    }
+}
+
 impl Optimizer {
     /// Short name: `sgd`, `rmsprop`, `adam`, `adamw` or `adagrad`.
     pub fn name(&self) -> &'static str {
@@ -202,6 +235,8 @@ impl Optimizer {
             Optimizer::Adam(a) if a.decoupled_weight_decay => "adamw",
             Optimizer::Adam(_) => "adam",
             Optimizer::Adagrad(_) => "adagrad",
+            Optimizer::Adamax(_) => "adamax",
+            Optimizer::RAdam(_) => "radam",
         }
     }
 
@@ -212,6 +247,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.validate(),
             Optimizer::Adam(o) => o.validate(),
             Optimizer::Adagrad(o) => o.validate(),
+            Optimizer::Adamax(o) => o.validate(),
+            Optimizer::RAdam(o) => o.validate(),
         }
     }
 
@@ -222,6 +259,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.lr,
             Optimizer::Adam(o) => o.lr,
             Optimizer::Adagrad(o) => o.lr,
+            Optimizer::Adamax(o) => o.lr,
+            Optimizer::RAdam(o) => o.lr,
         }
     }
 
@@ -232,6 +271,8 @@ impl Optimizer {
             Optimizer::RmsProp(_) => Kernel::RmsProp,
             Optimizer::Adam(_) => Kernel::Adam,
             Optimizer::Adagrad(_) => Kernel::Adagrad,
+            Optimizer::Adamax(_) => Kernel::Adamax,
+            Optimizer::RAdam(_) => Kernel::Adam,
         }
     }
 
@@ -242,7 +283,8 @@ impl Optimizer {
             Optimizer::Sgd(o) => o.variant().to_vec(),
             Optimizer::RmsProp(o) => o.variant().to_vec(),
             Optimizer::Adam(o) => o.variant().to_vec(),
-            Optimizer::Adagrad(_) => vec![],
+            Optimizer::RAdam(o) => o.variant().to_vec(),
+            Optimizer::Adagrad(_) | Optimizer::Adamax(_) => vec![],
         }
     }
 
@@ -253,6 +295,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.precision,
             Optimizer::Adam(o) => o.precision,
             Optimizer::Adagrad(o) => o.precision,
+            Optimizer::Adamax(o) => o.precision,
+            Optimizer::RAdam(o) => o.precision,
         }
     }
 
@@ -263,6 +307,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => Optimizer::RmsProp(RmsProp { precision, ..o }),
             Optimizer::Adam(o) => Optimizer::Adam(Adam { precision, ..o }),
             Optimizer::Adagrad(o) => Optimizer::Adagrad(Adagrad { precision, ..o }),
+            Optimizer::Adamax(o) => Optimizer::Adamax(Adamax { precision, ..o }),
+            Optimizer::RAdam(o) => Optimizer::RAdam(RAdam { precision, ..o }),
         }
     }
 
@@ -343,18 +389,28 @@ impl Optimizer {
             Optimizer::Adagrad(o) => {
                 push("sum", 0, o.initial_accumulator_value as f32);
             }
+            Optimizer::Adamax(_) => {
+                push("exp_avg", 0, 0.0);
+                push("exp_inf", 1, 0.0);
+            }
+            Optimizer::RAdam(_) => {
+                push("exp_avg", 0, 0.0);
+                push("exp_avg_sq", 1, 0.0);
+            }
         }
         layout
     }
 
     /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
-    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam always, Adagrad never.
+    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax and RAdam always (β₁),
+    /// Adagrad never.
     pub fn has_momentum(&self) -> bool {
         match self {
             Optimizer::Sgd(o) => o.has_momentum(),
             Optimizer::RmsProp(o) => o.has_momentum(),
             Optimizer::Adam(_) => true,
             Optimizer::Adagrad(_) => false,
+            Optimizer::Adamax(_) | Optimizer::RAdam(_) => true,
         }
     }
 
@@ -365,6 +421,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => Optimizer::RmsProp(o.momentum(m)),
             Optimizer::Adam(o) => Optimizer::Adam(o.betas((m, o.betas.1))),
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o),
+            Optimizer::Adamax(o) => Optimizer::Adamax(o.betas((m, o.betas.1))),
+            Optimizer::RAdam(o) => Optimizer::RAdam(o.betas((m, o.betas.1))),
         }
     }
 
@@ -375,6 +433,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => Optimizer::RmsProp(o.lr(lr)),
             Optimizer::Adam(o) => Optimizer::Adam(o.lr(lr)),
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o.lr(lr)),
+            Optimizer::Adamax(o) => Optimizer::Adamax(o.lr(lr)),
+            Optimizer::RAdam(o) => Optimizer::RAdam(o.lr(lr)),
         }
     }
 
@@ -385,6 +445,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => Optimizer::RmsProp(o.weight_decay(weight_decay)),
             Optimizer::Adam(o) => Optimizer::Adam(o.weight_decay(weight_decay)),
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o.weight_decay(weight_decay)),
+            Optimizer::Adamax(o) => Optimizer::Adamax(o.weight_decay(weight_decay)),
+            Optimizer::RAdam(o) => Optimizer::RAdam(o.weight_decay(weight_decay)),
         }
     }
 
@@ -406,11 +468,14 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.uniform(lr, 1),
             Optimizer::Adam(o) => o.uniform_with(lr, 1.0, 1.0),
             Optimizer::Adagrad(o) => o.uniform(lr, 1),
+            Optimizer::Adamax(o) => o.uniform_with(lr, 1.0),
+            Optimizer::RAdam(o) => o.uniform_with(lr, 1.0, 1.0),
         }
     }
 
     /// The step-dependent factors of step `t` (from 1), in f64 rounded once to f32: Adam
-    /// 1/(1−β₁ᵗ) and √(1−β₂ᵗ), Adagrad 1/(1+(t−1)η), SGD whether t is the first step.
+    /// 1/(1−β₁ᵗ) and √(1−β₂ᵗ), Adamax 1/(1−β₁ᵗ), RAdam 1/(1−β₁ᵗ) and rₜ√(1−β₂ᵗ) (0 while
+    /// unrectified), Adagrad 1/(1+(t−1)η), SGD whether t is the first step.
     pub fn step_scalars(&self, t: u64) -> StepScalars {
         let t = t.max(1);
         let scalars = match self {
@@ -428,6 +493,15 @@ impl Optimizer {
                 lr_mul: (1.0 / o.decay_divisor(t)) as f32,
                 ..StepScalars::ONES
             },
+            Optimizer::Adamax(o) => StepScalars {
+                lr_mul: (1.0 / o.bias_correction(t)) as f32,
+                ..StepScalars::ONES
+            },
+            Optimizer::RAdam(o) => StepScalars {
+                lr_mul: (1.0 / o.bias_correction1(t)) as f32,
+                bias_correction2_sqrt: o.rectification(t) as f32,
+                ..StepScalars::ONES
+            },
         };
         StepScalars {
             t: t as u32,
@@ -443,6 +517,8 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.uniform(lr, t),
             Optimizer::Adam(o) => o.uniform(lr, t),
             Optimizer::Adagrad(o) => o.uniform(lr, t),
+            Optimizer::Adamax(o) => o.uniform(lr, t),
+            Optimizer::RAdam(o) => o.uniform(lr, t),
         };
         StepUniform {
             t: t as u32,

@@ -1,5 +1,5 @@
 //! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
-//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, case-insensitive) and argument names (`lr`,
+//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, case-insensitive) and argument names (`lr`,
 //! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
@@ -7,8 +7,8 @@
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adagrad, Adam, GradDType, Optimizer, ParamDType, Precision, RmsProp, Sgd, StateDType,
-    StatePrecision,
+    Adagrad, Adam, Adamax, GradDType, Optimizer, ParamDType, Precision, RAdam, RmsProp, Sgd,
+    StateDType, StatePrecision,
 };
 use crate::args::Args;
 use crate::error::{Error, Result};
@@ -49,6 +49,18 @@ fn precision(a: &mut Args) -> Result<Precision> {
     })
 }
 
+/// `betas=b1,b2` (two values), or `default`.
+fn betas(a: &mut Args, name: &str, default: (f64, f64)) -> Result<(f64, f64)> {
+    match a.list("betas")? {
+        None => Ok(default),
+        Some(b) if b.len() == 2 => Ok((b[0], b[1])),
+        Some(b) => Err(Error::Argument(format!(
+            "{name}: betas needs two values, got {}",
+            b.len()
+        ))),
+    }
+}
+
 /// Parses and validates an optimizer.
 pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
     let mut a = Args::parse(name, params)?;
@@ -86,19 +98,9 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             } else {
                 Adam::default()
             };
-            let betas = match a.list("betas")? {
-                None => d.betas,
-                Some(b) if b.len() == 2 => (b[0], b[1]),
-                Some(b) => {
-                    return Err(Error::Argument(format!(
-                        "{name}: betas needs two values, got {}",
-                        b.len()
-                    )));
-                }
-            };
             Adam {
                 lr: a.f64_or("lr", d.lr)?,
-                betas,
+                betas: betas(&mut a, name, d.betas)?,
                 eps: a.f64_or("eps", d.eps)?,
                 weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
                 amsgrad: a.bool_or("amsgrad", d.amsgrad)?,
@@ -123,9 +125,36 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             }
             .into()
         }
+        "adamax" => {
+            let d = Adamax::default();
+            Adamax {
+                lr: a.f64_or("lr", d.lr)?,
+                betas: betas(&mut a, name, d.betas)?,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
+        "radam" => {
+            let d = RAdam::default();
+            RAdam {
+                lr: a.f64_or("lr", d.lr)?,
+                betas: betas(&mut a, name, d.betas)?,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                decoupled_weight_decay: a
+                    .bool_or("decoupled_weight_decay", d.decoupled_weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
         _ => {
             return Err(Error::Argument(format!(
-                "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad"
+                "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad, adamax, \
+                 radam"
             )));
         }
     };

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::api;
 use crate::demo::surfaces::Surface;
-use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, Sgd};
+use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
 use crate::precision::{GradDType, ParamDType, StateDType};
 
 /// One argument of an optimizer or schedule.
@@ -91,6 +91,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
         "nesterov",
         "centered",
         "amsgrad",
+        "decoupled_weight_decay",
         "maximize",
     ] {
         if !fields.contains_key(key) {
@@ -118,6 +119,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             "nesterov" => boolean("nesterov", get(key)),
             "centered" => boolean("centered", get(key)),
             "amsgrad" => boolean("amsgrad", get(key)),
+            "decoupled_weight_decay" => boolean("decoupled_weight_decay", get(key)),
             _ => boolean("maximize", get(key)),
         });
     }
@@ -140,6 +142,15 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
     out
 }
 
+/// Adam's arguments without `decoupled_weight_decay`, which the class name (Adam, AdamW) sets.
+fn adam(o: Adam) -> Value {
+    let mut v = to_value(o);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("decoupled_weight_decay");
+    }
+    v
+}
+
 fn to_value<T: Serialize>(t: T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
@@ -154,10 +165,15 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
         Optimizer::Adam(s) if s.decoupled_weight_decay => ("adamw", to_value(s)),
         Optimizer::Adam(s) => ("adam", to_value(s)),
         Optimizer::Adagrad(s) => ("adagrad", to_value(s)),
+        Optimizer::Adamax(s) => ("adamax", to_value(s)),
+        Optimizer::RAdam(s) => ("radam", to_value(s)),
     };
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");
-        m.remove("decoupled_weight_decay");
+        if let Optimizer::Adam(_) = o {
+            // The class name says it: Adam couples, AdamW decouples.
+            m.remove("decoupled_weight_decay");
+        }
         let p = o.precision();
         m.insert("state_dtype".into(), json!(p.state.dtype.name()));
         if p.state.dtype != StateDType::F32 {
@@ -174,9 +190,11 @@ pub fn catalog(device: &str) -> Value {
     let kinds = json!([
         {"name": "sgd", "class": "SGD", "params": optimizer_params(to_value(Sgd::default()))},
         {"name": "rmsprop", "class": "RMSprop", "params": optimizer_params(to_value(RmsProp::default()))},
-        {"name": "adam", "class": "Adam", "params": optimizer_params(to_value(Adam::default()))},
-        {"name": "adamw", "class": "AdamW", "params": optimizer_params(to_value(Adam::adamw()))},
+        {"name": "adam", "class": "Adam", "params": optimizer_params(adam(Adam::default()))},
+        {"name": "adamw", "class": "AdamW", "params": optimizer_params(adam(Adam::adamw()))},
         {"name": "adagrad", "class": "Adagrad", "params": optimizer_params(to_value(Adagrad::default()))},
+        {"name": "adamax", "class": "Adamax", "params": optimizer_params(to_value(Adamax::default()))},
+        {"name": "radam", "class": "RAdam", "params": optimizer_params(to_value(RAdam::default()))},
     ]);
     // The presets are the examples' own line-ups: the loss-surface one (learning rates per
     // surface come with `GET /api/surfaces/NAME`) and the classifiers' one.

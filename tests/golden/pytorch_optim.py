@@ -1,5 +1,6 @@
 """Writes tests/golden/pytorch_optim.rs, the golden values of tests/golden_pytorch.rs (and
-tests/cli.rs): the fixed float32 inputs and the parameters after steps 1..=5 of torch.optim.
+tests/cli.rs): the fixed float32 inputs and the parameters after steps 1..=5 of torch.optim
+(1..=10 for RAdam, the gradients' rows taken twice).
 Run: python tests/golden/pytorch_optim.py > tests/golden/pytorch_optim.rs
 (produced with torch 2.15.0 on CPU, single-tensor path: foreach=False)."""
 import numpy as np
@@ -22,7 +23,14 @@ CASES = [
     ("adam_maximize", "Adam", dict(lr=0.05, maximize=True)),
     ("adamw", "AdamW", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)),
     ("adagrad_decay_maximize", "Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1, maximize=True)),
+    ("adamax_l2", "Adamax", dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1)),
+    ("adamax_maximize", "Adamax", dict(lr=0.02, eps=1e-3, maximize=True)),
+    # RAdam rectifies from the step where rho_t > 5: step 6 with beta2 = 0.9, so 10 steps (the
+    # gradients' rows twice).
+    ("radam_l2", "RAdam", dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1)),
+    ("radam_decoupled_maximize", "RAdam", dict(lr=0.05, betas=(0.9, 0.9), weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
 ]
+STEPS = {"RAdam": 10}
 
 def rust(values):
     return "[" + ", ".join(str(np.float32(x)) for x in values) + "]"  # shortest round-trip f32
@@ -34,13 +42,13 @@ for name, cls, kw in CASES:
     p = torch.nn.Parameter(torch.tensor(PARAMS, dtype=torch.float32))
     opt = getattr(torch.optim, cls)([p], foreach=False, **kw)
     rows = []
-    for g in GRADS:
-        p.grad = torch.tensor(g, dtype=torch.float32)
+    for k in range(STEPS.get(cls, len(GRADS))):
+        p.grad = torch.tensor(GRADS[k % len(GRADS)], dtype=torch.float32)
         opt.step()
         rows.append(p.detach().clone())
     args = ", ".join(f"{k}={v}" for k, v in kw.items())
     print(f"// torch.optim.{cls}([p], foreach=False, {args})")
-    print(f"pub const {name.upper()}: [[f32; {len(PARAMS)}]; {len(GRADS)}] = [")
+    print(f"pub const {name.upper()}: [[f32; {len(PARAMS)}]; {len(rows)}] = [")
     for r in rows:
         print("    " + rust(r.numpy()) + ",")
     print("];")
