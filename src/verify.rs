@@ -18,7 +18,7 @@
 use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
-use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
+use crate::optim::{Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
 use crate::precision::{GradDType, ParamDType, StateDType, StatePrecision};
 
 /// ULP allowed per step between a kernel and its f32 twin.
@@ -153,6 +153,7 @@ pub fn lowp_variants() -> Vec<(String, Optimizer)> {
             "adagrad",
             "adamax",
             "radam",
+            "adadelta",
         ]
         .contains(&name)
         {
@@ -191,6 +192,7 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
     let adagrad = Adagrad::default();
     let adamax = Adamax::default().lr(1e-2);
     let radam = RAdam::default().lr(1e-2);
+    let adadelta = Adadelta::default();
     vec![
         ("sgd", sgd.into()),
         ("sgd-weight-decay", sgd.weight_decay(0.1).into()),
@@ -249,6 +251,12 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
                 .decoupled_weight_decay(true)
                 .maximize(true)
                 .into(),
+        ),
+        ("adadelta", adadelta.into()),
+        ("adadelta-l2", adadelta.weight_decay(0.1).rho(0.95).into()),
+        (
+            "adadelta-maximize",
+            adadelta.maximize(true).eps(1e-4).into(),
         ),
     ]
 }

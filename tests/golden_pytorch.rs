@@ -11,7 +11,9 @@
 
 mod common;
 
-use wgoptim::{Adagrad, Adam, Adamax, Backend, GpuOptimizer, Optimizer, RAdam, RmsProp, Sgd};
+use wgoptim::{
+    Adadelta, Adagrad, Adam, Adamax, Backend, GpuOptimizer, Optimizer, RAdam, RmsProp, Sgd,
+};
 
 include!("golden/pytorch_optim.rs");
 
@@ -148,4 +150,21 @@ fn radam_decoupled_maximize() {
             .maximize(true),
         &RADAM_DECOUPLED_MAXIMIZE,
     );
+}
+
+#[test]
+fn adadelta_l2() {
+    check(
+        Adadelta::default()
+            .lr(0.5)
+            .rho(0.8)
+            .eps(1e-4)
+            .weight_decay(0.1),
+        &ADADELTA_L2,
+    );
+}
+
+#[test]
+fn adadelta_maximize() {
+    check(Adadelta::default().maximize(true), &ADADELTA_MAXIMIZE);
 }

@@ -123,4 +123,7 @@ variant_tests! {
     radam => "radam",
     radam_l2 => "radam-l2",
     radam_decoupled => "radam-decoupled",
+    adadelta => "adadelta",
+    adadelta_l2 => "adadelta-l2",
+    adadelta_maximize => "adadelta-maximize",
 }

@@ -8,7 +8,7 @@ use wgoptim::memory::profile;
 use wgoptim::verify::variants;
 
 /// SEMANTICS.md: SGD 0 B (4 with momentum), RMSprop 4 (+4 centered, +4 momentum), Adam and
-/// AdamW 8 (+4 AMSGrad), Adagrad 4, Adamax 8, RAdam 8.
+/// AdamW 8 (+4 AMSGrad), Adagrad 4, Adamax 8, RAdam 8, Adadelta 8.
 fn expected_state_bytes(o: &Optimizer) -> f64 {
     match o {
         Optimizer::Sgd(s) => 4.0 * f64::from(u8::from(s.momentum != 0.0)),
@@ -18,7 +18,7 @@ fn expected_state_bytes(o: &Optimizer) -> f64 {
         }
         Optimizer::Adam(a) => 8.0 + 4.0 * f64::from(u8::from(a.amsgrad)),
         Optimizer::Adagrad(_) => 4.0,
-        Optimizer::Adamax(_) | Optimizer::RAdam(_) => 8.0,
+        Optimizer::Adamax(_) | Optimizer::RAdam(_) | Optimizer::Adadelta(_) => 8.0,
     }
 }
 

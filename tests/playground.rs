@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use wgoptim::demo::classify::{Model, train};
 use wgoptim::demo::data::digits;
 use wgoptim::demo::surfaces::{Surface, path_from};
-use wgoptim::{Adagrad, Adam, Adamax, CpuContext, Optimizer, RAdam, RmsProp, Schedule, Sgd};
+use wgoptim::{
+    Adadelta, Adagrad, Adam, Adamax, CpuContext, Optimizer, RAdam, RmsProp, Schedule, Sgd,
+};
 
 /// `wgoptim playground --port 0 --device DEVICE`, killed when dropped.
 struct Server {
@@ -221,6 +223,15 @@ fn optimizer(spec: &Value) -> Optimizer {
             ..RAdam::default()
         }
         .into(),
+        "adadelta" => Adadelta {
+            lr: f("lr"),
+            rho: f("rho"),
+            eps: f("eps"),
+            weight_decay: f("weight_decay"),
+            maximize: b("maximize"),
+            ..Adadelta::default()
+        }
+        .into(),
         "adagrad" => Adagrad {
             lr: f("lr"),
             lr_decay: f("lr_decay"),
@@ -293,7 +304,7 @@ fn the_page_drives_the_library_in_chromium() {
     let mut browser = cdp::Browser::launch(&binary, 1150, 1000);
     browser.goto(&server.url);
 
-    // It loads: the catalog, the contour plot, the first paths (Rosenbrock, 9 optimizers).
+    // It loads: the catalog, the contour plot, the first paths (Rosenbrock, 10 optimizers).
     browser.wait_for("window.wg && wg.ready && wg.draws.surface >= 1", 120);
     assert_eq!(
         browser.eval("document.querySelector('#error').hidden"),
@@ -302,7 +313,7 @@ fn the_page_drives_the_library_in_chromium() {
     let device = browser.eval("wg.catalog.device");
     assert!(device.as_str().unwrap().starts_with("GPU"), "{device}");
     let first = page_paths_equal_library(&mut browser, &ctx);
-    assert_eq!(first["paths"].as_array().unwrap().len(), 9);
+    assert_eq!(first["paths"].as_array().unwrap().len(), 10);
     browser.wait_for("new Promise(r => setTimeout(() => r(true), 1000))", 5);
     screenshot(&mut browser, "surfaces");
 

@@ -5,6 +5,7 @@
 // The twins are written as the WGSL is (`g = g + λ·p`), so the two read line for line.
 #![allow(clippy::assign_op_pattern)]
 
+pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
@@ -168,6 +169,9 @@ fn twin_slices(
         Optimizer::Adamax(_) => for_each(params, grads, state, |p, g, s| {
             adamax::update(step, dev, [], p, g, s)
         }),
+        Optimizer::Adadelta(_) => for_each(params, grads, state, |p, g, s| {
+            adadelta::update(step, dev, [], p, g, s)
+        }),
     }
 }
 
@@ -315,6 +319,9 @@ impl Oracle {
             }),
             Optimizer::Adamax(o) => for_each(params, grads, state, |p, x, s| {
                 adamax::oracle(o, lr, t, p, g(x), s)
+            }),
+            Optimizer::Adadelta(o) => for_each(params, grads, state, |p, x, s| {
+                adadelta::oracle(o, lr, t, p, g(x), s)
             }),
             Optimizer::RAdam(o) => for_each(params, grads, state, |p, x, s| {
                 adam::radam_oracle(o, lr, t, p, g(x), s)

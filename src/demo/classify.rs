@@ -13,7 +13,9 @@ use super::data::Dataset;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::layout::ParamLayout;
-use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd, StatePrecision};
+use crate::optim::{
+    Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd, StatePrecision,
+};
 use crate::plot::{Panel, Series, draw};
 
 /// The model trained.
@@ -83,6 +85,7 @@ pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
         ("Adagrad", Adagrad::default().lr(0.1).into()),
         ("Adamax", Adamax::default().lr(0.02).into()),
         ("RAdam", RAdam::default().lr(0.01).into()),
+        ("Adadelta", Adadelta::default().into()),
     ]
 }
 

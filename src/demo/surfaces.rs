@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
+use crate::optim::{Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
 use crate::schedule::Schedule;
 
 /// A test function of two variables.
@@ -158,13 +158,16 @@ impl Surface {
 
     /// The optimizers compared on this surface, each with a learning rate that suits it here.
     pub fn optimizers(self) -> Vec<(&'static str, Optimizer)> {
-        // (SGD, momentum SGD, RMSprop, Adam, Adamax and RAdam, Adagrad) learning rates per surface.
-        let (sgd, mom, rms, adam, ada) = match self {
-            Surface::Bowl => (0.4, 0.05, 0.05, 0.2, 1.0),
-            Surface::Rosenbrock => (1e-3, 1e-4, 0.005, 0.02, 0.1),
-            Surface::Beale => (5e-3, 1e-3, 0.01, 0.02, 0.2),
-            Surface::Saddle => (0.05, 0.02, 0.02, 0.05, 0.2),
-            Surface::Himmelblau => (0.01, 0.002, 0.05, 0.1, 0.5),
+        // (SGD, momentum SGD, RMSprop, Adam and Adamax, Adagrad, Adadelta, RAdam) learning rates per
+        // surface.
+        // RAdam's first steps (ρₜ ≤ 5) are plain momentum steps of γ: it needs a smaller γ than
+        // Adam where the gradients are steep.
+        let (sgd, mom, rms, adam, ada, delta, radam) = match self {
+            Surface::Bowl => (0.4, 0.05, 0.05, 0.2, 1.0, 20.0, 0.2),
+            Surface::Rosenbrock => (1e-3, 1e-4, 0.005, 0.02, 0.1, 1.0, 0.005),
+            Surface::Beale => (5e-3, 1e-3, 0.01, 0.02, 0.2, 1.0, 0.01),
+            Surface::Saddle => (0.05, 0.02, 0.02, 0.05, 0.2, 1.0, 0.1),
+            Surface::Himmelblau => (0.01, 0.002, 0.05, 0.1, 0.5, 5.0, 0.02),
         };
         vec![
             ("SGD", Sgd::default().lr(sgd).into()),
@@ -181,7 +184,8 @@ impl Surface {
             ),
             ("Adagrad", Adagrad::default().lr(ada).into()),
             ("Adamax", Adamax::default().lr(adam).into()),
-            ("RAdam", RAdam::default().lr(adam).into()),
+            ("RAdam", RAdam::default().lr(radam).into()),
+            ("Adadelta", Adadelta::default().lr(delta).into()),
         ]
     }
 }

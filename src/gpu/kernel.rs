@@ -242,6 +242,7 @@ pub fn shader_source(key: KernelKey) -> String {
         Kernel::Adam => include_str!("../../shaders/adam.wgsl"),
         Kernel::Adagrad => include_str!("../../shaders/adagrad.wgsl"),
         Kernel::Adamax => include_str!("../../shaders/adamax.wgsl"),
+        Kernel::Adadelta => include_str!("../../shaders/adadelta.wgsl"),
     };
     let mut states = String::new();
     let mut finish = String::from(

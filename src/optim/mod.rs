@@ -3,6 +3,7 @@
 //!
 //! One file per family; [`Optimizer`] is the closed set the GPU and CPU paths accept.
 
+mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
@@ -11,6 +12,7 @@ mod rmsprop;
 mod sgd;
 pub mod spec;
 
+pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
@@ -39,16 +41,19 @@ pub enum Kernel {
     Adagrad,
     /// `shaders/adamax.wgsl`
     Adamax,
+    /// `shaders/adadelta.wgsl`
+    Adadelta,
 }
 
 impl Kernel {
     /// Every kernel family.
-    pub const ALL: [Kernel; 5] = [
+    pub const ALL: [Kernel; 6] = [
         Kernel::Sgd,
         Kernel::RmsProp,
         Kernel::Adam,
         Kernel::Adagrad,
         Kernel::Adamax,
+        Kernel::Adadelta,
     ];
 
     /// The family's file name in `shaders/`, without extension.
@@ -59,6 +64,7 @@ impl Kernel {
             Kernel::Adam => "adam",
             Kernel::Adagrad => "adagrad",
             Kernel::Adamax => "adamax",
+            Kernel::Adadelta => "adadelta",
         }
     }
 
@@ -70,6 +76,7 @@ impl Kernel {
             Kernel::Adam => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
             Kernel::Adagrad => &["sum"],
             Kernel::Adamax => &["exp_avg", "exp_inf"],
+            Kernel::Adadelta => &["square_avg", "acc_delta"],
         }
     }
 
@@ -84,7 +91,7 @@ impl Kernel {
             Kernel::Sgd => &["MOMENTUM", "NESTEROV"],
             Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
             Kernel::Adam => &["AMSGRAD", "RECTIFIED"],
-            Kernel::Adagrad | Kernel::Adamax => &[],
+            Kernel::Adagrad | Kernel::Adamax | Kernel::Adadelta => &[],
         }
     }
 }
@@ -129,7 +136,7 @@ impl StateLayout {
     fn push(&mut self, dtype: StateDType, name: &'static str, slot: usize, init: f32) {
         let non_negative = matches!(
             name,
-            "square_avg" | "exp_avg_sq" | "max_exp_avg_sq" | "sum" | "exp_inf"
+            "square_avg" | "exp_avg_sq" | "max_exp_avg_sq" | "sum" | "exp_inf" | "acc_delta"
         );
         self.slots.push(StateSlot {
             name,
@@ -191,6 +198,8 @@ pub enum Optimizer {
     Adamax(Adamax),
     /// [`RAdam`]
     RAdam(RAdam),
+    /// [`Adadelta`]
+    Adadelta(Adadelta),
 }
 
 impl From<Sgd> for Optimizer {
@@ -226,6 +235,12 @@ impl From<RAdam> for Optimizer {
     }
 }
 
+impl From<Adadelta> for Optimizer {
+    fn from(o: Adadelta) -> Self {
+        Optimizer::Adadelta(o)
+    }
+}
+
 impl Optimizer {
     /// Short name: `sgd`, `rmsprop`, `adam`, `adamw` or `adagrad`.
     pub fn name(&self) -> &'static str {
@@ -237,6 +252,7 @@ impl Optimizer {
             Optimizer::Adagrad(_) => "adagrad",
             Optimizer::Adamax(_) => "adamax",
             Optimizer::RAdam(_) => "radam",
+            Optimizer::Adadelta(_) => "adadelta",
         }
     }
 
@@ -249,6 +265,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => o.validate(),
             Optimizer::Adamax(o) => o.validate(),
             Optimizer::RAdam(o) => o.validate(),
+            Optimizer::Adadelta(o) => o.validate(),
         }
     }
 
@@ -261,6 +278,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => o.lr,
             Optimizer::Adamax(o) => o.lr,
             Optimizer::RAdam(o) => o.lr,
+            Optimizer::Adadelta(o) => o.lr,
         }
     }
 
@@ -273,6 +291,7 @@ impl Optimizer {
             Optimizer::Adagrad(_) => Kernel::Adagrad,
             Optimizer::Adamax(_) => Kernel::Adamax,
             Optimizer::RAdam(_) => Kernel::Adam,
+            Optimizer::Adadelta(_) => Kernel::Adadelta,
         }
     }
 
@@ -284,7 +303,7 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.variant().to_vec(),
             Optimizer::Adam(o) => o.variant().to_vec(),
             Optimizer::RAdam(o) => o.variant().to_vec(),
-            Optimizer::Adagrad(_) | Optimizer::Adamax(_) => vec![],
+            Optimizer::Adagrad(_) | Optimizer::Adamax(_) | Optimizer::Adadelta(_) => vec![],
         }
     }
 
@@ -297,6 +316,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => o.precision,
             Optimizer::Adamax(o) => o.precision,
             Optimizer::RAdam(o) => o.precision,
+            Optimizer::Adadelta(o) => o.precision,
         }
     }
 
@@ -309,6 +329,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => Optimizer::Adagrad(Adagrad { precision, ..o }),
             Optimizer::Adamax(o) => Optimizer::Adamax(Adamax { precision, ..o }),
             Optimizer::RAdam(o) => Optimizer::RAdam(RAdam { precision, ..o }),
+            Optimizer::Adadelta(o) => Optimizer::Adadelta(Adadelta { precision, ..o }),
         }
     }
 
@@ -397,19 +418,23 @@ impl Optimizer {
                 push("exp_avg", 0, 0.0);
                 push("exp_avg_sq", 1, 0.0);
             }
+            Optimizer::Adadelta(_) => {
+                push("square_avg", 0, 0.0);
+                push("acc_delta", 1, 0.0);
+            }
         }
         layout
     }
 
     /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
     /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax and RAdam always (β₁),
-    /// Adagrad never.
+    /// Adagrad and Adadelta never.
     pub fn has_momentum(&self) -> bool {
         match self {
             Optimizer::Sgd(o) => o.has_momentum(),
             Optimizer::RmsProp(o) => o.has_momentum(),
             Optimizer::Adam(_) => true,
-            Optimizer::Adagrad(_) => false,
+            Optimizer::Adagrad(_) | Optimizer::Adadelta(_) => false,
             Optimizer::Adamax(_) | Optimizer::RAdam(_) => true,
         }
     }
@@ -423,6 +448,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o),
             Optimizer::Adamax(o) => Optimizer::Adamax(o.betas((m, o.betas.1))),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.betas((m, o.betas.1))),
+            Optimizer::Adadelta(o) => Optimizer::Adadelta(o),
         }
     }
 
@@ -435,6 +461,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o.lr(lr)),
             Optimizer::Adamax(o) => Optimizer::Adamax(o.lr(lr)),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.lr(lr)),
+            Optimizer::Adadelta(o) => Optimizer::Adadelta(o.lr(lr)),
         }
     }
 
@@ -447,6 +474,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o.weight_decay(weight_decay)),
             Optimizer::Adamax(o) => Optimizer::Adamax(o.weight_decay(weight_decay)),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.weight_decay(weight_decay)),
+            Optimizer::Adadelta(o) => Optimizer::Adadelta(o.weight_decay(weight_decay)),
         }
     }
 
@@ -470,6 +498,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => o.uniform(lr, 1),
             Optimizer::Adamax(o) => o.uniform_with(lr, 1.0),
             Optimizer::RAdam(o) => o.uniform_with(lr, 1.0, 1.0),
+            Optimizer::Adadelta(o) => o.uniform(lr, 1),
         }
     }
 
@@ -483,7 +512,7 @@ impl Optimizer {
                 first: u32::from(t == 1),
                 ..StepScalars::ONES
             },
-            Optimizer::RmsProp(_) => StepScalars::ONES,
+            Optimizer::RmsProp(_) | Optimizer::Adadelta(_) => StepScalars::ONES,
             Optimizer::Adam(o) => StepScalars {
                 lr_mul: (1.0 / o.bias_correction1(t)) as f32,
                 bias_correction2_sqrt: o.bias_correction2(t).sqrt() as f32,
@@ -519,6 +548,7 @@ impl Optimizer {
             Optimizer::Adagrad(o) => o.uniform(lr, t),
             Optimizer::Adamax(o) => o.uniform(lr, t),
             Optimizer::RAdam(o) => o.uniform(lr, t),
+            Optimizer::Adadelta(o) => o.uniform(lr, t),
         };
         StepUniform {
             t: t as u32,

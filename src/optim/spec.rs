@@ -1,5 +1,6 @@
 //! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
-//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, case-insensitive) and argument names (`lr`,
+//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`,
+//! case-insensitive) and argument names (`lr`,
 //! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
@@ -7,8 +8,8 @@
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adagrad, Adam, Adamax, GradDType, Optimizer, ParamDType, Precision, RAdam, RmsProp, Sgd,
-    StateDType, StatePrecision,
+    Adadelta, Adagrad, Adam, Adamax, GradDType, Optimizer, ParamDType, Precision, RAdam, RmsProp,
+    Sgd, StateDType, StatePrecision,
 };
 use crate::args::Args;
 use crate::error::{Error, Result};
@@ -151,10 +152,22 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             }
             .into()
         }
+        "adadelta" => {
+            let d = Adadelta::default();
+            Adadelta {
+                lr: a.f64_or("lr", d.lr)?,
+                rho: a.f64_or("rho", d.rho)?,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
         _ => {
             return Err(Error::Argument(format!(
                 "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad, adamax, \
-                 radam"
+                 radam, adadelta"
             )));
         }
     };

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::api;
 use crate::demo::surfaces::Surface;
-use crate::optim::{Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
+use crate::optim::{Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
 use crate::precision::{GradDType, ParamDType, StateDType};
 
 /// One argument of an optimizer or schedule.
@@ -83,6 +83,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
         "momentum",
         "dampening",
         "alpha",
+        "rho",
         "betas",
         "eps",
         "weight_decay",
@@ -102,6 +103,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             "momentum" => number("momentum", get(key), 0.0, 0.999, false),
             "dampening" => number("dampening", get(key), 0.0, 1.0, false),
             "alpha" => number("alpha", get(key), 0.5, 0.9999, false),
+            "rho" => number("rho", get(key), 0.5, 0.9999, false),
             "eps" => number("eps", get(key), 1e-10, 1.0, true),
             "weight_decay" => number("weight_decay", get(key), 0.0, 0.5, false),
             "lr_decay" => number("lr_decay", get(key), 0.0, 0.1, false),
@@ -167,6 +169,7 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
         Optimizer::Adagrad(s) => ("adagrad", to_value(s)),
         Optimizer::Adamax(s) => ("adamax", to_value(s)),
         Optimizer::RAdam(s) => ("radam", to_value(s)),
+        Optimizer::Adadelta(s) => ("adadelta", to_value(s)),
     };
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");
@@ -195,6 +198,7 @@ pub fn catalog(device: &str) -> Value {
         {"name": "adagrad", "class": "Adagrad", "params": optimizer_params(to_value(Adagrad::default()))},
         {"name": "adamax", "class": "Adamax", "params": optimizer_params(to_value(Adamax::default()))},
         {"name": "radam", "class": "RAdam", "params": optimizer_params(to_value(RAdam::default()))},
+        {"name": "adadelta", "class": "Adadelta", "params": optimizer_params(to_value(Adadelta::default()))},
     ]);
     // The presets are the examples' own line-ups: the loss-surface one (learning rates per
     // surface come with `GET /api/surfaces/NAME`) and the classifiers' one.

@@ -25,6 +25,8 @@ CASES = [
     ("adagrad_decay_maximize", "Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1, maximize=True)),
     ("adamax_l2", "Adamax", dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1)),
     ("adamax_maximize", "Adamax", dict(lr=0.02, eps=1e-3, maximize=True)),
+    ("adadelta_l2", "Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)),
+    ("adadelta_maximize", "Adadelta", dict(maximize=True)),
     # RAdam rectifies from the step where rho_t > 5: step 6 with beta2 = 0.9, so 10 steps (the
     # gradients' rows twice).
     ("radam_l2", "RAdam", dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1)),
