@@ -41,6 +41,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs a job's body; a panic in it ends the job with an error instead of leaving it running
+/// for ever (the page would poll it without end).
+fn guarded(run: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Err(Error::Argument("internal error in the job".into())))
+}
+
 impl Job {
     fn finish(&self, result: Result<()>) {
         let mut p = lock(&self.progress);
@@ -161,7 +168,7 @@ impl Jobs {
                 }
                 Ok(())
             };
-            job.finish(run());
+            job.finish(guarded(run));
         });
         Ok(id)
     }
@@ -205,7 +212,7 @@ impl Jobs {
                 }
                 Ok(())
             };
-            job.finish(run());
+            job.finish(guarded(run));
         });
         Ok(id)
     }
@@ -250,5 +257,17 @@ impl Jobs {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_ends_with_an_error() {
+        let r = guarded(|| panic!("a bug in a job"));
+        assert!(matches!(r, Err(Error::Argument(m)) if m.contains("internal error")));
+        assert!(guarded(|| Ok(())).is_ok());
     }
 }
