@@ -4,7 +4,10 @@ mod common;
 
 use wgoptim::gpu::kernel::KernelShape;
 use wgoptim::gpu::plan_chunks;
-use wgoptim::{Adagrad, Adam, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RmsProp, Sgd};
+use wgoptim::{
+    Adadelta, Adagrad, Adam, Adamax, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RAdam,
+    RmsProp, Sgd,
+};
 
 fn assert_invalid(optimizer: impl Into<Optimizer>, name: &str) {
     let optimizer = optimizer.into();
@@ -52,6 +55,19 @@ fn hyperparameters_out_of_domain() {
         "initial_accumulator_value",
     );
     assert_invalid(Adagrad::default().eps(f64::NAN), "eps");
+    assert_invalid(Adamax::default().lr(-2e-3), "lr");
+    assert_invalid(Adamax::default().betas((0.9, 1.0)), "betas.1");
+    assert_invalid(Adamax::default().eps(0.0), "eps");
+    assert_invalid(RAdam::default().betas((f64::NAN, 0.999)), "betas.0");
+    assert_invalid(
+        RAdam::default()
+            .decoupled_weight_decay(true)
+            .weight_decay(-0.1),
+        "weight_decay",
+    );
+    assert_invalid(Adadelta::default().rho(1.5), "rho");
+    assert_invalid(Adadelta::default().rho(f64::NAN), "rho");
+    assert_invalid(Adadelta::default().eps(-1e-6), "eps");
 }
 
 #[test]
@@ -62,6 +78,9 @@ fn every_default_is_valid() {
         Adam::default().into(),
         Adam::adamw().into(),
         Adagrad::default().into(),
+        Adamax::default().into(),
+        RAdam::default().into(),
+        Adadelta::default().into(),
     ] {
         let o: Optimizer = o;
         o.validate().unwrap();

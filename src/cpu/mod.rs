@@ -97,18 +97,6 @@ pub fn twin_step(
 /// `$body` per value: the twins' branches on the variant then fold away inside the element
 /// loop, which the compiler can vectorize.
 macro_rules! constant {
-    ([bool; 1], $v:expr, $name:ident => $body:expr) => {
-        match $v {
-            [false] => {
-                let $name = [false];
-                $body
-            }
-            [true] => {
-                let $name = [true];
-                $body
-            }
-        }
-    };
     ([bool; 2], $v:expr, $name:ident => $body:expr) => {
         match $v {
             [false, false] => {

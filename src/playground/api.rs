@@ -356,9 +356,10 @@ pub fn schedule(engine: &dyn Engine, req: &ScheduleTraceRequest) -> Result<Sched
             .params
             .insert("metrics".into(), serde_json::json!(metric));
     }
-    match request.build()? {
+    let spec = request.build()?;
+    match &spec {
         ScheduleSpec::Pure { schedule, lr } => {
-            let t = trace(engine, &schedule, lr, req.steps as u64)?;
+            let t = trace(engine, schedule, *lr, req.steps as u64)?;
             let cycled = schedule.momentum(0)?.is_some();
             Ok(ScheduleTrace {
                 lr: t.iter().map(|s| s.lr).collect(),
@@ -366,17 +367,11 @@ pub fn schedule(engine: &dyn Engine, req: &ScheduleTraceRequest) -> Result<Sched
                 metric: None,
             })
         }
-        spec @ ScheduleSpec::Plateau { .. } => {
-            let rows = spec.rows(req.steps as u64)?;
-            let ScheduleSpec::Plateau { metrics, .. } = spec else {
-                unreachable!("matched above")
-            };
-            Ok(ScheduleTrace {
-                lr: rows.iter().map(|r| r.lr).collect(),
-                momentum: None,
-                metric: Some(metrics),
-            })
-        }
+        ScheduleSpec::Plateau { metrics, .. } => Ok(ScheduleTrace {
+            lr: spec.rows(req.steps as u64)?.iter().map(|r| r.lr).collect(),
+            momentum: None,
+            metric: Some(metrics.clone()),
+        }),
     }
 }
 
