@@ -4,7 +4,7 @@
 // half.wgsl, the parameter module (param_f32.wgsl, param_master.wgsl or param_bf16.wgsl), the
 // gradient module (grad_f32.wgsl or grad_half.wgsl), lowp.wgsl, one state module per state slot (state_f32.wgsl, state_bf16.wgsl or
 // state_int8.wgsl, instantiated with the slot's name and binding), the family's file (sgd.wgsl,
-// rmsprop.wgsl, adam.wgsl, adagrad.wgsl), and a driver: elementwise.wgsl, or blockwise.wgsl for
+// adam.wgsl, …: one per `Kernel`), and a driver: elementwise.wgsl, or blockwise.wgsl for
 // int8 state. The family defines `fn update(i: u32, lanes: vec4<bool>)`, which reads element
 // block `i` once, writes it once, and writes only the lanes that are set; it reads and writes
 // a state slot `x` only through `load_x(i)` and `store_x(i, value, lanes)`, whatever its type.

@@ -32,6 +32,16 @@ struct Step {
     // The step t (low 32 bits) when the host knows it; 0 when the device's count is used
     // (at_step.t). Seeds stochastic rounding.
     t: u32,
+    // NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ); `lr` is the momentum term's.
+    lr2: f32,
+    // ASGD: μₜ, the new iterate's weight in the average (1: the average is the iterate).
+    average: f32,
+    // Rprop: η₋ and η₊, the step sizes' factors, and their bounds.
+    eta_minus: f32,
+    eta_plus: f32,
+    step_size_min: f32,
+    step_size_max: f32,
+    _pad: vec2<u32>,
 }
 
 // Where this dispatch's chunk ends: `full_vecs` whole vec4 blocks, then `tail_lanes` (0–3)
@@ -79,5 +89,12 @@ struct StepScalars {
     first: u32,
     // The step t these factors belong to (0 in the entry of ones).
     t: u32,
+    // Multiplies NAdam's lr2: (1−μₜ)/(1−Πₜ).
+    lr2_mul: f32,
+    // Multiplies the uniform's decay: ASGD's 1 − λγₜ (its step size depends on t).
+    decay_mul: f32,
+    // Multiplies the uniform's average: ASGD's μₜ.
+    average_mul: f32,
+    _pad: u32,
 }
 

@@ -45,6 +45,20 @@ pub struct StepUniform {
     /// The step t (low 32 bits) when the host knows it, else 0 and the device's count comes
     /// from [`StepScalars::t`]: seeds stochastic rounding (`t = step.t + at_step.t`).
     pub t: u32,
+    /// NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ) (the momentum term's is `lr`).
+    pub lr2: f32,
+    /// ASGD: μₜ, the weight of the new iterate in the average (1 copies it).
+    pub average: f32,
+    /// Rprop η₋: shrinks the step size where the gradient changed sign.
+    pub eta_minus: f32,
+    /// Rprop η₊: grows the step size where the gradient kept its sign.
+    pub eta_plus: f32,
+    /// Rprop: the smallest step size.
+    pub step_size_min: f32,
+    /// Rprop: the largest step size.
+    pub step_size_max: f32,
+    /// Padding to a multiple of 16 bytes.
+    pub _pad: [u32; 2],
 }
 
 impl StepUniform {
@@ -54,6 +68,7 @@ impl StepUniform {
             lr: lr as f32,
             decay: 1.0,
             grad_scale: if maximize { -1.0 } else { 1.0 },
+            average: 1.0,
             ..Self::default()
         }
     }
@@ -157,6 +172,14 @@ pub struct StepScalars {
     pub first: u32,
     /// The step t (low 32 bits) these factors belong to; 0 in the entry of ones.
     pub t: u32,
+    /// Multiplies NAdam's `lr2`: (1−μₜ)/(1−Πₜ).
+    pub lr2_mul: f32,
+    /// Multiplies the uniform's `decay`: ASGD's 1 − λγₜ, whose step size depends on t.
+    pub decay_mul: f32,
+    /// Multiplies the uniform's `average`: ASGD's μₜ.
+    pub average_mul: f32,
+    /// Padding to 32 bytes.
+    pub _pad: u32,
 }
 
 impl StepScalars {
@@ -166,6 +189,10 @@ impl StepScalars {
         bias_correction2_sqrt: 1.0,
         first: 0,
         t: 0,
+        lr2_mul: 1.0,
+        decay_mul: 1.0,
+        average_mul: 1.0,
+        _pad: 0,
     };
 }
 

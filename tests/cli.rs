@@ -217,7 +217,11 @@ mod golden {
     #![allow(dead_code)]
     include!("golden/pytorch_optim.rs");
 }
-use golden::{ADAMAX_L2, ADAMW, GRADS, PARAMS, RADAM_L2};
+mod lion_reference {
+    #![allow(dead_code)]
+    include!("golden/lion_reference.rs");
+}
+use golden::{ADAMAX_L2, ADAMW, ASGD_AVERAGING, GRADS, NADAM_L2, PARAMS, RADAM_L2, RPROP_BOUNDS};
 
 #[test]
 fn replay_reproduces_pytorch_on_gpu_and_cpu() {
@@ -231,7 +235,7 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
     ndarray_npy::write_npy(&p0, &ndarray::Array1::from(PARAMS.to_vec())).unwrap();
     let rows = ndarray::Array2::from_shape_vec((5, 7), GRADS.concat()).unwrap();
     ndarray_npy::write_npy(&g, &rows).unwrap();
-    let cases: [(&[&str], &[f32; 7], f64); 3] = [
+    let cases: [(&[&str], &[f32; 7], f64); 7] = [
         (
             &["adamw", "lr=0.01", "betas=(0.8, 0.99)", "weight_decay=0.1"],
             &ADAMW[4],
@@ -245,6 +249,39 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
         (
             &["radam", "lr=0.05", "betas=0.8,0.9", "weight_decay=0.1"],
             &RADAM_L2[4],
+            0.05,
+        ),
+        (
+            &[
+                "NAdam",
+                "lr=0.05",
+                "betas=0.8,0.99",
+                "weight_decay=0.1",
+                "momentum_decay=0.01",
+            ],
+            &NADAM_L2[4],
+            0.05,
+        ),
+        (
+            &["Rprop", "lr=0.05", "etas=0.4,1.5", "step_sizes=0.01,0.1"],
+            &RPROP_BOUNDS[4],
+            0.05,
+        ),
+        (
+            &[
+                "ASGD",
+                "lr=0.05",
+                "lambd=0.01",
+                "alpha=0.5",
+                "t0=2",
+                "weight_decay=0.1",
+            ],
+            &ASGD_AVERAGING[4],
+            0.05,
+        ),
+        (
+            &["lion", "lr=0.05", "betas=0.9,0.99"],
+            &lion_reference::LION[4],
             0.05,
         ),
     ];
@@ -345,7 +382,7 @@ fn replay_refuses_bad_files_and_flags() {
         ),
         (run(&["adam"], &junk, &g), "1-D float32"),
         (run(&["adam"], &g, &g), "1-D float32"),
-        (run(&["lion"], &p0, &g), "unknown optimizer"),
+        (run(&["lbfgs"], &p0, &g), "unknown optimizer"),
         (
             run(&["adam", "beta1=0.9"], &p0, &g),
             "unknown parameter `beta1`",

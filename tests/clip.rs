@@ -141,6 +141,18 @@ fn non_finite_steps_are_skipped_and_not_counted() {
             .weight_decay(0.1)
             .decoupled_weight_decay(true)
             .into(),
+        // Two step factors from Πₜ of the device's count.
+        wgoptim::NAdam::default()
+            .lr(0.01)
+            .momentum_decay(0.05)
+            .into(),
+        // ηₜ, 1 − ληₜ and the average's μₜ (from its 4th applied step) of the device's count.
+        wgoptim::Asgd::default()
+            .lr(0.05)
+            .lambd(0.05)
+            .alpha(0.5)
+            .t0(2.0)
+            .into(),
     ] {
         let n = 300_007; // two chunks on the small device
         let mut data = Data::new(33);
@@ -206,6 +218,14 @@ fn non_finite_steps_are_skipped_and_not_counted() {
             10,
             optimizer.name(),
         );
+        for slot in optimizer.state_layout().slots {
+            assert_close(
+                &gpu.read_state(slot.name).unwrap(),
+                oracle.state(slot.name).unwrap(),
+                10,
+                &format!("{} {}", optimizer.name(), slot.name),
+            );
+        }
     }
 }
 

@@ -5,8 +5,8 @@ mod common;
 use wgoptim::gpu::kernel::KernelShape;
 use wgoptim::gpu::plan_chunks;
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, Backend, CpuOptimizer, Error, GpuOptimizer, Optimizer, RAdam,
-    RmsProp, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer, Lion, NAdam,
+    Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
 fn assert_invalid(optimizer: impl Into<Optimizer>, name: &str) {
@@ -68,6 +68,23 @@ fn hyperparameters_out_of_domain() {
     assert_invalid(Adadelta::default().rho(1.5), "rho");
     assert_invalid(Adadelta::default().rho(f64::NAN), "rho");
     assert_invalid(Adadelta::default().eps(-1e-6), "eps");
+    assert_invalid(NAdam::default().momentum_decay(-4e-3), "momentum_decay");
+    assert_invalid(NAdam::default().momentum_decay(f64::NAN), "momentum_decay");
+    assert_invalid(NAdam::default().betas((0.9, 1.0)), "betas.1");
+    assert_invalid(Rprop::default().etas((1.0, 1.2)), "etas.0");
+    assert_invalid(Rprop::default().etas((0.0, 1.2)), "etas.0");
+    assert_invalid(Rprop::default().etas((0.5, 1.0)), "etas.1");
+    assert_invalid(Rprop::default().etas((0.5, f64::INFINITY)), "etas.1");
+    assert_invalid(Rprop::default().step_sizes((-1e-6, 50.0)), "step_sizes.0");
+    assert_invalid(Rprop::default().step_sizes((1.0, 0.5)), "step_sizes.1");
+    assert_invalid(Rprop::default().lr(f64::NAN), "lr");
+    assert_invalid(Asgd::default().lambd(-1e-4), "lambd");
+    assert_invalid(Asgd::default().alpha(f64::NAN), "alpha");
+    assert_invalid(Asgd::default().t0(f64::INFINITY), "t0");
+    assert_invalid(Asgd::default().weight_decay(-0.1), "weight_decay");
+    assert_invalid(Lion::default().betas((1.0, 0.99)), "betas.0");
+    assert_invalid(Lion::default().weight_decay(f64::NAN), "weight_decay");
+    assert_invalid(Lion::default().lr(-1e-4), "lr");
 }
 
 #[test]
@@ -81,6 +98,10 @@ fn every_default_is_valid() {
         Adamax::default().into(),
         RAdam::default().into(),
         Adadelta::default().into(),
+        NAdam::default().into(),
+        Rprop::default().into(),
+        Asgd::default().into(),
+        Lion::default().into(),
     ] {
         let o: Optimizer = o;
         o.validate().unwrap();

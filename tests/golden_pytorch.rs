@@ -1,7 +1,10 @@
 //! Golden values from PyTorch: parameters after each of 5 steps on fixed data (10 for RAdam,
-//! which rectifies from step 6 in its cases), for every family. Generated into `tests/golden/pytorch_optim.rs` by `tests/golden/pytorch_optim.py`
-//! (torch 2.15.0, CPU, foreach=False); each constant sits under the exact constructor call that
-//! produced it.
+//! which rectifies from step 6 in its cases, and for ASGD, whose average starts at step 4 in
+//! one case; ASGD's average `ax` too), for every family. Generated into
+//! `tests/golden/pytorch_optim.rs` by `tests/golden/pytorch_optim.py` (torch 2.15.0, CPU,
+//! foreach=False); each constant sits under the exact constructor call that produced it.
+//! Lion, which torch.optim lacks, is checked against `tests/golden/lion_reference.rs`, written
+//! by `tests/golden/lion_reference.py` from the paper's Algorithm 2 in torch's f32 operations.
 //!
 //! Tolerance: PyTorch's single-tensor path rounds differently in places (it computes m with
 //! `lerp`, and some scalars in f64 before one f32 rounding), so results agree to a few f32 ULP
@@ -12,27 +15,46 @@
 mod common;
 
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, Backend, GpuOptimizer, Optimizer, RAdam, RmsProp, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, GpuOptimizer, Lion, NAdam, Optimizer, RAdam,
+    RmsProp, Rprop, Sgd,
 };
 
 include!("golden/pytorch_optim.rs");
 
+mod lion_reference {
+    include!("golden/lion_reference.rs");
+}
+
 fn check(optimizer: impl Into<Optimizer>, golden: &[[f32; 7]]) {
+    check_with_state(optimizer, golden, None);
+}
+
+/// [`check`], and state tensor `name` against `state` after every step.
+fn check_with_state(
+    optimizer: impl Into<Optimizer>,
+    golden: &[[f32; 7]],
+    state: Option<(&str, &[[f32; 7]])>,
+) {
     let Some(ctx) = common::full() else { return };
     let optimizer = optimizer.into();
     let mut opt = GpuOptimizer::with_params(&ctx, optimizer, &PARAMS).unwrap();
     for (t, (grads, expected)) in GRADS.iter().cycle().zip(golden).enumerate() {
         opt.write_grads(grads).unwrap();
         opt.step().unwrap();
-        let got = opt.read_params().unwrap();
-        for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
-            assert!(
-                approx::relative_eq!(g, e, epsilon = 1e-6, max_relative = 1e-6),
-                "{}: step {} element {i}: gpu {g:e} vs torch {e:e} (diff {:e})",
-                optimizer.name(),
-                t + 1,
-                (g - e).abs()
-            );
+        let mut compare = vec![("parameters", opt.read_params().unwrap(), expected)];
+        if let Some((name, rows)) = state {
+            compare.push((name, opt.read_state(name).unwrap(), &rows[t]));
+        }
+        for (what, got, expected) in compare {
+            for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
+                assert!(
+                    approx::relative_eq!(g, e, epsilon = 1e-6, max_relative = 1e-6),
+                    "{} {what}: step {} element {i}: gpu {g:e} vs torch {e:e} (diff {:e})",
+                    optimizer.name(),
+                    t + 1,
+                    (g - e).abs()
+                );
+            }
         }
     }
 }
@@ -167,4 +189,81 @@ fn adadelta_l2() {
 #[test]
 fn adadelta_maximize() {
     check(Adadelta::default().maximize(true), &ADADELTA_MAXIMIZE);
+}
+
+#[test]
+fn nadam_l2() {
+    check(
+        NAdam::default()
+            .lr(0.05)
+            .betas((0.8, 0.99))
+            .weight_decay(0.1)
+            .momentum_decay(0.01),
+        &NADAM_L2,
+    );
+}
+
+#[test]
+fn nadam_decoupled_maximize() {
+    check(
+        NAdam::default()
+            .lr(0.05)
+            .weight_decay(0.1)
+            .decoupled_weight_decay(true)
+            .maximize(true),
+        &NADAM_DECOUPLED_MAXIMIZE,
+    );
+}
+
+#[test]
+fn rprop_bounds() {
+    check(
+        Rprop::default()
+            .lr(0.05)
+            .etas((0.4, 1.5))
+            .step_sizes((0.01, 0.1)),
+        &RPROP_BOUNDS,
+    );
+}
+
+#[test]
+fn rprop_maximize() {
+    check(Rprop::default().lr(0.01).maximize(true), &RPROP_MAXIMIZE);
+}
+
+#[test]
+fn asgd_averaging() {
+    let o = Asgd::default()
+        .lr(0.05)
+        .lambd(0.01)
+        .alpha(0.5)
+        .t0(2.0)
+        .weight_decay(0.1);
+    check_with_state(o, &ASGD_AVERAGING, Some(("ax", &ASGD_AVERAGING_AX)));
+}
+
+#[test]
+fn asgd_maximize() {
+    let o = Asgd::default().lr(0.1).maximize(true);
+    check_with_state(o, &ASGD_MAXIMIZE, Some(("ax", &ASGD_MAXIMIZE_AX)));
+}
+
+#[test]
+fn lion() {
+    check(
+        Lion::default().lr(0.05).betas((0.9, 0.99)),
+        &lion_reference::LION,
+    );
+}
+
+#[test]
+fn lion_decay_maximize() {
+    check(
+        Lion::default()
+            .lr(0.05)
+            .betas((0.95, 0.98))
+            .weight_decay(0.1)
+            .maximize(true),
+        &lion_reference::LION_DECAY_MAXIMIZE,
+    );
 }

@@ -8,7 +8,8 @@ use wgoptim::memory::profile;
 use wgoptim::verify::variants;
 
 /// SEMANTICS.md: SGD 0 B (4 with momentum), RMSprop 4 (+4 centered, +4 momentum), Adam and
-/// AdamW 8 (+4 AMSGrad), Adagrad 4, Adamax 8, RAdam 8, Adadelta 8.
+/// AdamW 8 (+4 AMSGrad), Adagrad 4, Adamax 8, RAdam 8, Adadelta 8, NAdam 8, Rprop 8, ASGD 4,
+/// Lion 4.
 fn expected_state_bytes(o: &Optimizer) -> f64 {
     match o {
         Optimizer::Sgd(s) => 4.0 * f64::from(u8::from(s.momentum != 0.0)),
@@ -17,8 +18,12 @@ fn expected_state_bytes(o: &Optimizer) -> f64 {
                 + 4.0 * f64::from(u8::from(r.momentum > 0.0))
         }
         Optimizer::Adam(a) => 8.0 + 4.0 * f64::from(u8::from(a.amsgrad)),
-        Optimizer::Adagrad(_) => 4.0,
-        Optimizer::Adamax(_) | Optimizer::RAdam(_) | Optimizer::Adadelta(_) => 8.0,
+        Optimizer::Adagrad(_) | Optimizer::Asgd(_) | Optimizer::Lion(_) => 4.0,
+        Optimizer::Adamax(_)
+        | Optimizer::RAdam(_)
+        | Optimizer::Adadelta(_)
+        | Optimizer::NAdam(_)
+        | Optimizer::Rprop(_) => 8.0,
     }
 }
 

@@ -22,7 +22,8 @@ use wgoptim::demo::classify::{Model, train};
 use wgoptim::demo::data::digits;
 use wgoptim::demo::surfaces::{Surface, path_from};
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, CpuContext, Optimizer, RAdam, RmsProp, Schedule, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, CpuContext, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop,
+    Schedule, Sgd,
 };
 
 /// `wgoptim playground --port 0 --device DEVICE`, killed when dropped.
@@ -223,6 +224,33 @@ fn optimizer(spec: &Value) -> Optimizer {
             ..RAdam::default()
         }
         .into(),
+        "nadam" => NAdam {
+            lr: f("lr"),
+            betas: pair("betas"),
+            eps: f("eps"),
+            weight_decay: f("weight_decay"),
+            momentum_decay: f("momentum_decay"),
+            decoupled_weight_decay: b("decoupled_weight_decay"),
+            maximize: b("maximize"),
+            ..NAdam::default()
+        }
+        .into(),
+        "rprop" => Rprop {
+            lr: f("lr"),
+            etas: pair("etas"),
+            step_sizes: pair("step_sizes"),
+            maximize: b("maximize"),
+            ..Rprop::default()
+        }
+        .into(),
+        "lion" => Lion {
+            lr: f("lr"),
+            betas: pair("betas"),
+            weight_decay: f("weight_decay"),
+            maximize: b("maximize"),
+            ..Lion::default()
+        }
+        .into(),
         "adadelta" => Adadelta {
             lr: f("lr"),
             rho: f("rho"),
@@ -304,7 +332,7 @@ fn the_page_drives_the_library_in_chromium() {
     let mut browser = cdp::Browser::launch(&binary, 1150, 1000);
     browser.goto(&server.url);
 
-    // It loads: the catalog, the contour plot, the first paths (Rosenbrock, 10 optimizers).
+    // It loads: the catalog, the contour plot, the first paths (Rosenbrock, 13 optimizers).
     browser.wait_for("window.wg && wg.ready && wg.draws.surface >= 1", 120);
     assert_eq!(
         browser.eval("document.querySelector('#error').hidden"),
@@ -313,7 +341,7 @@ fn the_page_drives_the_library_in_chromium() {
     let device = browser.eval("wg.catalog.device");
     assert!(device.as_str().unwrap().starts_with("GPU"), "{device}");
     let first = page_paths_equal_library(&mut browser, &ctx);
-    assert_eq!(first["paths"].as_array().unwrap().len(), 10);
+    assert_eq!(first["paths"].as_array().unwrap().len(), 13);
     browser.wait_for("new Promise(r => setTimeout(() => r(true), 1000))", 5);
     screenshot(&mut browser, "surfaces");
 

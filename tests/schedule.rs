@@ -291,10 +291,16 @@ fn bad_parameters_are_refused() {
 #[test]
 fn momentum_cycling_needs_momentum() {
     let cycle = Schedule::OneCycle(OneCycle::new(0.1, 10));
-    for mut opt in [
-        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Adagrad::default(), &[1.0]).unwrap(),
-        CpuOptimizer::with_params(&wgoptim::CpuContext::new(), Sgd::default(), &[1.0]).unwrap(),
-    ] {
+    // NAdam has β₁ but refuses: its μ-product would have to remember every past β₁.
+    let refusing: [wgoptim::Optimizer; 5] = [
+        Adagrad::default().into(),
+        Sgd::default().into(),
+        wgoptim::NAdam::default().into(),
+        wgoptim::Rprop::default().into(),
+        wgoptim::Asgd::default().into(),
+    ];
+    for o in refusing {
+        let mut opt = CpuOptimizer::with_params(&wgoptim::CpuContext::new(), o, &[1.0]).unwrap();
         assert!(matches!(
             opt.set_schedule(Some(cycle.clone())),
             Err(Error::NoMomentumToCycle { .. })

@@ -151,7 +151,8 @@ macro_rules! rust_layout {
 #[test]
 fn step_uniform_matches_wgsl() {
     let rust = rust_layout!(StepUniform; lr, weight_decay, decay, grad_scale, eps, momentum, buf_keep, buf_add,
-        beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, one_minus_alpha, bias_correction2_sqrt, t);
+        beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, one_minus_alpha, bias_correction2_sqrt, t,
+        lr2, average, eta_minus, eta_plus, step_size_min, step_size_max, _pad);
     assert_eq!(rust, wgsl_struct("Step"));
 }
 
@@ -169,6 +170,7 @@ fn control_block_matches_wgsl() {
 
 #[test]
 fn step_scalars_match_wgsl() {
-    let rust = rust_layout!(StepScalars; lr_mul, bias_correction2_sqrt, first, t);
+    let rust = rust_layout!(StepScalars; lr_mul, bias_correction2_sqrt, first, t, lr2_mul, decay_mul,
+        average_mul, _pad);
     assert_eq!(rust, wgsl_struct("StepScalars"));
 }

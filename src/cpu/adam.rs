@@ -1,6 +1,6 @@
-//! CPU twins of `shaders/adam.wgsl` (Adam, AdamW and RAdam).
+//! CPU twins of `shaders/adam.wgsl` (Adam, AdamW, RAdam and NAdam).
 
-use crate::optim::{Adam, RAdam};
+use crate::optim::{Adam, NAdam, RAdam};
 use crate::uniform::{DeviceStep, StepUniform};
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.
@@ -8,7 +8,7 @@ use crate::uniform::{DeviceStep, StepUniform};
 pub fn update(
     step: &StepUniform,
     dev: &DeviceStep,
-    [amsgrad, rectified]: [bool; 2],
+    [amsgrad, rectified, nesterov]: [bool; 3],
     param: &mut f32,
     grad: f32,
     [exp_avg, exp_avg_sq, max_exp_avg_sq]: &mut [f32; 3],
@@ -36,7 +36,11 @@ pub fn update(
     }
     let d =
         v_hat.sqrt() / (step.bias_correction2_sqrt * dev.at_step.bias_correction2_sqrt) + step.eps;
-    *param = p * step.decay - (step.lr * dev.at_step.lr_mul) * (m / d);
+    let mut q = p * step.decay;
+    if nesterov {
+        q = q - (step.lr2 * dev.at_step.lr2_mul) * (g / d);
+    }
+    *param = q - (step.lr * dev.at_step.lr_mul) * (m / d);
 }
 
 /// The f64 oracle: SEMANTICS.md's rule for step `t` at learning rate `lr`.
@@ -86,5 +90,32 @@ pub fn radam_oracle(
         *param -= corrected * lr * r / (v.sqrt() + o.eps);
     } else {
         *param -= corrected * lr;
+    }
+}
+
+/// The f64 oracle of NAdam for step `t` at learning rate `lr`: SEMANTICS.md's rule, PyTorch's
+/// order (the gradient term first, then the momentum term, both over √(v/(1−β₂ᵗ)) + ε). The
+/// step's coefficients (Πₜ is a product over the t steps) are computed once, for the returned
+/// per-element rule.
+pub fn nadam_oracle(o: &NAdam, lr: f64, t: u64) -> impl Fn(&mut f64, f64, &mut [f64; 3]) + use<> {
+    let o = *o;
+    let (beta1, beta2) = o.betas;
+    let mu = |i: u64| beta1 * (1.0 - 0.5 * 0.96f64.powf(i as f64 * o.momentum_decay));
+    let product: f64 = (1..=t).map(mu).product();
+    let grad_step = lr * (1.0 - mu(t)) / (1.0 - product);
+    let momentum_step = lr * mu(t + 1) / (1.0 - product * mu(t + 1));
+    let bias_correction2 = 1.0 - beta2.powf(t as f64);
+    move |param, grad, [m, v, _]| {
+        let mut g = if o.maximize { -grad } else { grad };
+        if o.decoupled_weight_decay {
+            *param *= 1.0 - lr * o.weight_decay;
+        } else {
+            g += o.weight_decay * *param;
+        }
+        *m = beta1 * *m + (1.0 - beta1) * g;
+        *v = beta2 * *v + (1.0 - beta2) * g * g;
+        let d = (*v / bias_correction2).sqrt() + o.eps;
+        *param -= grad_step * g / d;
+        *param -= momentum_step * *m / d;
     }
 }

@@ -9,7 +9,10 @@ pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
+pub mod asgd;
+pub mod lion;
 pub mod rmsprop;
+pub mod rprop;
 pub mod sgd;
 
 use crate::backend::Progress;
@@ -97,24 +100,20 @@ pub fn twin_step(
 /// `$body` per value: the twins' branches on the variant then fold away inside the element
 /// loop, which the compiler can vectorize.
 macro_rules! constant {
-    ([bool; 2], $v:expr, $name:ident => $body:expr) => {
-        match $v {
-            [false, false] => {
-                let $name = [false, false];
-                $body
-            }
-            [false, true] => {
-                let $name = [false, true];
-                $body
-            }
-            [true, false] => {
-                let $name = [true, false];
-                $body
-            }
-            [true, true] => {
-                let $name = [true, true];
-                $body
-            }
+    ([bool; 2], $v:expr, $name:ident => $body:expr) => {{
+        let v: [bool; 2] = $v;
+        constant!(@pick [] [v[0], v[1]], $name => $body)
+    }};
+    // One branch per flag, each binding it as a literal; the body sits in every leaf.
+    (@pick [$($done:literal),*] [], $name:ident => $body:expr) => {{
+        let $name = [$($done),*];
+        $body
+    }};
+    (@pick [$($done:literal),*] [$head:expr $(, $rest:expr)*], $name:ident => $body:expr) => {
+        if $head {
+            constant!(@pick [$($done,)* true] [$($rest),*], $name => $body)
+        } else {
+            constant!(@pick [$($done,)* false] [$($rest),*], $name => $body)
         }
     };
 }
@@ -141,16 +140,20 @@ fn twin_slices(
                 rmsprop::update(step, dev, v, p, g, s)
             }))
         }
-        Optimizer::Adam(o) => {
-            constant!([bool; 2], o.variant(), v => for_each(params, grads, state, |p, g, s| {
-                adam::update(step, dev, v, p, g, s)
-            }))
-        }
-        Optimizer::RAdam(o) => {
-            constant!([bool; 2], o.variant(), v => for_each(params, grads, state, |p, g, s| {
-                adam::update(step, dev, v, p, g, s)
-            }))
-        }
+        Optimizer::Adam(o) => match o.amsgrad {
+            true => for_each(params, grads, state, |p, g, s| {
+                adam::update(step, dev, [true, false, false], p, g, s)
+            }),
+            false => for_each(params, grads, state, |p, g, s| {
+                adam::update(step, dev, [false, false, false], p, g, s)
+            }),
+        },
+        Optimizer::RAdam(_) => for_each(params, grads, state, |p, g, s| {
+            adam::update(step, dev, [false, true, false], p, g, s)
+        }),
+        Optimizer::NAdam(_) => for_each(params, grads, state, |p, g, s| {
+            adam::update(step, dev, [false, false, true], p, g, s)
+        }),
         Optimizer::Adagrad(_) => for_each(params, grads, state, |p, g, s| {
             adagrad::update(step, dev, [], p, g, s)
         }),
@@ -159,6 +162,15 @@ fn twin_slices(
         }),
         Optimizer::Adadelta(_) => for_each(params, grads, state, |p, g, s| {
             adadelta::update(step, dev, [], p, g, s)
+        }),
+        Optimizer::Rprop(_) => for_each(params, grads, state, |p, g, s| {
+            rprop::update(step, dev, [], p, g, s)
+        }),
+        Optimizer::Asgd(_) => for_each(params, grads, state, |p, g, s| {
+            asgd::update(step, dev, [], p, g, s)
+        }),
+        Optimizer::Lion(_) => for_each(params, grads, state, |p, g, s| {
+            lion::update(step, dev, [], p, g, s)
         }),
     }
 }
@@ -266,6 +278,11 @@ pub struct Oracle {
     progress: Progress,
     params: Vec<f64>,
     state: [Vec<f64>; 3],
+    /// Per parameter: how far an f32 computation may rightly be from the oracle beyond
+    /// rounding (Lion's sign near 0, [`lion::oracle`]); zeros for the others.
+    slack: Vec<f64>,
+    /// Lion: per element, a bound on the f32 momentum's distance from the oracle's.
+    m_error: Vec<f64>,
 }
 
 impl Oracle {
@@ -276,6 +293,8 @@ impl Oracle {
             progress: Progress::new(optimizer)?,
             params: params.iter().map(|&p| f64::from(p)).collect(),
             state: new_state(&optimizer, params.len()),
+            slack: vec![0.0; params.len()],
+            m_error: vec![0.0; params.len()],
         })
     }
 
@@ -314,6 +333,23 @@ impl Oracle {
             Optimizer::RAdam(o) => for_each(params, grads, state, |p, x, s| {
                 adam::radam_oracle(o, lr, t, p, g(x), s)
             }),
+            Optimizer::NAdam(o) => {
+                let rule = adam::nadam_oracle(o, lr, t);
+                for_each(params, grads, state, |p, x, s| rule(p, g(x), s))
+            }
+            Optimizer::Rprop(o) => {
+                for_each(params, grads, state, |p, x, s| rprop::oracle(o, p, g(x), s))
+            }
+            Optimizer::Asgd(o) => for_each(params, grads, state, |p, x, s| {
+                asgd::oracle(o, lr, t, p, g(x), s)
+            }),
+            Optimizer::Lion(o) => {
+                let elements = params.iter_mut().zip(grads).zip(state[0].iter_mut());
+                let bookkeeping = self.m_error.iter_mut().zip(&mut self.slack);
+                for (((p, &x), m), (m_error, slack)) in elements.zip(bookkeeping) {
+                    lion::oracle(o, lr, p, g(x), m, m_error, slack);
+                }
+            }
         }
         self.progress.advance();
         Ok(())
@@ -322,6 +358,13 @@ impl Oracle {
     /// The parameters.
     pub fn params(&self) -> &[f64] {
         &self.params
+    }
+
+    /// Per parameter, the distance from the oracle an f32 computation may rightly have on top
+    /// of rounding: 2γ for each step where Lion's sign argument was within f32 rounding of 0
+    /// ([`lion::oracle`]); zeros for every other rule.
+    pub fn param_slack(&self) -> &[f64] {
+        &self.slack
     }
 
     /// One state tensor by PyTorch's name, if this variant has it.

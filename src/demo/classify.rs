@@ -14,7 +14,7 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::layout::ParamLayout;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd, StatePrecision,
+    Adadelta, Adagrad, Adam, Adamax, Lion, NAdam, Optimizer, RAdam, RmsProp, Sgd, StatePrecision,
 };
 use crate::plot::{Panel, Series, draw};
 
@@ -86,6 +86,8 @@ pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
         ("Adamax", Adamax::default().lr(0.02).into()),
         ("RAdam", RAdam::default().lr(0.01).into()),
         ("Adadelta", Adadelta::default().into()),
+        ("NAdam", NAdam::default().lr(0.01).into()),
+        ("Lion", Lion::default().lr(1e-3).weight_decay(0.1).into()),
     ]
 }
 

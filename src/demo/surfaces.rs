@@ -6,7 +6,9 @@ use plotters::prelude::*;
 
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::optim::{Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
+use crate::optim::{
+    Adadelta, Adagrad, Adam, Adamax, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+};
 use crate::schedule::Schedule;
 
 /// A test function of two variables.
@@ -158,16 +160,16 @@ impl Surface {
 
     /// The optimizers compared on this surface, each with a learning rate that suits it here.
     pub fn optimizers(self) -> Vec<(&'static str, Optimizer)> {
-        // (SGD, momentum SGD, RMSprop, Adam and Adamax, Adagrad, Adadelta, RAdam) learning rates per
-        // surface.
+        // (SGD, momentum SGD, RMSprop, Adam, Adamax and NAdam, Adagrad, Adadelta, RAdam,
+        // Rprop's first step, Lion) learning rates per surface.
         // RAdam's first steps (ρₜ ≤ 5) are plain momentum steps of γ: it needs a smaller γ than
-        // Adam where the gradients are steep.
-        let (sgd, mom, rms, adam, ada, delta, radam) = match self {
-            Surface::Bowl => (0.4, 0.05, 0.05, 0.2, 1.0, 20.0, 0.2),
-            Surface::Rosenbrock => (1e-3, 1e-4, 0.005, 0.02, 0.1, 1.0, 0.005),
-            Surface::Beale => (5e-3, 1e-3, 0.01, 0.02, 0.2, 1.0, 0.01),
-            Surface::Saddle => (0.05, 0.02, 0.02, 0.05, 0.2, 1.0, 0.1),
-            Surface::Himmelblau => (0.01, 0.002, 0.05, 0.1, 0.5, 5.0, 0.02),
+        // Adam where the gradients are steep. Lion moves every coordinate by exactly γ.
+        let (sgd, mom, rms, adam, ada, delta, radam, rprop, lion) = match self {
+            Surface::Bowl => (0.4, 0.05, 0.05, 0.2, 1.0, 20.0, 0.2, 0.1, 0.05),
+            Surface::Rosenbrock => (1e-3, 1e-4, 0.005, 0.02, 0.1, 1.0, 0.005, 0.01, 0.002),
+            Surface::Beale => (5e-3, 1e-3, 0.01, 0.02, 0.2, 1.0, 0.01, 0.01, 0.005),
+            Surface::Saddle => (0.05, 0.02, 0.02, 0.05, 0.2, 1.0, 0.1, 0.05, 0.05),
+            Surface::Himmelblau => (0.01, 0.002, 0.05, 0.1, 0.5, 5.0, 0.02, 0.05, 0.02),
         };
         vec![
             ("SGD", Sgd::default().lr(sgd).into()),
@@ -186,6 +188,9 @@ impl Surface {
             ("Adamax", Adamax::default().lr(adam).into()),
             ("RAdam", RAdam::default().lr(radam).into()),
             ("Adadelta", Adadelta::default().lr(delta).into()),
+            ("NAdam", NAdam::default().lr(adam).into()),
+            ("Rprop", Rprop::default().lr(rprop).into()),
+            ("Lion", Lion::default().lr(lion).into()),
         ]
     }
 }

@@ -243,6 +243,9 @@ pub fn shader_source(key: KernelKey) -> String {
         Kernel::Adagrad => include_str!("../../shaders/adagrad.wgsl"),
         Kernel::Adamax => include_str!("../../shaders/adamax.wgsl"),
         Kernel::Adadelta => include_str!("../../shaders/adadelta.wgsl"),
+        Kernel::Rprop => include_str!("../../shaders/rprop.wgsl"),
+        Kernel::Asgd => include_str!("../../shaders/asgd.wgsl"),
+        Kernel::Lion => include_str!("../../shaders/lion.wgsl"),
     };
     let mut states = String::new();
     let mut finish = String::from(

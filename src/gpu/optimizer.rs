@@ -17,7 +17,7 @@ use crate::optim::{GradDType, Optimizer, ParamDType, Rounding};
 use crate::precision::StoredState;
 use crate::precision::{bf16_bits, bf16_value};
 use crate::schedule::Schedule;
-use crate::uniform::{ControlBlock, StepUniform};
+use crate::uniform::{ControlBlock, StepScalars, StepUniform};
 
 /// An optimizer over `len` f32 parameters in device buffers, stepped by one fused kernel per
 /// parameter group.
@@ -947,7 +947,7 @@ impl Backend for GpuOptimizer {
                 segment.scalar_ring = skipping.then(|| {
                     ctx.device().create_buffer(&wgpu::BufferDescriptor {
                         label: Some("step scalar ring"),
-                        size: SCALAR_RING * 16,
+                        size: SCALAR_RING * std::mem::size_of::<StepScalars>() as u64,
                         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                         mapped_at_creation: false,
                     })

@@ -373,7 +373,8 @@ impl Segment {
             let run_end = last.min(t + (SCALAR_RING - 1 - at));
             let entries: Vec<StepScalars> =
                 (t..=run_end).map(|u| optimizer.step_scalars(u)).collect();
-            queue.write_buffer(ring, at * 16, bytemuck::cast_slice(&entries));
+            let stride = std::mem::size_of::<StepScalars>() as u64;
+            queue.write_buffer(ring, at * stride, bytemuck::cast_slice(&entries));
             t = run_end + 1;
         }
         self.scalars_written_with = Some(optimizer);

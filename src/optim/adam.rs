@@ -81,10 +81,10 @@ impl Adam {
         }
     }
 
-    /// Values of the kernel's variant constants `[AMSGRAD, RECTIFIED]` (RECTIFIED is
-    /// [`crate::RAdam`]'s).
-    pub fn variant(&self) -> [bool; 2] {
-        [self.amsgrad, false]
+    /// Values of the kernel's variant constants `[AMSGRAD, RECTIFIED, NESTEROV]` (RECTIFIED
+    /// is [`crate::RAdam`]'s, NESTEROV [`crate::NAdam`]'s).
+    pub fn variant(&self) -> [bool; 3] {
+        [self.amsgrad, false, false]
     }
 
     /// Checks the hyperparameters: lr, λ ≥ 0; β in [0, 1); ε > 0; all finite.

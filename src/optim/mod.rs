@@ -7,8 +7,12 @@ mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
+mod asgd;
+mod lion;
+mod nadam;
 mod radam;
 mod rmsprop;
+mod rprop;
 mod sgd;
 pub mod spec;
 
@@ -16,8 +20,12 @@ pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
+pub use asgd::Asgd;
+pub use lion::Lion;
+pub use nadam::NAdam;
 pub use radam::RAdam;
 pub use rmsprop::RmsProp;
+pub use rprop::Rprop;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
@@ -35,7 +43,7 @@ pub enum Kernel {
     Sgd,
     /// `shaders/rmsprop.wgsl`
     RmsProp,
-    /// `shaders/adam.wgsl` (Adam, AdamW and RAdam)
+    /// `shaders/adam.wgsl` (Adam, AdamW, RAdam and NAdam)
     Adam,
     /// `shaders/adagrad.wgsl`
     Adagrad,
@@ -43,17 +51,26 @@ pub enum Kernel {
     Adamax,
     /// `shaders/adadelta.wgsl`
     Adadelta,
+    /// `shaders/rprop.wgsl`
+    Rprop,
+    /// `shaders/asgd.wgsl`
+    Asgd,
+    /// `shaders/lion.wgsl`
+    Lion,
 }
 
 impl Kernel {
     /// Every kernel family.
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::Sgd,
         Kernel::RmsProp,
         Kernel::Adam,
         Kernel::Adagrad,
         Kernel::Adamax,
         Kernel::Adadelta,
+        Kernel::Rprop,
+        Kernel::Asgd,
+        Kernel::Lion,
     ];
 
     /// The family's file name in `shaders/`, without extension.
@@ -65,6 +82,9 @@ impl Kernel {
             Kernel::Adagrad => "adagrad",
             Kernel::Adamax => "adamax",
             Kernel::Adadelta => "adadelta",
+            Kernel::Rprop => "rprop",
+            Kernel::Asgd => "asgd",
+            Kernel::Lion => "lion",
         }
     }
 
@@ -77,6 +97,9 @@ impl Kernel {
             Kernel::Adagrad => &["sum"],
             Kernel::Adamax => &["exp_avg", "exp_inf"],
             Kernel::Adadelta => &["square_avg", "acc_delta"],
+            Kernel::Rprop => &["prev", "step_size"],
+            Kernel::Asgd => &["ax"],
+            Kernel::Lion => &["exp_avg"],
         }
     }
 
@@ -90,8 +113,13 @@ impl Kernel {
         match self {
             Kernel::Sgd => &["MOMENTUM", "NESTEROV"],
             Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
-            Kernel::Adam => &["AMSGRAD", "RECTIFIED"],
-            Kernel::Adagrad | Kernel::Adamax | Kernel::Adadelta => &[],
+            Kernel::Adam => &["AMSGRAD", "RECTIFIED", "NESTEROV"],
+            Kernel::Adagrad
+            | Kernel::Adamax
+            | Kernel::Adadelta
+            | Kernel::Rprop
+            | Kernel::Asgd
+            | Kernel::Lion => &[],
         }
     }
 }
@@ -136,7 +164,13 @@ impl StateLayout {
     fn push(&mut self, dtype: StateDType, name: &'static str, slot: usize, init: f32) {
         let non_negative = matches!(
             name,
-            "square_avg" | "exp_avg_sq" | "max_exp_avg_sq" | "sum" | "exp_inf" | "acc_delta"
+            "square_avg"
+                | "exp_avg_sq"
+                | "max_exp_avg_sq"
+                | "sum"
+                | "exp_inf"
+                | "acc_delta"
+                | "step_size"
         );
         self.slots.push(StateSlot {
             name,
@@ -200,6 +234,14 @@ pub enum Optimizer {
     RAdam(RAdam),
     /// [`Adadelta`]
     Adadelta(Adadelta),
+    /// [`NAdam`]
+    NAdam(NAdam),
+    /// [`Rprop`]
+    Rprop(Rprop),
+    /// [`Asgd`]
+    Asgd(Asgd),
+    /// [`Lion`]
+    Lion(Lion),
 }
 
 impl From<Sgd> for Optimizer {
@@ -241,8 +283,33 @@ impl From<Adadelta> for Optimizer {
     }
 }
 
+impl From<NAdam> for Optimizer {
+    fn from(o: NAdam) -> Self {
+        Optimizer::NAdam(o)
+    }
+}
+
+impl From<Rprop> for Optimizer {
+    fn from(o: Rprop) -> Self {
+        Optimizer::Rprop(o)
+    }
+}
+
+impl From<Asgd> for Optimizer {
+    fn from(o: Asgd) -> Self {
+        Optimizer::Asgd(o)
+    }
+}
+
+impl From<Lion> for Optimizer {
+    fn from(o: Lion) -> Self {
+        Optimizer::Lion(o)
+    }
+}
+
 impl Optimizer {
-    /// Short name: `sgd`, `rmsprop`, `adam`, `adamw` or `adagrad`.
+    /// Short name: `sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`,
+    /// `nadam`, `rprop`, `asgd` or `lion`.
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd(_) => "sgd",
@@ -253,6 +320,10 @@ impl Optimizer {
             Optimizer::Adamax(_) => "adamax",
             Optimizer::RAdam(_) => "radam",
             Optimizer::Adadelta(_) => "adadelta",
+            Optimizer::NAdam(_) => "nadam",
+            Optimizer::Rprop(_) => "rprop",
+            Optimizer::Asgd(_) => "asgd",
+            Optimizer::Lion(_) => "lion",
         }
     }
 
@@ -266,6 +337,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => o.validate(),
             Optimizer::RAdam(o) => o.validate(),
             Optimizer::Adadelta(o) => o.validate(),
+            Optimizer::NAdam(o) => o.validate(),
+            Optimizer::Rprop(o) => o.validate(),
+            Optimizer::Asgd(o) => o.validate(),
+            Optimizer::Lion(o) => o.validate(),
         }
     }
 
@@ -279,6 +354,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => o.lr,
             Optimizer::RAdam(o) => o.lr,
             Optimizer::Adadelta(o) => o.lr,
+            Optimizer::NAdam(o) => o.lr,
+            Optimizer::Rprop(o) => o.lr,
+            Optimizer::Asgd(o) => o.lr,
+            Optimizer::Lion(o) => o.lr,
         }
     }
 
@@ -292,6 +371,10 @@ impl Optimizer {
             Optimizer::Adamax(_) => Kernel::Adamax,
             Optimizer::RAdam(_) => Kernel::Adam,
             Optimizer::Adadelta(_) => Kernel::Adadelta,
+            Optimizer::NAdam(_) => Kernel::Adam,
+            Optimizer::Rprop(_) => Kernel::Rprop,
+            Optimizer::Asgd(_) => Kernel::Asgd,
+            Optimizer::Lion(_) => Kernel::Lion,
         }
     }
 
@@ -303,7 +386,13 @@ impl Optimizer {
             Optimizer::RmsProp(o) => o.variant().to_vec(),
             Optimizer::Adam(o) => o.variant().to_vec(),
             Optimizer::RAdam(o) => o.variant().to_vec(),
-            Optimizer::Adagrad(_) | Optimizer::Adamax(_) | Optimizer::Adadelta(_) => vec![],
+            Optimizer::NAdam(o) => o.variant().to_vec(),
+            Optimizer::Adagrad(_)
+            | Optimizer::Adamax(_)
+            | Optimizer::Adadelta(_)
+            | Optimizer::Rprop(_)
+            | Optimizer::Asgd(_)
+            | Optimizer::Lion(_) => vec![],
         }
     }
 
@@ -317,6 +406,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => o.precision,
             Optimizer::RAdam(o) => o.precision,
             Optimizer::Adadelta(o) => o.precision,
+            Optimizer::NAdam(o) => o.precision,
+            Optimizer::Rprop(o) => o.precision,
+            Optimizer::Asgd(o) => o.precision,
+            Optimizer::Lion(o) => o.precision,
         }
     }
 
@@ -330,6 +423,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => Optimizer::Adamax(Adamax { precision, ..o }),
             Optimizer::RAdam(o) => Optimizer::RAdam(RAdam { precision, ..o }),
             Optimizer::Adadelta(o) => Optimizer::Adadelta(Adadelta { precision, ..o }),
+            Optimizer::NAdam(o) => Optimizer::NAdam(NAdam { precision, ..o }),
+            Optimizer::Rprop(o) => Optimizer::Rprop(Rprop { precision, ..o }),
+            Optimizer::Asgd(o) => Optimizer::Asgd(Asgd { precision, ..o }),
+            Optimizer::Lion(o) => Optimizer::Lion(Lion { precision, ..o }),
         }
     }
 
@@ -414,10 +511,16 @@ impl Optimizer {
                 push("exp_avg", 0, 0.0);
                 push("exp_inf", 1, 0.0);
             }
-            Optimizer::RAdam(_) => {
+            Optimizer::RAdam(_) | Optimizer::NAdam(_) => {
                 push("exp_avg", 0, 0.0);
                 push("exp_avg_sq", 1, 0.0);
             }
+            Optimizer::Rprop(o) => {
+                push("prev", 0, 0.0);
+                push("step_size", 1, o.lr as f32);
+            }
+            Optimizer::Asgd(_) => push("ax", 0, 0.0),
+            Optimizer::Lion(_) => push("exp_avg", 0, 0.0),
             Optimizer::Adadelta(_) => {
                 push("square_avg", 0, 0.0);
                 push("acc_delta", 1, 0.0);
@@ -427,15 +530,20 @@ impl Optimizer {
     }
 
     /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
-    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax and RAdam always (β₁),
-    /// Adagrad and Adadelta never.
+    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax, RAdam and Lion
+    /// always (β₁); Adagrad, Adadelta, Rprop and ASGD never, nor NAdam, whose μ-product would
+    /// have to remember every past β₁ ([`NAdam`]).
     pub fn has_momentum(&self) -> bool {
         match self {
             Optimizer::Sgd(o) => o.has_momentum(),
             Optimizer::RmsProp(o) => o.has_momentum(),
             Optimizer::Adam(_) => true,
-            Optimizer::Adagrad(_) | Optimizer::Adadelta(_) => false,
-            Optimizer::Adamax(_) | Optimizer::RAdam(_) => true,
+            Optimizer::Adagrad(_)
+            | Optimizer::Adadelta(_)
+            | Optimizer::NAdam(_)
+            | Optimizer::Rprop(_)
+            | Optimizer::Asgd(_) => false,
+            Optimizer::Adamax(_) | Optimizer::RAdam(_) | Optimizer::Lion(_) => true,
         }
     }
 
@@ -448,7 +556,11 @@ impl Optimizer {
             Optimizer::Adagrad(o) => Optimizer::Adagrad(o),
             Optimizer::Adamax(o) => Optimizer::Adamax(o.betas((m, o.betas.1))),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.betas((m, o.betas.1))),
-            Optimizer::Adadelta(o) => Optimizer::Adadelta(o),
+            Optimizer::Lion(o) => Optimizer::Lion(o.betas((m, o.betas.1))),
+            Optimizer::Adadelta(_)
+            | Optimizer::NAdam(_)
+            | Optimizer::Rprop(_)
+            | Optimizer::Asgd(_) => self,
         }
     }
 
@@ -462,6 +574,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => Optimizer::Adamax(o.lr(lr)),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.lr(lr)),
             Optimizer::Adadelta(o) => Optimizer::Adadelta(o.lr(lr)),
+            Optimizer::NAdam(o) => Optimizer::NAdam(o.lr(lr)),
+            Optimizer::Rprop(o) => Optimizer::Rprop(o.lr(lr)),
+            Optimizer::Asgd(o) => Optimizer::Asgd(o.lr(lr)),
+            Optimizer::Lion(o) => Optimizer::Lion(o.lr(lr)),
         }
     }
 
@@ -475,6 +591,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => Optimizer::Adamax(o.weight_decay(weight_decay)),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.weight_decay(weight_decay)),
             Optimizer::Adadelta(o) => Optimizer::Adadelta(o.weight_decay(weight_decay)),
+            Optimizer::NAdam(o) => Optimizer::NAdam(o.weight_decay(weight_decay)),
+            Optimizer::Asgd(o) => Optimizer::Asgd(o.weight_decay(weight_decay)),
+            Optimizer::Lion(o) => Optimizer::Lion(o.weight_decay(weight_decay)),
+            Optimizer::Rprop(o) => Optimizer::Rprop(o),
         }
     }
 
@@ -499,12 +619,18 @@ impl Optimizer {
             Optimizer::Adamax(o) => o.uniform_with(lr, 1.0),
             Optimizer::RAdam(o) => o.uniform_with(lr, 1.0, 1.0),
             Optimizer::Adadelta(o) => o.uniform(lr, 1),
+            Optimizer::NAdam(o) => o.uniform_with(lr, 1.0, 1.0, 1.0),
+            Optimizer::Rprop(o) => o.uniform(lr, 1),
+            Optimizer::Asgd(o) => o.deferred_uniform(lr),
+            Optimizer::Lion(o) => o.uniform(lr, 1),
         }
     }
 
     /// The step-dependent factors of step `t` (from 1), in f64 rounded once to f32: Adam
     /// 1/(1−β₁ᵗ) and √(1−β₂ᵗ), Adamax 1/(1−β₁ᵗ), RAdam 1/(1−β₁ᵗ) and rₜ√(1−β₂ᵗ) (0 while
-    /// unrectified), Adagrad 1/(1+(t−1)η), SGD whether t is the first step.
+    /// unrectified), NAdam (1−μₜ)/(1−Πₜ), μₜ₊₁/(1−Πₜ₊₁) and √(1−β₂ᵗ), ASGD 1/(1+λγ(t−1))^α,
+    /// 1−ληₜ and μₜ (γ the base learning rate), Adagrad 1/(1+(t−1)η), SGD whether t is the
+    /// first step.
     pub fn step_scalars(&self, t: u64) -> StepScalars {
         let t = t.max(1);
         let scalars = match self {
@@ -512,7 +638,10 @@ impl Optimizer {
                 first: u32::from(t == 1),
                 ..StepScalars::ONES
             },
-            Optimizer::RmsProp(_) | Optimizer::Adadelta(_) => StepScalars::ONES,
+            Optimizer::RmsProp(_)
+            | Optimizer::Adadelta(_)
+            | Optimizer::Rprop(_)
+            | Optimizer::Lion(_) => StepScalars::ONES,
             Optimizer::Adam(o) => StepScalars {
                 lr_mul: (1.0 / o.bias_correction1(t)) as f32,
                 bias_correction2_sqrt: o.bias_correction2(t).sqrt() as f32,
@@ -531,6 +660,24 @@ impl Optimizer {
                 bias_correction2_sqrt: o.rectification(t) as f32,
                 ..StepScalars::ONES
             },
+            Optimizer::NAdam(o) => {
+                let (grad_factor, momentum_factor) = o.step_factors(t);
+                StepScalars {
+                    lr_mul: momentum_factor as f32,
+                    lr2_mul: grad_factor as f32,
+                    bias_correction2_sqrt: o.adam().bias_correction2(t).sqrt() as f32,
+                    ..StepScalars::ONES
+                }
+            }
+            Optimizer::Asgd(o) => {
+                let divisor = o.eta_divisor(o.lr, t);
+                StepScalars {
+                    lr_mul: (1.0 / divisor) as f32,
+                    decay_mul: (1.0 - o.lambd * o.lr / divisor) as f32,
+                    average_mul: o.average_weight(t) as f32,
+                    ..StepScalars::ONES
+                }
+            }
         };
         StepScalars {
             t: t as u32,
@@ -549,6 +696,10 @@ impl Optimizer {
             Optimizer::Adamax(o) => o.uniform(lr, t),
             Optimizer::RAdam(o) => o.uniform(lr, t),
             Optimizer::Adadelta(o) => o.uniform(lr, t),
+            Optimizer::NAdam(o) => o.uniform(lr, t),
+            Optimizer::Rprop(o) => o.uniform(lr, t),
+            Optimizer::Asgd(o) => o.uniform(lr, t),
+            Optimizer::Lion(o) => o.uniform(lr, t),
         };
         StepUniform {
             t: t as u32,

@@ -69,10 +69,10 @@ setters!(RAdam {
 precision_setters!(RAdam);
 
 impl RAdam {
-    /// Values of the Adam kernel's variant constants `[AMSGRAD, RECTIFIED]`: RAdam runs on
-    /// `shaders/adam.wgsl` with RECTIFIED on.
-    pub fn variant(&self) -> [bool; 2] {
-        [false, true]
+    /// Values of the Adam kernel's variant constants `[AMSGRAD, RECTIFIED, NESTEROV]`: RAdam
+    /// runs on `shaders/adam.wgsl` with RECTIFIED on.
+    pub fn variant(&self) -> [bool; 3] {
+        [false, true, false]
     }
 
     /// Checks the hyperparameters: lr, λ ≥ 0; β₁, β₂ in [0, 1); ε > 0; all finite.

@@ -1,15 +1,17 @@
 //! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
-//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`,
-//! case-insensitive) and argument names (`lr`,
-//! `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
-//! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `maximize`), with
+//! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`, `nadam`,
+//! `rprop`, `asgd`, and `lion` after the authors' port; case-insensitive) and argument names
+//! (`lr`, `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
+//! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `rho`,
+//! `momentum_decay`, `decoupled_weight_decay`, `etas=0.5,1.2`, `step_sizes=1e-6,50`, `lambd`,
+//! `t0`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
 //! or `int8`, `state_min_len`), the gradients' type (`grad_dtype=f16` or `bf16`) and the
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adadelta, Adagrad, Adam, Adamax, GradDType, Optimizer, ParamDType, Precision, RAdam, RmsProp,
-    Sgd, StateDType, StatePrecision,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, GradDType, Lion, NAdam, Optimizer, ParamDType,
+    Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
 };
 use crate::args::Args;
 use crate::error::{Error, Result};
@@ -50,16 +52,21 @@ fn precision(a: &mut Args) -> Result<Precision> {
     })
 }
 
-/// `betas=b1,b2` (two values), or `default`.
-fn betas(a: &mut Args, name: &str, default: (f64, f64)) -> Result<(f64, f64)> {
-    match a.list("betas")? {
+/// `key=a,b` (two values: `betas`, `etas`, `step_sizes`), or `default`.
+fn pair(a: &mut Args, key: &str, name: &str, default: (f64, f64)) -> Result<(f64, f64)> {
+    match a.list(key)? {
         None => Ok(default),
         Some(b) if b.len() == 2 => Ok((b[0], b[1])),
         Some(b) => Err(Error::Argument(format!(
-            "{name}: betas needs two values, got {}",
+            "{name}: {key} needs two values, got {}",
             b.len()
         ))),
     }
+}
+
+/// `betas=b1,b2`, or `default`.
+fn betas(a: &mut Args, name: &str, default: (f64, f64)) -> Result<(f64, f64)> {
+    pair(a, "betas", name, default)
 }
 
 /// Parses and validates an optimizer.
@@ -164,10 +171,60 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             }
             .into()
         }
+        "nadam" => {
+            let d = NAdam::default();
+            NAdam {
+                lr: a.f64_or("lr", d.lr)?,
+                betas: betas(&mut a, name, d.betas)?,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                momentum_decay: a.f64_or("momentum_decay", d.momentum_decay)?,
+                decoupled_weight_decay: a
+                    .bool_or("decoupled_weight_decay", d.decoupled_weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
+        "rprop" => {
+            let d = Rprop::default();
+            Rprop {
+                lr: a.f64_or("lr", d.lr)?,
+                etas: pair(&mut a, "etas", name, d.etas)?,
+                step_sizes: pair(&mut a, "step_sizes", name, d.step_sizes)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
+        "asgd" => {
+            let d = Asgd::default();
+            Asgd {
+                lr: a.f64_or("lr", d.lr)?,
+                lambd: a.f64_or("lambd", d.lambd)?,
+                alpha: a.f64_or("alpha", d.alpha)?,
+                t0: a.f64_or("t0", d.t0)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
+        "lion" => {
+            let d = Lion::default();
+            Lion {
+                lr: a.f64_or("lr", d.lr)?,
+                betas: betas(&mut a, name, d.betas)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
         _ => {
             return Err(Error::Argument(format!(
                 "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad, adamax, \
-                 radam, adadelta"
+                 radam, adadelta, nadam, rprop, asgd, lion"
             )));
         }
     };

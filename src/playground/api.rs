@@ -24,7 +24,7 @@ use crate::schedule::{LrFinder, Schedule};
 /// The most steps of one surface request.
 pub const MAX_SURFACE_STEPS: usize = 5000;
 /// The most optimizers in one request.
-pub const MAX_OPTIMIZERS: usize = 12;
+pub const MAX_OPTIMIZERS: usize = 16;
 /// The most steps of a schedule trace or of one training run.
 pub const MAX_STEPS: usize = 2000;
 /// The most learning rates in one sweep.
@@ -35,7 +35,7 @@ pub const MAX_SWEEP_STEPS: usize = 500;
 pub const MAX_HIDDEN: usize = 256;
 
 /// An optimizer as the API takes it: PyTorch's class name (`sgd`, `rmsprop`, `adam`, `adamw`,
-/// `adagrad`) and its arguments by PyTorch's names (`{"lr": 0.01, "betas": [0.9, 0.999]}`);
+/// `adagrad`, `adamax`, `radam`, `adadelta`, `nadam`, `rprop`, `asgd`, `lion`) and its arguments by PyTorch's names (`{"lr": 0.01, "betas": [0.9, 0.999]}`);
 /// what is left out takes PyTorch's default. A value may be a number, a boolean, a list of
 /// numbers, or a string (parsed as the command line parses it, so `"nan"` is refused with the
 /// same message there).

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::api;
 use crate::demo::surfaces::Surface;
-use crate::optim::{Adadelta, Adagrad, Adam, Adamax, Optimizer, RAdam, RmsProp, Sgd};
+use crate::optim::{
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+};
 use crate::precision::{GradDType, ParamDType, StateDType};
 
 /// One argument of an optimizer or schedule.
@@ -59,6 +61,18 @@ fn choice(key: &'static str, default: &str, choices: Vec<&'static str>) -> Param
     }
 }
 
+/// Two numbers in `range` (betas, etas, step sizes).
+fn pair(key: &'static str, default: Value, range: (f64, f64)) -> Param {
+    Param {
+        key,
+        kind: "pair",
+        default,
+        range: Some(range),
+        log: false,
+        choices: vec![],
+    }
+}
+
 fn text(key: &'static str, default: &str) -> Param {
     Param {
         key,
@@ -89,6 +103,11 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
         "weight_decay",
         "lr_decay",
         "initial_accumulator_value",
+        "momentum_decay",
+        "etas",
+        "step_sizes",
+        "lambd",
+        "t0",
         "nesterov",
         "centered",
         "amsgrad",
@@ -102,7 +121,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             "lr" => number("lr", get(key), 1e-5, 10.0, true),
             "momentum" => number("momentum", get(key), 0.0, 0.999, false),
             "dampening" => number("dampening", get(key), 0.0, 1.0, false),
-            "alpha" => number("alpha", get(key), 0.5, 0.9999, false),
+            "alpha" => number("alpha", get(key), 0.0, 0.9999, false),
             "rho" => number("rho", get(key), 0.5, 0.9999, false),
             "eps" => number("eps", get(key), 1e-10, 1.0, true),
             "weight_decay" => number("weight_decay", get(key), 0.0, 0.5, false),
@@ -110,14 +129,12 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             "initial_accumulator_value" => {
                 number("initial_accumulator_value", get(key), 0.0, 1.0, false)
             }
-            "betas" => Param {
-                key: "betas",
-                kind: "pair",
-                default: get(key),
-                range: Some((0.0, 0.9999)),
-                log: false,
-                choices: vec![],
-            },
+            "momentum_decay" => number("momentum_decay", get(key), 0.0, 0.1, false),
+            "lambd" => number("lambd", get(key), 0.0, 0.1, false),
+            "t0" => number("t0", get(key), 0.0, 1e6, false),
+            "betas" => pair("betas", get(key), (0.0, 0.9999)),
+            "etas" => pair("etas", get(key), (0.01, 2.0)),
+            "step_sizes" => pair("step_sizes", get(key), (0.0, 50.0)),
             "nesterov" => boolean("nesterov", get(key)),
             "centered" => boolean("centered", get(key)),
             "amsgrad" => boolean("amsgrad", get(key)),
@@ -170,6 +187,10 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
         Optimizer::Adamax(s) => ("adamax", to_value(s)),
         Optimizer::RAdam(s) => ("radam", to_value(s)),
         Optimizer::Adadelta(s) => ("adadelta", to_value(s)),
+        Optimizer::NAdam(s) => ("nadam", to_value(s)),
+        Optimizer::Rprop(s) => ("rprop", to_value(s)),
+        Optimizer::Asgd(s) => ("asgd", to_value(s)),
+        Optimizer::Lion(s) => ("lion", to_value(s)),
     };
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");
@@ -199,6 +220,10 @@ pub fn catalog(device: &str) -> Value {
         {"name": "adamax", "class": "Adamax", "params": optimizer_params(to_value(Adamax::default()))},
         {"name": "radam", "class": "RAdam", "params": optimizer_params(to_value(RAdam::default()))},
         {"name": "adadelta", "class": "Adadelta", "params": optimizer_params(to_value(Adadelta::default()))},
+        {"name": "nadam", "class": "NAdam", "params": optimizer_params(to_value(NAdam::default()))},
+        {"name": "rprop", "class": "Rprop", "params": optimizer_params(to_value(Rprop::default()))},
+        {"name": "asgd", "class": "ASGD", "params": optimizer_params(to_value(Asgd::default()))},
+        {"name": "lion", "class": "Lion", "params": optimizer_params(to_value(Lion::default()))},
     ]);
     // The presets are the examples' own line-ups: the loss-surface one (learning rates per
     // surface come with `GET /api/surfaces/NAME`) and the classifiers' one.

@@ -4,7 +4,7 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2',
-  '#17becf', '#bcbd22', '#7f7f7f', '#393b79', '#637939'];
+  '#17becf', '#bcbd22', '#7f7f7f', '#393b79', '#637939', '#ad494a', '#6b6ecf'];
 
 // What the page last received and drew, for scripts and the browser tests.
 const wg = window.wg = { catalog: null, last: {}, draws: { surface: 0, schedule: 0, finder: 0, train: 0, sweep: 0 }, errors: 0 };
@@ -160,7 +160,7 @@ function optimizerCard(preset, color, onChange, onRemove) {
           params[r.key] = r.get();
         }
       }
-      if (params.betas) params.betas = params.betas.join(',');
+      for (const k of ['betas', 'etas', 'step_sizes']) if (params[k]) params[k] = params[k].join(',');
       if (params.state_dtype && params.state_dtype !== 'f32') {
         // Small tensors keep f32 state by default (bitsandbytes' 4096): the playground's are small.
         params.state_min_len = 0;
