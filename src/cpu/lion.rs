@@ -3,16 +3,12 @@
 use crate::optim::Lion;
 use crate::uniform::{DeviceStep, StepUniform};
 
-/// `sign` as WGSL (and `torch.sign`) define it: −1, 0 or 1 (0 for ±0).
+/// `sign` as WGSL (and `torch.sign`) define it: −1, 0 or 1 (0 for ±0, and for NaN as lavapipe
+/// computes it), written as two selects so that loops over it vectorize.
 #[inline]
 pub(crate) fn sign(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
+    let negative = if x < 0.0 { -1.0 } else { 0.0 };
+    if x > 0.0 { 1.0 } else { negative }
 }
 
 /// The f32 twin: the shader's `update` for one element, operation for operation.

@@ -4,6 +4,25 @@ use super::lion::sign;
 use crate::optim::Rprop;
 use crate::uniform::{DeviceStep, StepUniform};
 
+/// WGSL `select(f, t, c)`: `t` where `c`, else `f`.
+#[inline(always)]
+fn select(f: f32, t: f32, c: bool) -> f32 {
+    if c { t } else { f }
+}
+
+/// WGSL `max` as lavapipe computes it for these operands (neither is NaN here: a NaN step
+/// size needs a NaN gradient, which skipping keeps out): the larger.
+#[inline(always)]
+fn max(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+/// WGSL `min`, as [`max`].
+#[inline(always)]
+fn min(a: f32, b: f32) -> f32 {
+    if a < b { a } else { b }
+}
+
 /// The f32 twin: the shader's `update` for one element, operation for operation.
 #[inline]
 pub fn update(
@@ -17,19 +36,13 @@ pub fn update(
     let p = *param;
     let mut g = grad * (step.grad_scale * dev.grad_mul);
     let s = g * *prev;
-    let eta = if s > 0.0 {
-        step.eta_plus
-    } else if s < 0.0 {
-        step.eta_minus
-    } else {
-        1.0
-    };
-    let delta = (*step_size * eta)
-        .max(step.step_size_min)
-        .min(step.step_size_max);
-    if s < 0.0 {
-        g = 0.0;
-    }
+    // WGSL's nested `select`s, written so that they compile to blends.
+    let eta = select(select(1.0, step.eta_minus, s < 0.0), step.eta_plus, s > 0.0);
+    let delta = min(
+        max(*step_size * eta, step.step_size_min),
+        step.step_size_max,
+    );
+    g = select(g, 0.0, s < 0.0);
     *prev = g;
     *step_size = delta;
     *param = p - sign(g) * delta;
