@@ -581,7 +581,8 @@ impl Optimizer {
         }
     }
 
-    /// The same optimizer with weight decay λ set to `weight_decay`.
+    /// The same optimizer with weight decay λ set to `weight_decay` (Rprop, which has none, as
+    /// it is).
     pub fn with_weight_decay(self, weight_decay: f64) -> Self {
         match self {
             Optimizer::Sgd(o) => Optimizer::Sgd(o.weight_decay(weight_decay)),
