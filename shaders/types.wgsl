@@ -45,11 +45,12 @@ struct Step {
 }
 
 // Where this dispatch's chunk ends: `full_vecs` whole vec4 blocks, then `tail_lanes` (0–3)
-// elements in one last block. Written once when the optimizer is built.
+// elements in one last block (the per-tensor driver: `full_vecs` pieces from `first_partial`).
+// Written once when the optimizer is built.
 struct Chunk {
     full_vecs: u32,
     tail_lanes: u32,
-    // norm.wgsl only: where this chunk's workgroups write their partial sums.
+    // norm.wgsl and pieces.wgsl: where this chunk's workgroups write their partial sums.
     first_partial: u32,
     // The chunk's first vec4 block in the flat parameter space: numbers the elements for
     // stochastic rounding.

@@ -82,7 +82,7 @@ pub struct NormOutcome {
 }
 
 /// Adds `sums[i + half]` into `sums[i]` for `half` = 128, 64, …, 1: norm.wgsl's `reduce`.
-fn reduce(sums: &mut [[f32; 2]; WORKGROUP]) -> [f32; 2] {
+pub(crate) fn reduce(sums: &mut [[f32; 2]; WORKGROUP]) -> [f32; 2] {
     let mut half = WORKGROUP / 2;
     while half > 0 {
         for i in 0..half {

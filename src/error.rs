@@ -265,6 +265,14 @@ pub enum Error {
     /// An MPI call failed.
     #[error("MPI: {0}")]
     Mpi(String),
+    /// The optimizer cannot be sharded over ranks.
+    #[error("{optimizer} cannot be sharded: {why}")]
+    NotShardable {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// Why not.
+        why: &'static str,
+    },
 }
 
 /// `Result` with [`enum@Error`].

@@ -303,3 +303,26 @@ pub(crate) fn pack_groups(
     }
     Ok((layout, ranges))
 }
+
+/// The element ranges, relative to `range.start`, of `layout`'s tensors that lie in `range`
+/// (a parameter group's): what per-tensor rules (LAMB) reduce over. Without a layout, or with
+/// none inside, the whole range is one tensor.
+pub(crate) fn tensor_ranges(
+    layout: Option<&ParamLayout>,
+    range: std::ops::Range<usize>,
+) -> Vec<std::ops::Range<usize>> {
+    let inside: Vec<_> = layout
+        .map(|l| {
+            l.tensors()
+                .iter()
+                .filter(|t| t.offset >= range.start && t.offset + t.len <= range.end && t.len > 0)
+                .map(|t| t.offset - range.start..t.offset + t.len - range.start)
+                .collect()
+        })
+        .unwrap_or_default();
+    if inside.is_empty() {
+        std::iter::once(0..range.len()).collect()
+    } else {
+        inside
+    }
+}

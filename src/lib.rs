@@ -2,9 +2,10 @@
 //!
 //! Fused optimizer steps for wgpu: SGD (momentum, dampening, Nesterov), RMSprop (centered,
 //! momentum), Adam and AdamW (AMSGrad), Adagrad, Adamax, RAdam, Adadelta, NAdam, Rprop, ASGD
-//! and Lion, each one WGSL kernel that reads every parameter, gradient and state element once and writes it once. Semantics and
-//! defaults are PyTorch's `torch.optim`; every kernel has an f32 CPU twin and an f64 oracle that
-//! check it.
+//! and Lion, each one WGSL kernel that reads every parameter, gradient and state element once
+//! and writes it once; and LAMB, whose trust ratio is taken per tensor in three passes.
+//! Semantics and defaults are PyTorch's `torch.optim`; every kernel has an f32 CPU twin and an
+//! f64 oracle that check it.
 //!
 //! ```no_run
 //! use wgoptim::{Adam, Backend, GpuContext, GpuOptimizer};
@@ -107,8 +108,8 @@ pub use gpu::{
 };
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Kernel, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop,
-    Sgd, StateLayout,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Kernel, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp,
+    Rprop, Sgd, StateLayout,
 };
 pub use precision::{GradDType, ParamDType, Precision, StateDType, StatePrecision};
 pub use schedule::{

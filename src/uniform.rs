@@ -78,11 +78,11 @@ impl StepUniform {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct ChunkUniform {
-    /// Number of whole vec4 blocks in the chunk.
+    /// Number of whole vec4 blocks in the chunk (the per-tensor driver: its pieces).
     pub full_vecs: u32,
     /// Elements (0–3) in the partial block after them.
     pub tail_lanes: u32,
-    /// Norm pass only: index of this chunk's first partial sum.
+    /// Norm pass and per-tensor driver: index of this chunk's first partial sum (piece).
     pub first_partial: u32,
     /// The chunk's first vec4 block in the flat parameter space (element index / 4): numbers
     /// the elements for stochastic rounding.

@@ -25,7 +25,7 @@ use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 use crate::precision::{GradDType, ParamDType, StateDType, StatePrecision};
 
@@ -221,6 +221,7 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
     let rprop = Rprop::default();
     let asgd = Asgd::default();
     let lion = Lion::default().lr(1e-3);
+    let lamb = Lamb::default().lr(1e-2);
     vec![
         ("sgd", sgd.into()),
         ("sgd-weight-decay", sgd.weight_decay(0.1).into()),
@@ -321,6 +322,18 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
             lion.weight_decay(0.1).betas((0.95, 0.98)).into(),
         ),
         ("lion-maximize", lion.maximize(true).into()),
+        ("lamb", lamb.into()),
+        (
+            "lamb-no-decay",
+            lamb.weight_decay(0.0).betas((0.8, 0.99)).into(),
+        ),
+        (
+            "lamb-nvlamb",
+            lamb.weight_decay(0.0)
+                .use_nvlamb(true)
+                .maximize(true)
+                .into(),
+        ),
     ]
 }
 

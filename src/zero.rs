@@ -290,6 +290,12 @@ impl ZeroOptimizer {
     fn pack(groups: &[ParamGroup]) -> Result<(ParamLayout, GroupRanges)> {
         for g in groups {
             let o = &g.optimizer;
+            if o.kernel().per_tensor() {
+                return Err(Error::NotShardable {
+                    optimizer: o.name(),
+                    why: "its trust ratio needs each tensor's norms, and shards split tensors",
+                });
+            }
             if o.grad_dtype() != GradDType::F32 || o.param_dtype() != ParamDType::F32 {
                 return Err(Error::UnsupportedPrecision {
                     optimizer: o.name(),

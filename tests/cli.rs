@@ -221,6 +221,10 @@ mod lion_reference {
     #![allow(dead_code)]
     include!("golden/lion_reference.rs");
 }
+mod lamb_reference {
+    #![allow(dead_code)]
+    include!("golden/lamb_reference.rs");
+}
 use golden::{ADAMAX_L2, ADAMW, ASGD_AVERAGING, GRADS, NADAM_L2, PARAMS, RADAM_L2, RPROP_BOUNDS};
 
 #[test]
@@ -235,7 +239,7 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
     ndarray_npy::write_npy(&p0, &ndarray::Array1::from(PARAMS.to_vec())).unwrap();
     let rows = ndarray::Array2::from_shape_vec((5, 7), GRADS.concat()).unwrap();
     ndarray_npy::write_npy(&g, &rows).unwrap();
-    let cases: [(&[&str], &[f32; 7], f64); 7] = [
+    let cases: [(&[&str], &[f32; 7], f64); 8] = [
         (
             &["adamw", "lr=0.01", "betas=(0.8, 0.99)", "weight_decay=0.1"],
             &ADAMW[4],
@@ -282,6 +286,11 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
         (
             &["lion", "lr=0.05", "betas=0.9,0.99"],
             &lion_reference::LION[4],
+            0.05,
+        ),
+        (
+            &["LAMB", "lr=0.05", "weight_decay=0.1"],
+            &lamb_reference::LAMB[4],
             0.05,
         ),
     ];

@@ -146,6 +146,8 @@ fn non_finite_steps_are_skipped_and_not_counted() {
             .lr(0.01)
             .momentum_decay(0.05)
             .into(),
+        // Both bias corrections of the device's count, in both of its per-tensor passes.
+        wgoptim::Lamb::default().lr(0.01).into(),
         // ηₜ, 1 − ληₜ and the average's μₜ (from its 4th applied step) of the device's count.
         wgoptim::Asgd::default()
             .lr(0.05)

@@ -5,8 +5,8 @@ mod common;
 use wgoptim::gpu::kernel::KernelShape;
 use wgoptim::gpu::plan_chunks;
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer, Lion, NAdam,
-    Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer, Lamb, Lion,
+    NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
 fn assert_invalid(optimizer: impl Into<Optimizer>, name: &str) {
@@ -85,6 +85,9 @@ fn hyperparameters_out_of_domain() {
     assert_invalid(Lion::default().betas((1.0, 0.99)), "betas.0");
     assert_invalid(Lion::default().weight_decay(f64::NAN), "weight_decay");
     assert_invalid(Lion::default().lr(-1e-4), "lr");
+    assert_invalid(Lamb::default().betas((0.9, 1.0)), "betas.1");
+    assert_invalid(Lamb::default().eps(0.0), "eps");
+    assert_invalid(Lamb::default().weight_decay(f64::NAN), "weight_decay");
 }
 
 #[test]
@@ -102,6 +105,7 @@ fn every_default_is_valid() {
         Rprop::default().into(),
         Asgd::default().into(),
         Lion::default().into(),
+        Lamb::default().into(),
     ] {
         let o: Optimizer = o;
         o.validate().unwrap();

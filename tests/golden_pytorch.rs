@@ -4,7 +4,9 @@
 //! `tests/golden/pytorch_optim.rs` by `tests/golden/pytorch_optim.py` (torch 2.15.0, CPU,
 //! foreach=False); each constant sits under the exact constructor call that produced it.
 //! Lion, which torch.optim lacks, is checked against `tests/golden/lion_reference.rs`, written
-//! by `tests/golden/lion_reference.py` from the paper's Algorithm 2 in torch's f32 operations.
+//! by `tests/golden/lion_reference.py` from the paper's Algorithm 2 in torch's f32 operations,
+//! and LAMB against `tests/golden/lamb_reference.rs` (`tests/golden/lamb_reference.py`: apex's
+//! FusedLAMB in torch's f32 operations).
 //!
 //! Tolerance: PyTorch's single-tensor path rounds differently in places (it computes m with
 //! `lerp`, and some scalars in f64 before one f32 rounding), so results agree to a few f32 ULP
@@ -15,14 +17,18 @@
 mod common;
 
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, GpuOptimizer, Lion, NAdam, Optimizer, RAdam,
-    RmsProp, Rprop, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, GpuOptimizer, Lamb, Lion, NAdam, Optimizer,
+    RAdam, RmsProp, Rprop, Sgd,
 };
 
 include!("golden/pytorch_optim.rs");
 
 mod lion_reference {
     include!("golden/lion_reference.rs");
+}
+
+mod lamb_reference {
+    include!("golden/lamb_reference.rs");
 }
 
 fn check(optimizer: impl Into<Optimizer>, golden: &[[f32; 7]]) {
@@ -265,5 +271,36 @@ fn lion_decay_maximize() {
             .weight_decay(0.1)
             .maximize(true),
         &lion_reference::LION_DECAY_MAXIMIZE,
+    );
+}
+
+#[test]
+fn lamb() {
+    check(
+        Lamb::default().lr(0.05).weight_decay(0.1),
+        &lamb_reference::LAMB,
+    );
+}
+
+#[test]
+fn lamb_no_decay() {
+    check(
+        Lamb::default()
+            .lr(0.05)
+            .betas((0.8, 0.99))
+            .weight_decay(0.0),
+        &lamb_reference::LAMB_NO_DECAY,
+    );
+}
+
+#[test]
+fn lamb_nvlamb_maximize() {
+    check(
+        Lamb::default()
+            .lr(0.05)
+            .weight_decay(0.0)
+            .use_nvlamb(true)
+            .maximize(true),
+        &lamb_reference::LAMB_NVLAMB_MAXIMIZE,
     );
 }

@@ -138,4 +138,7 @@ variant_tests! {
     lion => "lion",
     lion_decay => "lion-decay",
     lion_maximize => "lion-maximize",
+    lamb => "lamb",
+    lamb_no_decay => "lamb-no-decay",
+    lamb_nvlamb => "lamb-nvlamb",
 }

@@ -314,6 +314,12 @@ fn worker() {
                 Ok(_) => report.errors.push("built".into()),
                 Err(e) => report.errors.push(e.to_string()),
             }
+            // LAMB, whose trust ratio needs whole tensors: refused on every rank.
+            let lamb = vec![ParamGroup::new(wgoptim::Lamb::default()).tensor("w", &[64, 10])];
+            match ZeroOptimizer::with_groups(&world, lamb, |g| CpuOptimizer::with_groups(&cpu, g)) {
+                Ok(_) => report.errors.push("built".into()),
+                Err(e) => report.errors.push(e.to_string()),
+            }
             // A group that does not exist, and a NaN learning rate: refused on every rank.
             let mut z = build("adam", &world, groups("adam")).unwrap();
             for (g, lr) in [(2, 0.1), (1, f64::NAN)] {
@@ -617,7 +623,7 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     // The step refused at t = 3 was not taken: the run equals 20 good steps.
     let want = bits(&reference("adam", None, 0, STEPS).read_params().unwrap());
     for r in reports(&dir, "bad", 2) {
-        assert_eq!(r.errors.len(), 7, "rank {}: {:?}", r.rank, r.errors);
+        assert_eq!(r.errors.len(), 8, "rank {}: {:?}", r.rank, r.errors);
         assert_error(&r, 0, "tensor layout differs");
         assert_error(&r, 1, "optimizer differs");
         let foreign = if r.rank == 1 {
@@ -628,12 +634,13 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
         for (i, want) in [
             (2, foreign),
             (3, "MPI's i32 counts"),
-            (4, "group 2"),
-            (5, "lr"),
+            (4, "lamb cannot be sharded"),
+            (5, "group 2"),
+            (6, "lr"),
         ] {
             assert_error(&r, i, want);
         }
-        let length = &r.errors[6];
+        let length = &r.errors[7];
         if r.rank == 1 {
             assert!(length.contains("gradients"), "{length}");
         } else {

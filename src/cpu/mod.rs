@@ -10,6 +10,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod asgd;
+pub mod lamb;
 pub mod lion;
 pub mod rmsprop;
 pub mod rprop;
@@ -172,6 +173,15 @@ fn twin_slices(
         Optimizer::Lion(_) => for_each(params, grads, state, |p, g, s| {
             lion::update(step, dev, [], p, g, s)
         }),
+        // Per tensor, not per element: the slices are one tensor here (`twin_step`); the
+        // backend runs `lamb::step` on its groups' tensors itself, never through tasks.
+        Optimizer::Lamb(o) => {
+            let [m, v, _] = state;
+            let whole = 0..params.len();
+            let tensors = std::slice::from_ref(&whole);
+            let ctx = CpuContext::new();
+            lamb::step(o, step, dev, tensors, params, grads, [m, v], &ctx);
+        }
     }
 }
 
@@ -283,6 +293,8 @@ pub struct Oracle {
     slack: Vec<f64>,
     /// Lion: per element, a bound on the f32 momentum's distance from the oracle's.
     m_error: Vec<f64>,
+    /// The tensors (element ranges) of per-tensor rules (LAMB): the whole vector unless given.
+    tensors: Vec<std::ops::Range<usize>>,
 }
 
 impl Oracle {
@@ -295,7 +307,20 @@ impl Oracle {
             state: new_state(&optimizer, params.len()),
             slack: vec![0.0; params.len()],
             m_error: vec![0.0; params.len()],
+            tensors: std::iter::once(0..params.len()).collect(),
         })
+    }
+
+    /// The oracle starting from `params`, whose per-tensor rules (LAMB) see the tensors
+    /// `tensors` (element ranges, in order, inside the vector).
+    pub fn with_tensors(
+        optimizer: impl Into<Optimizer>,
+        params: &[f32],
+        tensors: Vec<std::ops::Range<usize>>,
+    ) -> Result<Self> {
+        let mut oracle = Self::new(optimizer, params)?;
+        oracle.tensors = tensors;
+        Ok(oracle)
     }
 
     /// Sets the learning rate of the following steps.
@@ -343,6 +368,10 @@ impl Oracle {
             Optimizer::Asgd(o) => for_each(params, grads, state, |p, x, s| {
                 asgd::oracle(o, lr, t, p, g(x), s)
             }),
+            Optimizer::Lamb(o) => {
+                let [m, v, _] = state;
+                lamb::oracle(o, lr, t, &self.tensors, params, grads, m, v);
+            }
             Optimizer::Lion(o) => {
                 let elements = params.iter_mut().zip(grads).zip(state[0].iter_mut());
                 let bookkeeping = self.m_error.iter_mut().zip(&mut self.slack);

@@ -23,6 +23,8 @@ struct Segment {
     /// State in binding-slot order, indexed from the group's first element, in its stored form
     /// (f32, bf16 or int8); `None` where the variant has no such slot.
     state: [StoredState; 3],
+    /// The group's tensors (element ranges from its start), for per-tensor rules (LAMB).
+    tensors: Vec<std::ops::Range<usize>>,
 }
 
 /// An optimizer over `len()` f32 parameters in host memory, stepped by the kernels' f32 twins:
@@ -85,6 +87,22 @@ impl CpuOptimizer {
                 continue;
             }
             let range = segment.offset..segment.offset + segment.len;
+            if let Optimizer::Lamb(o) = &segment.progress.optimizer {
+                let [StoredState::F32(m), StoredState::F32(v), _] = &mut segment.state else {
+                    unreachable!("LAMB validates to f32 state");
+                };
+                super::lamb::step(
+                    o,
+                    uniform,
+                    dev,
+                    &segment.tensors,
+                    &mut self.params[range.clone()],
+                    &self.grads[range],
+                    [m, v],
+                    &self.ctx,
+                );
+                continue;
+            }
             stored_step(
                 &segment.progress.optimizer,
                 uniform,
@@ -177,6 +195,10 @@ impl CpuOptimizer {
                     len: seg_len,
                     progress: Progress::new(optimizer)?,
                     state,
+                    tensors: crate::layout::tensor_ranges(
+                        layout.as_ref(),
+                        offset..offset + seg_len,
+                    ),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -24,6 +24,8 @@ pub enum BufferRole {
     State,
     /// Per-step and per-chunk uniforms.
     Uniform,
+    /// Per-tensor rules (LAMB): the piece and tensor tables and their sums.
+    Tables,
 }
 
 /// One buffer this optimizer allocated (adopted buffers are not listed).

@@ -78,17 +78,6 @@ pub fn scoped<T>(device: &wgpu::Device, f: impl FnOnce() -> T) -> Result<T> {
     }
 }
 
-/// A compute pipeline for entry point `main` with override `constants`.
-pub fn compute_pipeline(
-    device: &wgpu::Device,
-    label: &str,
-    layout: &wgpu::PipelineLayout,
-    module: &wgpu::ShaderModule,
-    constants: &[(&str, f64)],
-) -> wgpu::ComputePipeline {
-    compute_pipeline_entry(device, label, layout, module, "main", constants)
-}
-
 /// A compute pipeline for `entry` with override `constants`.
 pub fn compute_pipeline_entry(
     device: &wgpu::Device,

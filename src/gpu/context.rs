@@ -243,9 +243,14 @@ impl GpuContext {
     /// default, or (tuning) the one cached for this adapter, timed now if there is none (the
     /// built-in default if timing fails).
     pub fn shape_for(&self, optimizer: &Optimizer) -> Result<KernelShape> {
-        if super::kernel::KernelKey::of(optimizer).blockwise() {
+        let key = super::kernel::KernelKey::of(optimizer);
+        if key.blockwise() {
             // One shape only: a workgroup holds whole quantization blocks.
             return Ok(KernelShape::BLOCKWISE);
+        }
+        if key.per_tensor() {
+            // One shape only: a workgroup is one piece (shaders/pieces.wgsl).
+            return Ok(KernelShape::PER_TENSOR);
         }
         let builtin = KernelShape::for_state_tensors(optimizer.state_layout().slots.len());
         match self.inner.shapes {

@@ -40,6 +40,10 @@ impl KernelShape {
     /// invocations, so that a workgroup holds whole quantization blocks. Not tuned.
     pub const BLOCKWISE: KernelShape = KernelShape::contiguous(1);
 
+    /// The per-tensor driver's fixed shape: a workgroup is one piece of 256 invocations × 4
+    /// contiguous vec4 blocks (`shaders/pieces.wgsl`). Not tuned.
+    pub const PER_TENSOR: KernelShape = KernelShape::contiguous(4);
+
     /// `vecs` contiguous vec4 blocks per invocation, 256 invocations per workgroup.
     pub const fn contiguous(vecs: u32) -> Self {
         Self {
@@ -115,6 +119,7 @@ const STATE_BF16: &str = include_str!("../../shaders/state_bf16.wgsl");
 const STATE_INT8: &str = include_str!("../../shaders/state_int8.wgsl");
 const ELEMENTWISE_DRIVER: &str = include_str!("../../shaders/elementwise.wgsl");
 const BLOCKWISE_DRIVER: &str = include_str!("../../shaders/blockwise.wgsl");
+const PIECES_DRIVER: &str = include_str!("../../shaders/pieces.wgsl");
 const NORM: &str = include_str!("../../shaders/norm.wgsl");
 
 /// Binding of the bf16 model copy of master-weight parameters.
@@ -122,6 +127,15 @@ pub(crate) const MODEL_BINDING: u32 = 7;
 
 /// Binding of the block-wise kernel's code tables.
 pub(crate) const CODE_TABLES_BINDING: u32 = 10;
+
+/// Binding of the per-tensor driver's piece and tensor tables (`shaders/pieces.wgsl`).
+pub(crate) const PIECE_TABLES_BINDING: u32 = 10;
+
+/// Binding of the per-tensor driver's sums and trust ratios.
+pub(crate) const PIECE_SUMS_BINDING: u32 = 11;
+
+/// The entry points of the per-tensor driver, in the order a step runs them.
+pub const PIECE_ENTRIES: [&str; 3] = ["moments_pass", "finish_pass", "apply_pass"];
 
 /// Binding of the absmax buffer of int8 state slot `slot`.
 pub(crate) fn absmax_binding(slot: usize) -> u32 {
@@ -184,6 +198,11 @@ impl KernelKey {
         self.dtype == StateDType::Int8 && self.used.iter().any(|&u| u)
     }
 
+    /// Whether the kernel runs the per-tensor driver (`shaders/pieces.wgsl`: LAMB).
+    pub fn per_tensor(&self) -> bool {
+        self.kernel.per_tensor()
+    }
+
     /// Storage buffers the kernel binds: parameters, gradients, every state binding of the
     /// family, the control block, the step scalars; block-wise kernels add the code tables and
     /// one absmax per used slot (int8 AMSGrad: 11).
@@ -195,7 +214,8 @@ impl KernelKey {
             0
         };
         let model = u32::from(self.params == ParamDType::Bf16Master);
-        4 + state + blockwise + model
+        let tables = if self.per_tensor() { 2 } else { 0 };
+        4 + state + blockwise + model + tables
     }
 
     /// Checks that `limits` allow this kernel's bindings (more than [`super::required_limits`]
@@ -205,6 +225,7 @@ impl KernelKey {
         // element-wise kernel, the absmax of the last used slot of a block-wise one.
         let bindings = match (0..3).rev().find(|&k| self.used[k]) {
             Some(k) if self.blockwise() => absmax_binding(k) + 1,
+            _ if self.per_tensor() => PIECE_SUMS_BINDING + 1,
             _ => 10,
         };
         super::context::require_limits(&[
@@ -246,6 +267,7 @@ pub fn shader_source(key: KernelKey) -> String {
         Kernel::Rprop => include_str!("../../shaders/rprop.wgsl"),
         Kernel::Asgd => include_str!("../../shaders/asgd.wgsl"),
         Kernel::Lion => include_str!("../../shaders/lion.wgsl"),
+        Kernel::Lamb => include_str!("../../shaders/lamb.wgsl"),
     };
     let mut states = String::new();
     let mut finish = String::from(
@@ -274,7 +296,9 @@ pub fn shader_source(key: KernelKey) -> String {
         }
     }
     finish.push_str("}\n");
-    let driver = if key.blockwise() {
+    let driver = if key.per_tensor() {
+        PIECES_DRIVER
+    } else if key.blockwise() {
         BLOCKWISE_DRIVER
     } else {
         ELEMENTWISE_DRIVER
@@ -317,7 +341,7 @@ pub fn pipeline_constants(
     shape: KernelShape,
 ) -> Vec<(&'static str, f64)> {
     let mut constants = Vec::new();
-    if !key.blockwise() {
+    if !key.blockwise() && !key.per_tensor() {
         constants.extend([
             ("WORKGROUP_SIZE", f64::from(shape.workgroup_size)),
             ("VECS_PER_INVOCATION", f64::from(shape.vecs_per_invocation)),
@@ -378,6 +402,10 @@ fn bind_group_layout(device: &wgpu::Device, key: KernelKey) -> wgpu::BindGroupLa
             entries.push(entry(absmax_binding(k), storage(false)));
         }
     }
+    if key.per_tensor() {
+        entries.push(entry(PIECE_TABLES_BINDING, storage(true)));
+        entries.push(entry(PIECE_SUMS_BINDING, storage(false)));
+    }
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some(kernel.name()),
         entries: &entries,
@@ -403,7 +431,7 @@ pub(crate) struct KernelCache {
             wgpu::ComputePipeline,
         ),
     >,
-    pipelines: HashMap<(KernelKey, Vec<bool>, KernelShape), wgpu::ComputePipeline>,
+    pipelines: HashMap<(KernelKey, Vec<bool>, KernelShape, &'static str), wgpu::ComputePipeline>,
     /// Pipelines compiled so far (a test checks that stepping compiles none).
     pub created: usize,
 }
@@ -456,13 +484,15 @@ impl KernelCache {
         (layout.clone(), partial.clone(), finish.clone())
     }
 
-    /// The bind-group layout and pipeline of `(key, variant, shape)`, compiled if new.
-    pub fn get(
+    /// The bind-group layout and the pipeline of `(key, variant, shape)` for entry point
+    /// `entry` (`main`; the per-tensor driver's three passes), compiled if new.
+    pub fn get_entry(
         &mut self,
         device: &wgpu::Device,
         key: KernelKey,
         variant: &[bool],
         shape: KernelShape,
+        entry: &'static str,
     ) -> (wgpu::BindGroupLayout, wgpu::ComputePipeline) {
         let kernel = key.kernel;
         let family = self.families.entry(key).or_insert_with(|| {
@@ -481,15 +511,16 @@ impl KernelCache {
         let created = &mut self.created;
         let pipeline = self
             .pipelines
-            .entry((key, variant.to_vec(), shape))
+            .entry((key, variant.to_vec(), shape, entry))
             .or_insert_with(|| {
                 *created += 1;
                 let constants = pipeline_constants(key, variant, shape);
-                super::compat::compute_pipeline(
+                super::compat::compute_pipeline_entry(
                     device,
                     kernel.name(),
                     &family.pipeline_layout,
                     &family.module,
+                    entry,
                     &constants,
                 )
             });

@@ -289,8 +289,17 @@ impl GpuOptimizer {
                 .iter()
                 .zip(shapes)
                 .map(|(&(optimizer, offset, seg_len), shape)| {
-                    let mut segment =
-                        Segment::build(ctx, optimizer, shape, offset, seg_len, &mut allocations)?;
+                    let tensors =
+                        crate::layout::tensor_ranges(layout.as_ref(), offset..offset + seg_len);
+                    let mut segment = Segment::build(
+                        ctx,
+                        optimizer,
+                        shape,
+                        offset,
+                        seg_len,
+                        &tensors,
+                        &mut allocations,
+                    )?;
                     segment.bind(
                         ctx,
                         [&params, &grads],

@@ -9,9 +9,12 @@ use wgpu::util::DeviceExt;
 use super::buffers::{Allocation, BufferRole, DATA_USAGE};
 use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
-use super::kernel::{CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, absmax_binding};
+use super::kernel::{
+    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, PIECE_ENTRIES, PIECE_SUMS_BINDING,
+    PIECE_TABLES_BINDING, absmax_binding,
+};
 use crate::backend::Progress;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::optim::{Optimizer, StateDType, StateSlot};
 use crate::precision::{BLOCK, StoredState};
 use crate::uniform::{ChunkUniform, StepScalars, StepUniform};
@@ -59,6 +62,64 @@ struct Launch {
     workgroups: [u32; 2],
 }
 
+/// What the per-tensor driver (`shaders/pieces.wgsl`) adds to a segment: its tables and sums,
+/// each chunk's pieces, and its three pipelines.
+struct PerTensor {
+    tables: wgpu::Buffer,
+    sums: wgpu::Buffer,
+    /// Per chunk: its pieces' workgroups (x, y).
+    workgroups: Vec<[u32; 2]>,
+    tensors: u32,
+    /// `moments_pass`, `finish_pass`, `apply_pass`.
+    pipelines: [wgpu::ComputePipeline; 3],
+}
+
+/// The rows of the per-tensor driver's tables, and each chunk's (first piece, pieces).
+type PieceTables = (Vec<[u32; 4]>, Vec<(u32, u32)>);
+
+/// The per-tensor driver's tables for `tensors` (element ranges from the group's start) over
+/// `chunks`: `[(pieces, tensors, 0, 0), piece…, tensor run…]` as `shaders/pieces.wgsl` reads
+/// them, each chunk's first piece and piece count. The pieces are the CPU twin's
+/// (`cpu::lamb::pieces`); a chunk seam off their grid is refused.
+fn piece_tables(tensors: &[std::ops::Range<usize>], chunks: &[Chunk]) -> Result<PieceTables> {
+    use crate::cpu::lamb::{PIECE_ELEMENTS, pieces};
+    let pieces = pieces(tensors);
+    let mut rows = vec![[pieces.len() as u32, tensors.len() as u32, 0, 0]];
+    let mut per_chunk = Vec::new();
+    for c in chunks {
+        let start = (c.offset_bytes / 4) as usize;
+        let end = start + c.elements as usize;
+        if !start.is_multiple_of(PIECE_ELEMENTS) {
+            return Err(Error::InvalidShape(format!(
+                "a binding chunk starts at element {start}, off the per-tensor pieces' grid of \
+                 {PIECE_ELEMENTS}: the device's storage binding limit is too small for LAMB"
+            )));
+        }
+        let first = rows.len() as u32 - 1;
+        for p in pieces
+            .iter()
+            .filter(|p| (start..end).contains(&p.range.start))
+        {
+            let len = p.range.len();
+            let lanes = len - 4 * (len.div_ceil(4) - 1);
+            rows.push([
+                p.tensor as u32,
+                ((p.range.start - start) / 4) as u32,
+                len.div_ceil(4) as u32,
+                lanes as u32,
+            ]);
+        }
+        per_chunk.push((first, rows.len() as u32 - 1 - first));
+    }
+    let mut first = 0u32;
+    for t in 0..tensors.len() {
+        let count = pieces.iter().filter(|p| p.tensor == t).count() as u32;
+        rows.push([first, count, 0, 0]);
+        first += count;
+    }
+    Ok((rows, per_chunk))
+}
+
 pub(crate) struct Segment {
     /// First element of the range in the flat buffers (a bindable offset).
     pub offset: usize,
@@ -76,6 +137,8 @@ pub(crate) struct Segment {
     layout: wgpu::BindGroupLayout,
     pipeline: wgpu::ComputePipeline,
     launches: Vec<Launch>,
+    /// The per-tensor driver's part (LAMB), `None` for the element-wise families.
+    per_tensor: Option<PerTensor>,
     /// Skipping on: the step scalars of a window of device step counts, entry t at
     /// t mod SCALAR_RING (the device may lag the host by the steps it skipped).
     pub scalar_ring: Option<wgpu::Buffer>,
@@ -101,12 +164,14 @@ impl Segment {
     /// Allocates the state and uniforms of `optimizer` over `len` elements starting at
     /// `offset`, and fetches (or compiles) its pipeline of `shape`. Call inside an error scope, then
     /// [`Segment::bind`].
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         ctx: &GpuContext,
         optimizer: Optimizer,
         shape: KernelShape,
         offset: usize,
         len: usize,
+        tensors: &[std::ops::Range<usize>],
         allocations: &mut Vec<Allocation>,
     ) -> Result<Self> {
         let optimizer = optimizer.resolved_for(len);
@@ -169,12 +234,27 @@ impl Segment {
             mapped_at_creation: false,
         });
         let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
+        let tables = if key.per_tensor() {
+            Some(piece_tables(tensors, &chunks)?)
+        } else {
+            None
+        };
         let mut chunk_bytes = vec![0u8; chunks.len() * uniform_align as usize];
         for (i, c) in chunks.iter().enumerate() {
             let at = i * uniform_align as usize;
-            let uniform = ChunkUniform {
-                first_vec: ((offset as u64 * 4 + c.offset_bytes) / 16) as u32,
-                ..ChunkUniform::for_len(c.elements)
+            let first_vec = ((offset as u64 * 4 + c.offset_bytes) / 16) as u32;
+            let uniform = match &tables {
+                // The per-tensor driver: this chunk's first piece and its number of pieces.
+                Some((_, per_chunk)) => ChunkUniform {
+                    full_vecs: per_chunk[i].1,
+                    tail_lanes: 0,
+                    first_partial: per_chunk[i].0,
+                    first_vec,
+                },
+                None => ChunkUniform {
+                    first_vec,
+                    ..ChunkUniform::for_len(c.elements)
+                },
             };
             chunk_bytes[at..at + 16].copy_from_slice(bytemuck::bytes_of(&uniform));
         }
@@ -194,7 +274,59 @@ impl Segment {
                 bytes: size,
             });
         }
-        let (layout, pipeline) = ctx.kernels().get(device, key, &optimizer.variant(), shape);
+        // The per-tensor driver has no `main`: its first pass stands in (unused by `encode`).
+        let entry = if key.per_tensor() {
+            PIECE_ENTRIES[0]
+        } else {
+            "main"
+        };
+        let (layout, pipeline) =
+            ctx.kernels()
+                .get_entry(device, key, &optimizer.variant(), shape, entry);
+        let per_tensor = match tables {
+            Some((rows, per_chunk)) => {
+                let max_dim = u64::from(limits.max_compute_workgroups_per_dimension.max(1));
+                let workgroups = per_chunk
+                    .iter()
+                    .map(|&(_, count)| {
+                        let x = u64::from(count).min(max_dim).max(1);
+                        [x as u32, u64::from(count).div_ceil(x) as u32]
+                    })
+                    .collect();
+                let tables = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("per-tensor tables"),
+                    contents: bytemuck::cast_slice(&rows),
+                    usage: wgpu::BufferUsages::STORAGE,
+                });
+                let header = rows[0];
+                let sums = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("per-tensor sums"),
+                    size: 8 * u64::from(header[0] + header[1]).max(1),
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                });
+                for (label, b) in [("per-tensor tables", &tables), ("per-tensor sums", &sums)] {
+                    allocations.push(Allocation {
+                        label: label.into(),
+                        role: BufferRole::Tables,
+                        bytes: b.size(),
+                    });
+                }
+                let pipelines = PIECE_ENTRIES.map(|entry| {
+                    ctx.kernels()
+                        .get_entry(device, key, &optimizer.variant(), shape, entry)
+                        .1
+                });
+                Some(PerTensor {
+                    tables,
+                    sums,
+                    workgroups,
+                    tensors: header[1],
+                    pipelines,
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             offset,
             len,
@@ -208,6 +340,7 @@ impl Segment {
             layout,
             pipeline,
             launches: Vec::new(),
+            per_tensor,
             scalar_ring: None,
             scalars_written_with: None,
             uniform_ring,
@@ -321,6 +454,16 @@ impl Segment {
                         });
                     }
                 }
+                if let Some(pt) = &self.per_tensor {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: PIECE_TABLES_BINDING,
+                        resource: pt.tables.as_entire_binding(),
+                    });
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: PIECE_SUMS_BINDING,
+                        resource: pt.sums.as_entire_binding(),
+                    });
+                }
                 Launch {
                     bind_group: device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(kernel.name()),
@@ -383,6 +526,23 @@ impl Segment {
 
     /// Records this segment's dispatches.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        if let Some(pt) = &self.per_tensor {
+            // moments per chunk, finish once (any chunk's bind group holds the tables and
+            // sums), apply per chunk.
+            let [moments, finish, apply] = &pt.pipelines;
+            let per_chunk = |pass: &mut wgpu::ComputePass<'_>, pipeline| {
+                pass.set_pipeline(pipeline);
+                for (launch, &[x, y]) in self.launches.iter().zip(&pt.workgroups) {
+                    pass.set_bind_group(0, &launch.bind_group, &[]);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
+            };
+            per_chunk(pass, moments);
+            pass.set_pipeline(finish);
+            pass.dispatch_workgroups(pt.tensors.div_ceil(64), 1, 1);
+            per_chunk(pass, apply);
+            return;
+        }
         pass.set_pipeline(&self.pipeline);
         for launch in &self.launches {
             pass.set_bind_group(0, &launch.bind_group, &[]);

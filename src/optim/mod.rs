@@ -8,6 +8,7 @@ mod adagrad;
 mod adam;
 mod adamax;
 mod asgd;
+mod lamb;
 mod lion;
 mod nadam;
 mod radam;
@@ -21,6 +22,7 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use asgd::Asgd;
+pub use lamb::Lamb;
 pub use lion::Lion;
 pub use nadam::NAdam;
 pub use radam::RAdam;
@@ -57,11 +59,13 @@ pub enum Kernel {
     Asgd,
     /// `shaders/lion.wgsl`
     Lion,
+    /// `shaders/lamb.wgsl`, on the per-tensor driver `shaders/pieces.wgsl`
+    Lamb,
 }
 
 impl Kernel {
     /// Every kernel family.
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::Sgd,
         Kernel::RmsProp,
         Kernel::Adam,
@@ -71,6 +75,7 @@ impl Kernel {
         Kernel::Rprop,
         Kernel::Asgd,
         Kernel::Lion,
+        Kernel::Lamb,
     ];
 
     /// The family's file name in `shaders/`, without extension.
@@ -85,6 +90,7 @@ impl Kernel {
             Kernel::Rprop => "rprop",
             Kernel::Asgd => "asgd",
             Kernel::Lion => "lion",
+            Kernel::Lamb => "lamb",
         }
     }
 
@@ -100,7 +106,14 @@ impl Kernel {
             Kernel::Rprop => &["prev", "step_size"],
             Kernel::Asgd => &["ax"],
             Kernel::Lion => &["exp_avg"],
+            Kernel::Lamb => &["exp_avg", "exp_avg_sq"],
         }
+    }
+
+    /// Whether the family needs per-tensor sums inside a step (LAMB's trust ratio): its kernel
+    /// runs on the per-tensor driver, three passes over pieces of one tensor each.
+    pub fn per_tensor(self) -> bool {
+        self == Kernel::Lamb
     }
 
     /// Number of state bindings the family's kernel declares (bindings 4, 5, …).
@@ -114,6 +127,7 @@ impl Kernel {
             Kernel::Sgd => &["MOMENTUM", "NESTEROV"],
             Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
             Kernel::Adam => &["AMSGRAD", "RECTIFIED", "NESTEROV"],
+            Kernel::Lamb => &["ADAPT"],
             Kernel::Adagrad
             | Kernel::Adamax
             | Kernel::Adadelta
@@ -242,6 +256,8 @@ pub enum Optimizer {
     Asgd(Asgd),
     /// [`Lion`]
     Lion(Lion),
+    /// [`Lamb`]
+    Lamb(Lamb),
 }
 
 impl From<Sgd> for Optimizer {
@@ -307,9 +323,15 @@ impl From<Lion> for Optimizer {
     }
 }
 
+impl From<Lamb> for Optimizer {
+    fn from(o: Lamb) -> Self {
+        Optimizer::Lamb(o)
+    }
+}
+
 impl Optimizer {
     /// Short name: `sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`,
-    /// `nadam`, `rprop`, `asgd` or `lion`.
+    /// `nadam`, `rprop`, `asgd`, `lion` or `lamb`.
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd(_) => "sgd",
@@ -324,6 +346,7 @@ impl Optimizer {
             Optimizer::Rprop(_) => "rprop",
             Optimizer::Asgd(_) => "asgd",
             Optimizer::Lion(_) => "lion",
+            Optimizer::Lamb(_) => "lamb",
         }
     }
 
@@ -341,6 +364,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => o.validate(),
             Optimizer::Asgd(o) => o.validate(),
             Optimizer::Lion(o) => o.validate(),
+            Optimizer::Lamb(o) => o.validate(),
         }
     }
 
@@ -358,6 +382,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => o.lr,
             Optimizer::Asgd(o) => o.lr,
             Optimizer::Lion(o) => o.lr,
+            Optimizer::Lamb(o) => o.lr,
         }
     }
 
@@ -375,6 +400,7 @@ impl Optimizer {
             Optimizer::Rprop(_) => Kernel::Rprop,
             Optimizer::Asgd(_) => Kernel::Asgd,
             Optimizer::Lion(_) => Kernel::Lion,
+            Optimizer::Lamb(_) => Kernel::Lamb,
         }
     }
 
@@ -387,6 +413,7 @@ impl Optimizer {
             Optimizer::Adam(o) => o.variant().to_vec(),
             Optimizer::RAdam(o) => o.variant().to_vec(),
             Optimizer::NAdam(o) => o.variant().to_vec(),
+            Optimizer::Lamb(o) => o.variant().to_vec(),
             Optimizer::Adagrad(_)
             | Optimizer::Adamax(_)
             | Optimizer::Adadelta(_)
@@ -410,6 +437,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => o.precision,
             Optimizer::Asgd(o) => o.precision,
             Optimizer::Lion(o) => o.precision,
+            Optimizer::Lamb(o) => o.precision,
         }
     }
 
@@ -427,6 +455,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => Optimizer::Rprop(Rprop { precision, ..o }),
             Optimizer::Asgd(o) => Optimizer::Asgd(Asgd { precision, ..o }),
             Optimizer::Lion(o) => Optimizer::Lion(Lion { precision, ..o }),
+            Optimizer::Lamb(o) => Optimizer::Lamb(Lamb { precision, ..o }),
         }
     }
 
@@ -511,7 +540,7 @@ impl Optimizer {
                 push("exp_avg", 0, 0.0);
                 push("exp_inf", 1, 0.0);
             }
-            Optimizer::RAdam(_) | Optimizer::NAdam(_) => {
+            Optimizer::RAdam(_) | Optimizer::NAdam(_) | Optimizer::Lamb(_) => {
                 push("exp_avg", 0, 0.0);
                 push("exp_avg_sq", 1, 0.0);
             }
@@ -544,6 +573,7 @@ impl Optimizer {
             | Optimizer::Rprop(_)
             | Optimizer::Asgd(_) => false,
             Optimizer::Adamax(_) | Optimizer::RAdam(_) | Optimizer::Lion(_) => true,
+            Optimizer::Lamb(_) => true,
         }
     }
 
@@ -557,6 +587,7 @@ impl Optimizer {
             Optimizer::Adamax(o) => Optimizer::Adamax(o.betas((m, o.betas.1))),
             Optimizer::RAdam(o) => Optimizer::RAdam(o.betas((m, o.betas.1))),
             Optimizer::Lion(o) => Optimizer::Lion(o.betas((m, o.betas.1))),
+            Optimizer::Lamb(o) => Optimizer::Lamb(o.betas((m, o.betas.1))),
             Optimizer::Adadelta(_)
             | Optimizer::NAdam(_)
             | Optimizer::Rprop(_)
@@ -578,6 +609,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => Optimizer::Rprop(o.lr(lr)),
             Optimizer::Asgd(o) => Optimizer::Asgd(o.lr(lr)),
             Optimizer::Lion(o) => Optimizer::Lion(o.lr(lr)),
+            Optimizer::Lamb(o) => Optimizer::Lamb(o.lr(lr)),
         }
     }
 
@@ -595,6 +627,7 @@ impl Optimizer {
             Optimizer::NAdam(o) => Optimizer::NAdam(o.weight_decay(weight_decay)),
             Optimizer::Asgd(o) => Optimizer::Asgd(o.weight_decay(weight_decay)),
             Optimizer::Lion(o) => Optimizer::Lion(o.weight_decay(weight_decay)),
+            Optimizer::Lamb(o) => Optimizer::Lamb(o.weight_decay(weight_decay)),
             Optimizer::Rprop(o) => Optimizer::Rprop(o),
         }
     }
@@ -624,6 +657,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => o.uniform(lr, 1),
             Optimizer::Asgd(o) => o.deferred_uniform(lr),
             Optimizer::Lion(o) => o.uniform(lr, 1),
+            Optimizer::Lamb(o) => o.uniform_with(lr, 1.0, 1.0),
         }
     }
 
@@ -670,6 +704,14 @@ impl Optimizer {
                     ..StepScalars::ONES
                 }
             }
+            Optimizer::Lamb(o) => {
+                let adam = o.adam();
+                StepScalars {
+                    lr2_mul: (1.0 / adam.bias_correction1(t)) as f32,
+                    bias_correction2_sqrt: adam.bias_correction2(t).sqrt() as f32,
+                    ..StepScalars::ONES
+                }
+            }
             Optimizer::Asgd(o) => {
                 let divisor = o.eta_divisor(o.lr, t);
                 StepScalars {
@@ -701,6 +743,7 @@ impl Optimizer {
             Optimizer::Rprop(o) => o.uniform(lr, t),
             Optimizer::Asgd(o) => o.uniform(lr, t),
             Optimizer::Lion(o) => o.uniform(lr, t),
+            Optimizer::Lamb(o) => o.uniform(lr, t),
         };
         StepUniform {
             t: t as u32,

@@ -1,16 +1,17 @@
 //! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
 //! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`, `nadam`,
-//! `rprop`, `asgd`, and `lion` after the authors' port; case-insensitive) and argument names
+//! `rprop`, `asgd`, `lion` after the authors' port and `lamb` after apex's `FusedLAMB`;
+//! case-insensitive) and argument names
 //! (`lr`, `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `rho`,
 //! `momentum_decay`, `decoupled_weight_decay`, `etas=0.5,1.2`, `step_sizes=1e-6,50`, `lambd`,
-//! `t0`, `maximize`), with
+//! `t0`, `use_nvlamb`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
 //! or `int8`, `state_min_len`), the gradients' type (`grad_dtype=f16` or `bf16`) and the
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, GradDType, Lion, NAdam, Optimizer, ParamDType,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, GradDType, Lamb, Lion, NAdam, Optimizer, ParamDType,
     Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
 };
 use crate::args::Args;
@@ -221,10 +222,23 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             }
             .into()
         }
+        "lamb" => {
+            let d = Lamb::default();
+            Lamb {
+                lr: a.f64_or("lr", d.lr)?,
+                betas: betas(&mut a, name, d.betas)?,
+                eps: a.f64_or("eps", d.eps)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                use_nvlamb: a.bool_or("use_nvlamb", d.use_nvlamb)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
         _ => {
             return Err(Error::Argument(format!(
                 "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad, adamax, \
-                 radam, adadelta, nadam, rprop, asgd, lion"
+                 radam, adadelta, nadam, rprop, asgd, lion, lamb"
             )));
         }
     };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::api;
 use crate::demo::surfaces::Surface;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 use crate::precision::{GradDType, ParamDType, StateDType};
 
@@ -112,6 +112,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
         "centered",
         "amsgrad",
         "decoupled_weight_decay",
+        "use_nvlamb",
         "maximize",
     ] {
         if !fields.contains_key(key) {
@@ -139,6 +140,7 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             "centered" => boolean("centered", get(key)),
             "amsgrad" => boolean("amsgrad", get(key)),
             "decoupled_weight_decay" => boolean("decoupled_weight_decay", get(key)),
+            "use_nvlamb" => boolean("use_nvlamb", get(key)),
             _ => boolean("maximize", get(key)),
         });
     }
@@ -191,6 +193,7 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
         Optimizer::Rprop(s) => ("rprop", to_value(s)),
         Optimizer::Asgd(s) => ("asgd", to_value(s)),
         Optimizer::Lion(s) => ("lion", to_value(s)),
+        Optimizer::Lamb(s) => ("lamb", to_value(s)),
     };
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");
@@ -224,6 +227,7 @@ pub fn catalog(device: &str) -> Value {
         {"name": "rprop", "class": "Rprop", "params": optimizer_params(to_value(Rprop::default()))},
         {"name": "asgd", "class": "ASGD", "params": optimizer_params(to_value(Asgd::default()))},
         {"name": "lion", "class": "Lion", "params": optimizer_params(to_value(Lion::default()))},
+        {"name": "lamb", "class": "LAMB", "params": optimizer_params(to_value(Lamb::default()))},
     ]);
     // The presets are the examples' own line-ups: the loss-surface one (learning rates per
     // surface come with `GET /api/surfaces/NAME`) and the classifiers' one.

@@ -45,6 +45,8 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         let mut seen = std::collections::HashSet::new();
         variants.retain(|(_, o)| seen.insert(tune::variant_key(o)));
     }
+    // LAMB's per-tensor driver has one shape: nothing to tune.
+    variants.retain(|(_, o)| !o.kernel().per_tensor());
     let ctx = GpuContext::new()?;
     let options = TuneOptions {
         elements: args.size,
