@@ -14,7 +14,8 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::layout::ParamLayout;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Lion, NAdam, Optimizer, RAdam, RmsProp, Sgd, StatePrecision,
+    Adadelta, Adagrad, Adam, Adamax, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Sgd,
+    StatePrecision,
 };
 use crate::plot::{Panel, Series, draw};
 
@@ -87,7 +88,9 @@ pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
         ("RAdam", RAdam::default().lr(0.01).into()),
         ("Adadelta", Adadelta::default().into()),
         ("NAdam", NAdam::default().lr(0.01).into()),
-        ("Lion", Lion::default().lr(1e-3).weight_decay(0.1).into()),
+        ("Lion", Lion::default().lr(3e-3).weight_decay(0.1).into()),
+        // The trust ratio per tensor of the model's layout (fc1.weight, fc1.bias, …).
+        ("LAMB", Lamb::default().lr(0.01).into()),
     ]
 }
 
