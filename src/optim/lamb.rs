@@ -26,7 +26,7 @@ use crate::uniform::StepUniform;
 /// `with_params`), each a sum of squares in a fixed order (`shaders/pieces.wgsl`): pieces of
 /// 4,096 elements of one tensor, 256 invocations each summing 4 vec4 blocks in order, a tree
 /// over the invocations, then the pieces in order. The CPU twin sums in the same order, so the
-/// two agree bit for bit. A step runs three dispatches per binding chunk and one per group,
+/// two agree bit for bit. A step runs two dispatches per binding chunk and one per group,
 /// however many tensors there are.
 ///
 /// Defaults are apex's: lr 1e-3, β (0.9, 0.999), ε 1e-6, λ 0.01. State: `exp_avg` and
