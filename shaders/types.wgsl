@@ -32,7 +32,8 @@ struct Step {
     // The step t (low 32 bits) when the host knows it; 0 when the device's count is used
     // (at_step.t). Seeds stochastic rounding.
     t: u32,
-    // NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ); `lr` is the momentum term's.
+    // NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ); `lr` is the momentum term's. LAMB:
+    // 1/(1−β₁ᵗ), m's bias correction.
     lr2: f32,
     // ASGD: μₜ, the new iterate's weight in the average (1: the average is the iterate).
     average: f32,
@@ -90,7 +91,7 @@ struct StepScalars {
     first: u32,
     // The step t these factors belong to (0 in the entry of ones).
     t: u32,
-    // Multiplies NAdam's lr2: (1−μₜ)/(1−Πₜ).
+    // Multiplies lr2: NAdam's (1−μₜ)/(1−Πₜ), LAMB's 1/(1−β₁ᵗ).
     lr2_mul: f32,
     // Multiplies the uniform's decay: ASGD's 1 − λγₜ (its step size depends on t).
     decay_mul: f32,

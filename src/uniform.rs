@@ -45,7 +45,8 @@ pub struct StepUniform {
     /// The step t (low 32 bits) when the host knows it, else 0 and the device's count comes
     /// from [`StepScalars::t`]: seeds stochastic rounding (`t = step.t + at_step.t`).
     pub t: u32,
-    /// NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ) (the momentum term's is `lr`).
+    /// NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ) (the momentum term's is `lr`); LAMB:
+    /// 1/(1−β₁ᵗ), m's bias correction.
     pub lr2: f32,
     /// ASGD: μₜ, the weight of the new iterate in the average (1 copies it).
     pub average: f32,
@@ -172,7 +173,7 @@ pub struct StepScalars {
     pub first: u32,
     /// The step t (low 32 bits) these factors belong to; 0 in the entry of ones.
     pub t: u32,
-    /// Multiplies NAdam's `lr2`: (1−μₜ)/(1−Πₜ).
+    /// Multiplies `lr2`: NAdam's (1−μₜ)/(1−Πₜ), LAMB's 1/(1−β₁ᵗ).
     pub lr2_mul: f32,
     /// Multiplies the uniform's `decay`: ASGD's 1 − λγₜ, whose step size depends on t.
     pub decay_mul: f32,

@@ -111,9 +111,13 @@ fn piece_tables(tensors: &[std::ops::Range<usize>], chunks: &[Chunk]) -> Result<
         }
         per_chunk.push((first, rows.len() as u32 - 1 - first));
     }
+    // Pieces come tensor by tensor: one pass counts each tensor's run.
+    let mut counts = vec![0u32; tensors.len()];
+    for p in &pieces {
+        counts[p.tensor] += 1;
+    }
     let mut first = 0u32;
-    for t in 0..tensors.len() {
-        let count = pieces.iter().filter(|p| p.tensor == t).count() as u32;
+    for count in counts {
         rows.push([first, count, 0, 0]);
         first += count;
     }
