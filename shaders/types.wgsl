@@ -42,7 +42,10 @@ struct Step {
     eta_plus: f32,
     step_size_min: f32,
     step_size_max: f32,
-    _pad: vec2<u32>,
+    // Adafactor ε₂: the floor of RMS(θ) in the step α = max(ε₂, RMS(θ))·ρ.
+    eps2: f32,
+    // Adafactor d: the update is divided by max(1, RMS(u)/d).
+    clip_threshold: f32,
 }
 
 // Where this dispatch's chunk ends: `full_vecs` whole vec4 blocks, then `tail_lanes` (0–3)
@@ -91,11 +94,11 @@ struct StepScalars {
     first: u32,
     // The step t these factors belong to (0 in the entry of ones).
     t: u32,
-    // Multiplies lr2: NAdam's (1−μₜ)/(1−Πₜ), LAMB's 1/(1−β₁ᵗ).
+    // Multiplies lr2: NAdam's (1−μₜ)/(1−Πₜ), LAMB's 1/(1−β₁ᵗ), Adafactor's 1/√t.
     lr2_mul: f32,
     // Multiplies the uniform's decay: ASGD's 1 − λγₜ (its step size depends on t).
     decay_mul: f32,
-    // Multiplies the uniform's average: ASGD's μₜ.
+    // Multiplies the uniform's average: ASGD's μₜ, Adafactor's t^τ.
     average_mul: f32,
     _pad: u32,
 }

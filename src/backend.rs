@@ -61,7 +61,9 @@ pub trait Backend {
         out.copy_from_slice(&self.read_params()?);
         Ok(())
     }
-    /// Reads one state tensor back by PyTorch's name (`exp_avg`, `momentum_buffer`, …).
+    /// Reads one state tensor back by PyTorch's name (`exp_avg`, `momentum_buffer`, …): one
+    /// value per parameter, group by group (zero where a group has none); for Adafactor, whose
+    /// state is shaped by the tensors, the groups' states one after another.
     fn read_state(&self, name: &str) -> Result<Vec<f32>>;
 
     /// The tensor layout, when built with a layout (`with_layout`) or parameter groups

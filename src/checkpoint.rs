@@ -275,7 +275,9 @@ impl Parts {
         let params = bytemuck::pod_collect_to_vec(tensor("params", Dtype::F32, header.len)?);
         let mut states = Vec::new();
         for (g, gh) in header.groups.iter().enumerate() {
-            let n = gh.len;
+            let records = header.tensors.iter().map(|t| (t.offset, t.shape.as_slice()));
+            let tensors = crate::layout::tensors_in(records, gh.offset..gh.offset + gh.len);
+            let n = gh.optimizer.state_len(gh.len, &tensors);
             let mut group = Vec::new();
             for slot in gh.optimizer.state_layout().slots {
                 let name = format!("group{g}.{}", slot.name);

@@ -304,24 +304,35 @@ pub(crate) fn pack_groups(
     Ok((layout, ranges))
 }
 
-/// The element ranges, relative to `range.start`, of `layout`'s tensors that lie in `range`
-/// (a parameter group's): what per-tensor rules (LAMB) reduce over. Without a layout, or with
-/// none inside, the whole range is one tensor.
-pub(crate) fn tensor_ranges(
+/// The tensors of `layout` that lie in `range` (a parameter group's): each one's element range,
+/// relative to `range.start`, and shape. What per-tensor rules (LAMB's norms, Adafactor's rows
+/// and columns) reduce over. Without a layout, or with none inside, the whole range is one
+/// vector.
+pub(crate) fn group_tensors(
     layout: Option<&ParamLayout>,
     range: std::ops::Range<usize>,
-) -> Vec<std::ops::Range<usize>> {
-    let inside: Vec<_> = layout
-        .map(|l| {
-            l.tensors()
-                .iter()
-                .filter(|t| t.offset >= range.start && t.offset + t.len <= range.end && t.len > 0)
-                .map(|t| t.offset - range.start..t.offset + t.len - range.start)
-                .collect()
+) -> Vec<(std::ops::Range<usize>, Vec<usize>)> {
+    let views = layout.map(|l| l.tensors().iter().map(|t| (t.offset, t.shape.as_slice())));
+    tensors_in(views.into_iter().flatten(), range)
+}
+
+/// [`group_tensors`] over tensors given as (offset, shape).
+pub(crate) fn tensors_in<'a>(
+    tensors: impl Iterator<Item = (usize, &'a [usize])>,
+    range: std::ops::Range<usize>,
+) -> Vec<(std::ops::Range<usize>, Vec<usize>)> {
+    let inside: Vec<_> = tensors
+        .map(|(offset, shape)| (offset, shape.iter().product::<usize>(), shape))
+        .filter(|&(offset, len, _)| offset >= range.start && offset + len <= range.end && len > 0)
+        .map(|(offset, len, shape)| {
+            (
+                offset - range.start..offset + len - range.start,
+                shape.to_vec(),
+            )
         })
-        .unwrap_or_default();
+        .collect();
     if inside.is_empty() {
-        std::iter::once(0..range.len()).collect()
+        vec![(0..range.len(), vec![range.len()])]
     } else {
         inside
     }

@@ -108,7 +108,7 @@ pub use gpu::{
 };
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Kernel, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Kernel, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp,
     Rprop, Sgd, StateLayout,
 };
 pub use precision::{GradDType, ParamDType, Precision, StateDType, StatePrecision};

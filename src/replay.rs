@@ -45,6 +45,21 @@ pub fn read_grads(path: &Path, len: usize) -> Result<Array2<f32>> {
     Ok(a)
 }
 
+/// The layout of `len` replayed parameters as one tensor of `shape` (`--shape R,C`), so that
+/// rules that see shapes (Adafactor's rows and columns) see a matrix: the product of `shape`
+/// must be `len`.
+pub fn shape_layout(shape: &[usize], len: usize) -> Result<crate::ParamLayout> {
+    if shape.iter().product::<usize>() != len {
+        return Err(Error::Argument(format!(
+            "--shape {shape:?} holds {} elements but there are {len} parameters",
+            shape.iter().product::<usize>()
+        )));
+    }
+    let mut layout = crate::ParamLayout::new(4);
+    layout.add("params", shape)?;
+    Ok(layout)
+}
+
 /// Writes a 1-D f32 `.npy`.
 pub fn write_f32(path: &Path, data: &[f32]) -> Result<()> {
     write_npy(path, &Array1::from(data.to_vec())).map_err(|e| io_err(path, e))

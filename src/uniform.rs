@@ -46,9 +46,10 @@ pub struct StepUniform {
     /// from [`StepScalars::t`]: seeds stochastic rounding (`t = step.t + at_step.t`).
     pub t: u32,
     /// NAdam: the gradient term's step γ(1−μₜ)/(1−Πₜ) (the momentum term's is `lr`); LAMB:
-    /// 1/(1−β₁ᵗ), m's bias correction.
+    /// 1/(1−β₁ᵗ), m's bias correction; Adafactor: 1/√t, the bound of its relative step size.
     pub lr2: f32,
-    /// ASGD: μₜ, the weight of the new iterate in the average (1 copies it).
+    /// ASGD: μₜ, the weight of the new iterate in the average (1 copies it); Adafactor: t^τ,
+    /// the weight of the new mean in its second-moment averages.
     pub average: f32,
     /// Rprop η₋: shrinks the step size where the gradient changed sign.
     pub eta_minus: f32,
@@ -58,8 +59,10 @@ pub struct StepUniform {
     pub step_size_min: f32,
     /// Rprop: the largest step size.
     pub step_size_max: f32,
-    /// Padding to a multiple of 16 bytes.
-    pub _pad: [u32; 2],
+    /// Adafactor ε₂: the floor of RMS(θ) in the step α = max(ε₂, RMS(θ))·ρ.
+    pub eps2: f32,
+    /// Adafactor d: the update is divided by max(1, RMS(u)/d).
+    pub clip_threshold: f32,
 }
 
 impl StepUniform {
@@ -173,11 +176,11 @@ pub struct StepScalars {
     pub first: u32,
     /// The step t (low 32 bits) these factors belong to; 0 in the entry of ones.
     pub t: u32,
-    /// Multiplies `lr2`: NAdam's (1−μₜ)/(1−Πₜ), LAMB's 1/(1−β₁ᵗ).
+    /// Multiplies `lr2`: NAdam's (1−μₜ)/(1−Πₜ), LAMB's 1/(1−β₁ᵗ), Adafactor's 1/√t.
     pub lr2_mul: f32,
     /// Multiplies the uniform's `decay`: ASGD's 1 − λγₜ, whose step size depends on t.
     pub decay_mul: f32,
-    /// Multiplies the uniform's `average`: ASGD's μₜ.
+    /// Multiplies the uniform's `average`: ASGD's μₜ, Adafactor's t^τ.
     pub average_mul: f32,
     /// Padding to 32 bytes.
     pub _pad: u32,

@@ -25,7 +25,7 @@ use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 use crate::precision::{GradDType, ParamDType, StateDType, StatePrecision};
 
@@ -222,6 +222,7 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
     let asgd = Asgd::default();
     let lion = Lion::default().lr(1e-3);
     let lamb = Lamb::default().lr(1e-2);
+    let adafactor = Adafactor::default();
     vec![
         ("sgd", sgd.into()),
         ("sgd-weight-decay", sgd.weight_decay(0.1).into()),
@@ -334,7 +335,39 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
                 .maximize(true)
                 .into(),
         ),
+        ("adafactor", adafactor.into()),
+        (
+            "adafactor-decay",
+            adafactor
+                .lr(0.05)
+                .weight_decay(0.1)
+                .beta2_decay(-0.5)
+                .d(2.0)
+                .into(),
+        ),
+        (
+            "adafactor-maximize",
+            adafactor.eps((Some(1e-20), 1e-2)).maximize(true).into(),
+        ),
     ]
+}
+
+/// The layout `wgoptim verify` runs `optimizer` over at `size` parameters: for the rules whose
+/// state is shaped by the tensors (Adafactor), a matrix of `size/c` rows and c columns (c the
+/// power of two nearest below √size) and a vector of the rest, so that both its factored and
+/// its full averages are checked; `None` (one flat vector) for the others and below 4.
+pub fn shaped_layout(optimizer: &Optimizer, size: usize) -> Option<crate::ParamLayout> {
+    if !optimizer.kernel().shaped_state() || size < 4 {
+        return None;
+    }
+    let cols = 1usize << (size.isqrt().ilog2());
+    let rows = size / cols;
+    let mut layout = crate::ParamLayout::new(64);
+    layout.add("w", &[rows, cols]).ok()?;
+    if size > rows * cols {
+        layout.add("b", &[size - rows * cols]).ok()?;
+    }
+    Some(layout)
 }
 
 /// Seeded random test data.
@@ -433,8 +466,20 @@ pub fn run_against_reference(
     seed: u64,
 ) -> Result<Vec<Report>> {
     let optimizer = *backend.optimizer();
-    let mut twin = CpuOptimizer::with_params(&crate::CpuContext::new(), optimizer, params)?;
-    let mut oracle = Oracle::new(optimizer, params)?;
+    let cpu = crate::CpuContext::new();
+    // A backend over a layout (Adafactor's matrices): the twin and the oracle see its tensors.
+    let (mut twin, mut oracle) = match backend.layout() {
+        Some(layout) => {
+            let mut twin = CpuOptimizer::with_layout(&cpu, optimizer, layout.clone())?;
+            twin.write_params(params)?;
+            let tensors = layout.tensors().iter().map(|t| (t.range(), t.shape.clone()));
+            (twin, Oracle::with_shapes(optimizer, params, tensors.collect())?)
+        }
+        None => (
+            CpuOptimizer::with_params(&cpu, optimizer, params)?,
+            Oracle::new(optimizer, params)?,
+        ),
+    };
     let mut data = Data::new(seed);
     let mut reports = Vec::new();
     for t in 1..=steps {

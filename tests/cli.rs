@@ -225,6 +225,10 @@ mod lamb_reference {
     #![allow(dead_code)]
     include!("golden/lamb_reference.rs");
 }
+mod adafactor_golden {
+    #![allow(dead_code)]
+    include!("golden/pytorch_adafactor.rs");
+}
 use golden::{ADAMAX_L2, ADAMW, ASGD_AVERAGING, GRADS, NADAM_L2, PARAMS, RADAM_L2, RPROP_BOUNDS};
 
 #[test]
@@ -345,6 +349,48 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
     assert!(o.status.success(), "{}", stderr(&o));
     let lrs: ndarray::Array1<f64> = ndarray_npy::read_npy(&lrs).unwrap();
     assert_eq!(lrs.to_vec(), vec![0.4, 0.4, 0.2, 0.2, 0.1]);
+    // Adafactor over a matrix (`--shape 3,5`): the golden model's first tensor, which torch
+    // steps on its own (its RMS and rows and columns are its own).
+    let p0_w = ndarray::Array1::from(adafactor_golden::PARAMS[..15].to_vec());
+    ndarray_npy::write_npy(&p0, &p0_w).unwrap();
+    let rows: Vec<f32> = adafactor_golden::GRADS
+        .iter()
+        .flat_map(|r| r[..15].to_vec())
+        .collect();
+    let rows = ndarray::Array2::from_shape_vec((8, 15), rows).unwrap();
+    ndarray_npy::write_npy(&g, &rows).unwrap();
+    for device in ["gpu", "cpu"] {
+        let o = wgoptim(&[
+            "replay",
+            "Adafactor",
+            "lr=0.05",
+            "beta2_decay=-0.5",
+            "eps=1e-20,1e-2",
+            "d=2",
+            "weight_decay=0.1",
+            "maximize=true",
+            "--shape",
+            "3,5",
+            "--params",
+            p(&p0),
+            "--grads",
+            p(&g),
+            "--out",
+            p(&out),
+            "--device",
+            device,
+        ]);
+        assert!(o.status.success(), "adafactor {device}: {}", stderr(&o));
+        let got: ndarray::Array1<f32> = ndarray_npy::read_npy(&out).unwrap();
+        let golden = &adafactor_golden::ADAFACTOR_DECAY_MAXIMIZE[7][..15];
+        assert_eq!(got.len(), 15);
+        for (a, &b) in got.iter().zip(golden) {
+            assert!(
+                approx::relative_eq!(*a, b, epsilon = 1e-6, max_relative = 1e-6),
+                "adafactor {device}: {a} vs torch {b}"
+            );
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -401,6 +447,12 @@ fn replay_refuses_bad_files_and_flags() {
             "betas needs two values",
         ),
         (run(&["adam", "betas=0.9,1.0"], &p0, &g), "betas.1"),
+        (
+            run(&["adafactor", "--shape", "3,3"], &p0, &g),
+            "holds 9 elements but there are 4 parameters",
+        ),
+        (run(&["adafactor", "eps=1e-3"], &p0, &g), "expected two values"),
+        (run(&["adafactor", "d=0.5"], &p0, &g), "`d`"),
         (
             run(&["sgd", "nesterov=true"], &p0, &g),
             "nesterov needs momentum",

@@ -6,7 +6,8 @@
 //! Lion, which torch.optim lacks, is checked against `tests/golden/lion_reference.rs`, written
 //! by `tests/golden/lion_reference.py` from the paper's Algorithm 2 in torch's f32 operations,
 //! and LAMB against `tests/golden/lamb_reference.rs` (`tests/golden/lamb_reference.py`: apex's
-//! FusedLAMB in torch's f32 operations).
+//! FusedLAMB in torch's f32 operations). Adafactor, whose state follows the tensors' shapes, has
+//! goldens of its own over a model of matrices (`tests/golden/pytorch_adafactor.py`).
 //!
 //! Tolerance: PyTorch's single-tensor path rounds differently in places (it computes m with
 //! `lerp`, and some scalars in f64 before one f32 rounding), so results agree to a few f32 ULP
@@ -17,7 +18,8 @@
 mod common;
 
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, GpuOptimizer, Lamb, Lion, NAdam, Optimizer,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Backend, CpuContext, CpuOptimizer,
+    GpuOptimizer, Lamb, Lion, NAdam, Optimizer,
     RAdam, RmsProp, Rprop, Sgd,
 };
 
@@ -302,5 +304,90 @@ fn lamb_nvlamb_maximize() {
             .use_nvlamb(true)
             .maximize(true),
         &lamb_reference::LAMB_NVLAMB_MAXIMIZE,
+    );
+}
+
+mod adafactor_golden {
+    include!("golden/pytorch_adafactor.rs");
+}
+
+/// Adafactor over matrices (one batched), a vector and a scalar, against torch.optim.Adafactor
+/// (`tests/golden/pytorch_adafactor.py`): the parameters and the row, column and full averages
+/// after each of 8 steps, on both backends. Same tolerance as above: torch takes its norms and
+/// means in its own summation order and its α and RMS(u) in f64.
+fn check_adafactor(optimizer: Adafactor, golden: &[[f32; 51]], state: &[[f32; 35]]) {
+    use adafactor_golden::{GRADS, PARAMS, SHAPES};
+    let Some(ctx) = common::full() else { return };
+    let mut layout = wgoptim::ParamLayout::for_limits(&ctx.limits());
+    for (name, shape) in SHAPES {
+        layout.add(name, shape).unwrap();
+    }
+    // The goldens' tensors one after another, scattered into the layout (gaps zero).
+    let split = |flat: &[f32]| -> Vec<Vec<f32>> {
+        let mut at = 0;
+        layout
+            .tensors()
+            .iter()
+            .map(|t| {
+                at += t.len;
+                flat[at - t.len..at].to_vec()
+            })
+            .collect()
+    };
+    let pack = |flat: &[f32]| {
+        let parts = split(flat);
+        layout.pack(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap()
+    };
+    let gpu = GpuOptimizer::with_layout(&ctx, optimizer, layout.clone()).unwrap();
+    let cpu = CpuOptimizer::with_layout(&CpuContext::new(), optimizer, layout.clone()).unwrap();
+    for (which, mut opt) in [("gpu", Box::new(gpu) as Box<dyn Backend>), ("cpu", Box::new(cpu))] {
+        opt.write_params(&pack(&PARAMS)).unwrap();
+        for (t, grads) in GRADS.iter().enumerate() {
+            opt.write_grads(&pack(grads)).unwrap();
+            opt.step().unwrap();
+            let params: Vec<f32> = layout
+                .tensors()
+                .iter()
+                .flat_map(|v| opt.read_tensor(&v.name).unwrap())
+                .collect();
+            let compare = [
+                ("parameters", params, &golden[t][..]),
+                ("variance", opt.read_state("variance").unwrap(), &state[t][..]),
+            ];
+            for (what, got, expected) in compare {
+                assert_eq!(got.len(), expected.len());
+                for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
+                    assert!(
+                        approx::relative_eq!(g, e, epsilon = 1e-6, max_relative = 1e-6),
+                        "adafactor {which} {what}: step {} element {i}: {g:e} vs torch {e:e}",
+                        t + 1,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adafactor_default() {
+    check_adafactor(
+        Adafactor::default(),
+        &adafactor_golden::ADAFACTOR_DEFAULT,
+        &adafactor_golden::ADAFACTOR_DEFAULT_VARIANCE,
+    );
+}
+
+#[test]
+fn adafactor_decay_maximize() {
+    check_adafactor(
+        Adafactor::default()
+            .lr(0.05)
+            .beta2_decay(-0.5)
+            .eps((Some(1e-20), 1e-2))
+            .d(2.0)
+            .weight_decay(0.1)
+            .maximize(true),
+        &adafactor_golden::ADAFACTOR_DECAY_MAXIMIZE,
+        &adafactor_golden::ADAFACTOR_DECAY_MAXIMIZE_VARIANCE,
     );
 }

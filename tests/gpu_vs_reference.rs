@@ -30,6 +30,15 @@ fn run(name: &str) {
         let params = Data::new(seed).vector(n);
         let param_buffer = poisoned_buffer(&ctx, &params, 64);
         let grad_buffer = poisoned_buffer(&ctx, &vec![0.0; n], 64);
+        if optimizer.kernel().shaped_state() && 4 * n as u64 > common::SMALL_BINDING_BYTES {
+            // Adafactor over one vector binds its n averages whole: past one binding, refused.
+            let refused = GpuOptimizer::adopt(&ctx, optimizer, param_buffer, grad_buffer, n);
+            assert!(
+                matches!(refused, Err(wgoptim::Error::InvalidShape(_))),
+                "{name} n={n}: expected InvalidShape"
+            );
+            continue;
+        }
         let mut gpu = GpuOptimizer::adopt(
             &ctx,
             optimizer,
@@ -141,4 +150,7 @@ variant_tests! {
     lamb => "lamb",
     lamb_no_decay => "lamb-no-decay",
     lamb_nvlamb => "lamb-nvlamb",
+    adafactor => "adafactor",
+    adafactor_decay => "adafactor-decay",
+    adafactor_maximize => "adafactor-maximize",
 }

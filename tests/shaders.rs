@@ -76,11 +76,7 @@ fn every_shader_and_variant_validates_and_compiles() {
                 kernel.name()
             );
         }
-        let entries: &[&str] = if kernel.per_tensor() {
-            &wgoptim::gpu::kernel::PIECE_ENTRIES
-        } else {
-            &["main"]
-        };
+        let entries = kernel.entries();
         for ((variant, shape), &entry) in all_variants(kernel)
             .into_iter()
             .flat_map(|v| [1, 2].map(|s| (v.clone(), KernelShape::for_state_tensors(s))))

@@ -1,5 +1,6 @@
-//! CPU twins of `shaders/lamb.wgsl` and of its per-tensor driver `shaders/pieces.wgsl`: the
-//! same pieces, the same per-lane arithmetic, the same order of every sum.
+//! CPU twins of `shaders/lamb.wgsl` and of its per-tensor driver `shaders/pieces.wgsl` (the
+//! pieces, their sums' order, shared with `adafactor`): the same pieces, the same per-lane
+//! arithmetic, the same order of every sum.
 
 use std::ops::Range;
 
@@ -51,7 +52,7 @@ fn direction(step: &StepUniform, dev: &DeviceStep, p: f32, m: f32, v: f32) -> f3
 
 /// `squares`: x·x summed over the four lanes left to right.
 #[inline]
-fn squares(x: [f32; 4]) -> f32 {
+pub(crate) fn squares(x: [f32; 4]) -> f32 {
     x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]
 }
 
@@ -79,7 +80,7 @@ fn moments(
 }
 
 /// `v` cut into the pieces' ranges (sorted, disjoint; the gaps between them left out).
-fn split<'a, T>(mut v: &'a mut [T], pieces: &[Piece]) -> Vec<&'a mut [T]> {
+pub(crate) fn split<'a, T>(mut v: &'a mut [T], pieces: &[Piece]) -> Vec<&'a mut [T]> {
     let mut out = Vec::with_capacity(pieces.len());
     let mut at = 0;
     for piece in pieces {
@@ -93,7 +94,25 @@ fn split<'a, T>(mut v: &'a mut [T], pieces: &[Piece]) -> Vec<&'a mut [T]> {
     out
 }
 
-/// `moments_pass` for one piece: each invocation's blocks in order, then the tree.
+/// `moments_pass`'s order over one piece of `len` elements: invocation l adds `block`'s sums
+/// of its blocks 4l … 4l+3 (each 1–4 lanes, given as a range of the piece) in order, then the
+/// tree over the 256 invocations.
+pub(crate) fn piece_tree(len: usize, mut block: impl FnMut(Range<usize>) -> [f32; 2]) -> [f32; 2] {
+    let mut tree = [[0.0f32; 2]; INVOCATIONS];
+    for (l, acc) in tree.iter_mut().enumerate() {
+        for k in 0..VECS {
+            let first = (l * VECS + k) * 4;
+            if first >= len {
+                break;
+            }
+            let s = block(first..(first + 4).min(len));
+            *acc = [acc[0] + s[0], acc[1] + s[1]];
+        }
+    }
+    crate::control::reduce(&mut tree)
+}
+
+/// `moments_pass` for one piece.
 fn piece_sums(
     step: &StepUniform,
     dev: &DeviceStep,
@@ -102,26 +121,26 @@ fn piece_sums(
     m: &mut [f32],
     v: &mut [f32],
 ) -> [f32; 2] {
-    let mut tree = [[0.0f32; 2]; INVOCATIONS];
-    for (l, acc) in tree.iter_mut().enumerate() {
-        for k in 0..VECS {
-            let first = (l * VECS + k) * 4;
-            if first >= p.len() {
-                break;
-            }
-            let lanes = first..(first + 4).min(p.len());
-            let s = moments(
-                step,
-                dev,
-                &p[lanes.clone()],
-                &g[lanes.clone()],
-                &mut m[lanes.clone()],
-                &mut v[lanes],
-            );
-            *acc = [acc[0] + s[0], acc[1] + s[1]];
-        }
+    piece_tree(p.len(), |lanes| {
+        moments(
+            step,
+            dev,
+            &p[lanes.clone()],
+            &g[lanes.clone()],
+            &mut m[lanes.clone()],
+            &mut v[lanes],
+        )
+    })
+}
+
+/// `finish_pass`'s sums: each tensor's pieces' sums added in order.
+pub(crate) fn tensor_sums(tensors: usize, pieces: &[Piece], sums: &[[f32; 2]]) -> Vec<[f32; 2]> {
+    let mut totals = vec![[0.0f32; 2]; tensors];
+    for (piece, x) in pieces.iter().zip(sums) {
+        let s = &mut totals[piece.tensor];
+        *s = [s[0] + x[0], s[1] + x[1]];
     }
-    crate::control::reduce(&mut tree)
+    totals
 }
 
 /// One step of LAMB over a group: the three passes of `shaders/pieces.wgsl` in its order, the
@@ -155,12 +174,7 @@ pub(crate) fn step(
     };
     // finish_pass: per tensor, its pieces' sums in order, then the trust ratio.
     let adapt = o.variant()[0];
-    let mut totals = vec![[0.0f32; 2]; tensors.len()];
-    for (piece, x) in pieces.iter().zip(&sums) {
-        let s = &mut totals[piece.tensor];
-        *s = [s[0] + x[0], s[1] + x[1]];
-    }
-    let ratios: Vec<f32> = totals
+    let ratios: Vec<f32> = tensor_sums(tensors.len(), &pieces, &sums)
         .iter()
         .map(|s| {
             let (param_norm, update_norm) = (s[0].sqrt(), s[1].sqrt());

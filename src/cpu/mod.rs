@@ -6,6 +6,7 @@
 #![allow(clippy::assign_op_pattern)]
 
 pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
@@ -182,6 +183,12 @@ fn twin_slices(
             let ctx = CpuContext::new();
             lamb::step(o, step, dev, tensors, params, grads, [m, v], &ctx);
         }
+        // Likewise: the slices are one vector (its averages in the first slot).
+        Optimizer::Adafactor(_) => {
+            let (factors, _) = crate::optim::factors(&[(0..params.len(), vec![params.len()])]);
+            let ctx = CpuContext::new();
+            adafactor::step(step, dev, &factors, params, grads, state[0], &ctx);
+        }
     }
 }
 
@@ -293,34 +300,46 @@ pub struct Oracle {
     slack: Vec<f64>,
     /// Lion: per element, a bound on the f32 momentum's distance from the oracle's.
     m_error: Vec<f64>,
-    /// The tensors (element ranges) of per-tensor rules (LAMB): the whole vector unless given.
-    tensors: Vec<std::ops::Range<usize>>,
+    /// The tensors (element ranges and shapes) of per-tensor rules (LAMB, Adafactor): the
+    /// whole vector unless given.
+    tensors: Vec<(std::ops::Range<usize>, Vec<usize>)>,
 }
 
 impl Oracle {
     /// The oracle starting from `params`.
     pub fn new(optimizer: impl Into<Optimizer>, params: &[f32]) -> Result<Self> {
-        let optimizer = optimizer.into();
-        Ok(Self {
-            progress: Progress::new(optimizer)?,
-            params: params.iter().map(|&p| f64::from(p)).collect(),
-            state: new_state(&optimizer, params.len()),
-            slack: vec![0.0; params.len()],
-            m_error: vec![0.0; params.len()],
-            tensors: std::iter::once(0..params.len()).collect(),
-        })
+        let n = params.len();
+        Self::with_shapes(optimizer, params, vec![(0..n, vec![n])])
     }
 
     /// The oracle starting from `params`, whose per-tensor rules (LAMB) see the tensors
-    /// `tensors` (element ranges, in order, inside the vector).
+    /// `tensors` (element ranges, in order, inside the vector), each a vector.
     pub fn with_tensors(
         optimizer: impl Into<Optimizer>,
         params: &[f32],
         tensors: Vec<std::ops::Range<usize>>,
     ) -> Result<Self> {
-        let mut oracle = Self::new(optimizer, params)?;
-        oracle.tensors = tensors;
-        Ok(oracle)
+        let tensors = tensors.into_iter().map(|r| (r.clone(), vec![r.len()])).collect();
+        Self::with_shapes(optimizer, params, tensors)
+    }
+
+    /// The oracle starting from `params`, whose per-tensor rules (LAMB, Adafactor) see the
+    /// tensors `tensors` (element ranges, in order, inside the vector, and their shapes).
+    pub fn with_shapes(
+        optimizer: impl Into<Optimizer>,
+        params: &[f32],
+        tensors: Vec<(std::ops::Range<usize>, Vec<usize>)>,
+    ) -> Result<Self> {
+        let optimizer = optimizer.into();
+        let state_len = optimizer.state_len(params.len(), &tensors);
+        Ok(Self {
+            progress: Progress::new(optimizer)?,
+            params: params.iter().map(|&p| f64::from(p)).collect(),
+            state: new_state(&optimizer, state_len),
+            slack: vec![0.0; params.len()],
+            m_error: vec![0.0; params.len()],
+            tensors,
+        })
     }
 
     /// Sets the learning rate of the following steps.
@@ -370,7 +389,12 @@ impl Oracle {
             }),
             Optimizer::Lamb(o) => {
                 let [m, v, _] = state;
-                lamb::oracle(o, lr, t, &self.tensors, params, grads, m, v);
+                let ranges: Vec<_> = self.tensors.iter().map(|(r, _)| r.clone()).collect();
+                lamb::oracle(o, lr, t, &ranges, params, grads, m, v);
+            }
+            Optimizer::Adafactor(o) => {
+                let (factors, _) = crate::optim::factors(&self.tensors);
+                adafactor::oracle(o, lr, t, &factors, params, grads, state[0]);
             }
             Optimizer::Lion(o) => {
                 let elements = params.iter_mut().zip(grads).zip(state[0].iter_mut());

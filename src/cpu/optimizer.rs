@@ -25,6 +25,10 @@ struct Segment {
     state: [StoredState; 3],
     /// The group's tensors (element ranges from its start), for per-tensor rules (LAMB).
     tensors: Vec<std::ops::Range<usize>>,
+    /// Adafactor: how it sees each tensor (empty for the other families).
+    factors: Vec<crate::optim::Factor>,
+    /// Elements of each state slot ([`Optimizer::state_len`]).
+    state_len: usize,
 }
 
 /// An optimizer over `len()` f32 parameters in host memory, stepped by the kernels' f32 twins:
@@ -99,6 +103,21 @@ impl CpuOptimizer {
                     &mut self.params[range.clone()],
                     &self.grads[range],
                     [m, v],
+                    &self.ctx,
+                );
+                continue;
+            }
+            if let Optimizer::Adafactor(_) = &segment.progress.optimizer {
+                let StoredState::F32(variance) = &mut segment.state[0] else {
+                    unreachable!("Adafactor validates to f32 state");
+                };
+                super::adafactor::step(
+                    uniform,
+                    dev,
+                    &segment.factors,
+                    &mut self.params[range.clone()],
+                    &self.grads[range],
+                    variance,
                     &self.ctx,
                 );
                 continue;
@@ -183,22 +202,30 @@ impl CpuOptimizer {
             .iter()
             .map(|&(optimizer, offset, seg_len)| {
                 let optimizer = optimizer.resolved_for(seg_len);
+                let shaped = crate::layout::group_tensors(layout.as_ref(), offset..offset + seg_len);
+                let state_len = optimizer.state_len(seg_len, &shaped);
                 let mut state: [StoredState; 3] = Default::default();
                 for slot in optimizer.state_layout().slots {
                     state[slot.slot] = match slot.dtype {
-                        StateDType::F32 => StoredState::F32(host_vec("state", seg_len, slot.init)?),
-                        _ => StoredState::filled(&slot, seg_len, slot.init),
+                        StateDType::F32 => {
+                            StoredState::F32(host_vec("state", state_len, slot.init)?)
+                        }
+                        _ => StoredState::filled(&slot, state_len, slot.init),
                     };
                 }
+                let factors = if optimizer.kernel().shaped_state() {
+                    crate::optim::factors(&shaped).0
+                } else {
+                    Vec::new()
+                };
                 Ok(Segment {
                     offset,
                     len: seg_len,
                     progress: Progress::new(optimizer)?,
                     state,
-                    tensors: crate::layout::tensor_ranges(
-                        layout.as_ref(),
-                        offset..offset + seg_len,
-                    ),
+                    tensors: shaped.into_iter().map(|(r, _)| r).collect(),
+                    factors,
+                    state_len,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -308,7 +335,7 @@ impl crate::checkpoint::Stored for CpuOptimizer {
         stored: &StoredState,
     ) -> Result<()> {
         let (slot, _) = self.group_state_stored(g, name)?;
-        stored.check_fits(slot.dtype, self.segments[g].len)?;
+        stored.check_fits(slot.dtype, self.segments[g].state_len)?;
         self.segments[g].state[slot.slot] = stored.clone();
         Ok(())
     }
@@ -360,7 +387,8 @@ impl Backend for CpuOptimizer {
             .rposition(|s| s.offset <= view.offset)
             .unwrap_or(0);
         let start = view.offset - self.segments[g].offset;
-        Ok(self.group_state(g, state)?[start..start + view.len].to_vec())
+        let span = crate::optim::tensor_state(&self.segments[g].factors, start..start + view.len);
+        Ok(self.group_state(g, state)?[span].to_vec())
     }
     fn groups(&self) -> usize {
         self.segments.len()
@@ -506,6 +534,14 @@ impl Backend for CpuOptimizer {
     /// One state tensor over all parameters, group by group (zero where a group has no such
     /// state or between groups), as [`crate::GpuOptimizer`]'s.
     fn read_state(&self, name: &str) -> Result<Vec<f32>> {
+        if self.segments[0].progress.optimizer.kernel().shaped_state() {
+            // Adafactor: not one value per parameter; the groups' states one after another.
+            let mut all = Vec::new();
+            for g in 0..self.segments.len() {
+                all.extend(self.group_state(g, name)?);
+            }
+            return Ok(all);
+        }
         let mut flat = vec![0.0; self.len];
         let mut found = false;
         for (g, segment) in self.segments.iter().enumerate() {

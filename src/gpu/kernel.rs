@@ -134,8 +134,9 @@ pub(crate) const PIECE_TABLES_BINDING: u32 = 10;
 /// Binding of the per-tensor driver's sums and trust ratios.
 pub(crate) const PIECE_SUMS_BINDING: u32 = 11;
 
-/// The entry points of the per-tensor driver, in the order a step runs them.
-pub const PIECE_ENTRIES: [&str; 3] = ["moments_pass", "finish_pass", "apply_pass"];
+/// The per-tensor driver's passes that run once per group (the others once per binding
+/// chunk): over tensors or matrices, not over elements.
+pub(crate) const ONCE_PER_GROUP: [&str; 2] = ["means_pass", "finish_pass"];
 
 /// Binding of the absmax buffer of int8 state slot `slot`.
 pub(crate) fn absmax_binding(slot: usize) -> u32 {
@@ -198,7 +199,7 @@ impl KernelKey {
         self.dtype == StateDType::Int8 && self.used.iter().any(|&u| u)
     }
 
-    /// Whether the kernel runs the per-tensor driver (`shaders/pieces.wgsl`: LAMB).
+    /// Whether the kernel runs the per-tensor driver (`shaders/pieces.wgsl`: LAMB, Adafactor).
     pub fn per_tensor(&self) -> bool {
         self.kernel.per_tensor()
     }
@@ -268,6 +269,7 @@ pub fn shader_source(key: KernelKey) -> String {
         Kernel::Asgd => include_str!("../../shaders/asgd.wgsl"),
         Kernel::Lion => include_str!("../../shaders/lion.wgsl"),
         Kernel::Lamb => include_str!("../../shaders/lamb.wgsl"),
+        Kernel::Adafactor => include_str!("../../shaders/adafactor.wgsl"),
     };
     let mut states = String::new();
     let mut finish = String::from(

@@ -290,7 +290,7 @@ impl GpuOptimizer {
                 .zip(shapes)
                 .map(|(&(optimizer, offset, seg_len), shape)| {
                     let tensors =
-                        crate::layout::tensor_ranges(layout.as_ref(), offset..offset + seg_len);
+                        crate::layout::group_tensors(layout.as_ref(), offset..offset + seg_len);
                     let mut segment = Segment::build(
                         ctx,
                         optimizer,
@@ -447,7 +447,7 @@ impl GpuOptimizer {
         stored: &StoredState,
     ) -> Result<()> {
         let state = self.group_state(g, name)?;
-        stored.check_fits(state.slot.dtype, self.segments[g].len)?;
+        stored.check_fits(state.slot.dtype, self.segments[g].state_len)?;
         state.upload(self.ctx.queue(), stored, false);
         Ok(())
     }
@@ -872,8 +872,9 @@ impl Backend for GpuOptimizer {
         let view = self.view(name)?;
         let g = self.group_of(view.offset);
         let start = view.offset - self.segments[g].offset;
+        let span = crate::optim::tensor_state(&self.segments[g].factors, start..start + view.len);
         let group = self.read_group_state(g, state)?;
-        Ok(group[start..start + view.len].to_vec())
+        Ok(group[span].to_vec())
     }
     fn groups(&self) -> usize {
         self.segments.len()
@@ -909,7 +910,7 @@ impl Backend for GpuOptimizer {
     }
     fn read_group_state_stored(&self, g: usize, name: &str) -> Result<StoredState> {
         let state = self.group_state(g, name)?;
-        let len = self.segments[g].len;
+        let len = self.segments[g].state_len;
         let (data_bytes, absmax_bytes) = state_bytes(state.slot.dtype, len);
         let data = self.read_bytes("state buffer", &state.data, 0, data_bytes)?;
         let absmax = match &state.absmax {
@@ -1076,6 +1077,14 @@ impl Backend for GpuOptimizer {
     /// One state tensor over all parameters, group by group (zero where a group has no such
     /// state or between groups).
     fn read_state(&self, name: &str) -> Result<Vec<f32>> {
+        if self.segments[0].progress.optimizer.kernel().shaped_state() {
+            // Adafactor: not one value per parameter; the groups' states one after another.
+            let mut all = Vec::new();
+            for g in 0..self.segments.len() {
+                all.extend(self.read_group_state(g, name)?);
+            }
+            return Ok(all);
+        }
         let mut flat = vec![0.0; self.len];
         let mut found = false;
         for (g, segment) in self.segments.iter().enumerate() {

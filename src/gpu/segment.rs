@@ -10,12 +10,12 @@ use super::buffers::{Allocation, BufferRole, DATA_USAGE};
 use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
 use super::kernel::{
-    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, PIECE_ENTRIES, PIECE_SUMS_BINDING,
-    PIECE_TABLES_BINDING, absmax_binding,
+    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, ONCE_PER_GROUP,
+    PIECE_SUMS_BINDING, PIECE_TABLES_BINDING, absmax_binding,
 };
 use crate::backend::Progress;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, StateDType, StateSlot};
+use crate::optim::{Factor, Optimizer, StateDType, StateSlot};
 use crate::precision::{BLOCK, StoredState};
 use crate::uniform::{ChunkUniform, StepScalars, StepUniform};
 
@@ -63,65 +63,148 @@ struct Launch {
 }
 
 /// What the per-tensor driver (`shaders/pieces.wgsl`) adds to a segment: its tables and sums,
-/// each chunk's pieces, and its three pipelines.
+/// each chunk's pieces and lines, and its passes' pipelines.
 struct PerTensor {
     tables: wgpu::Buffer,
     sums: wgpu::Buffer,
     /// Per chunk: its pieces' workgroups (x, y).
     workgroups: Vec<[u32; 2]>,
+    /// Per chunk: its lines' workgroups (x, y) (Adafactor).
+    line_workgroups: Vec<[u32; 2]>,
     tensors: u32,
-    /// `moments_pass`, `finish_pass`, `apply_pass`.
-    pipelines: [wgpu::ComputePipeline; 3],
+    matrices: u32,
+    /// The kernel's passes ([`crate::Kernel::entries`]), each with its pipeline.
+    passes: Vec<(&'static str, wgpu::ComputePipeline)>,
 }
 
-/// The rows of the per-tensor driver's tables, and each chunk's (first piece, pieces).
-type PieceTables = (Vec<[u32; 4]>, Vec<(u32, u32)>);
+/// The per-tensor driver's tables (as `shaders/pieces.wgsl` documents them) and, per chunk, its
+/// first piece, its pieces and its lines.
+struct PieceTables {
+    rows: Vec<[u32; 4]>,
+    per_chunk: Vec<(u32, u32, u32)>,
+}
 
-/// The per-tensor driver's tables for `tensors` (element ranges from the group's start) over
-/// `chunks`: `[(pieces, tensors, 0, 0), piece…, tensor run…]` as `shaders/pieces.wgsl` reads
-/// them, each chunk's first piece and piece count. The pieces are the CPU twin's
-/// (`cpu::lamb::pieces`); a chunk seam off their grid is refused.
-fn piece_tables(tensors: &[std::ops::Range<usize>], chunks: &[Chunk]) -> Result<PieceTables> {
+/// Workgroups (x, y) of `count` work items, `per_group` to a workgroup, within `max_dim` per
+/// dimension.
+fn grid(count: u32, per_group: u32, max_dim: u32) -> [u32; 2] {
+    let groups = u64::from(count.div_ceil(per_group));
+    let x = groups.min(u64::from(max_dim.max(1))).max(1);
+    [x as u32, groups.div_ceil(x) as u32]
+}
+
+/// The per-tensor driver's tables for the group's `factors` (its tensors, element ranges from
+/// the group's start at flat element `offset`) over `chunks`. The pieces are the CPU twin's
+/// (`cpu::lamb::pieces`); a chunk seam off their grid is refused. With `lines` (Adafactor),
+/// each matrix's rows and columns go to the chunk that holds it: a matrix across a seam is
+/// refused.
+fn piece_tables(
+    factors: &[Factor],
+    lines: bool,
+    offset: usize,
+    chunks: &[Chunk],
+) -> Result<PieceTables> {
     use crate::cpu::lamb::{PIECE_ELEMENTS, pieces};
-    let pieces = pieces(tensors);
-    let mut rows = vec![[pieces.len() as u32, tensors.len() as u32, 0, 0]];
+    let ranges: Vec<_> = factors.iter().map(|f| f.range.clone()).collect();
+    let pieces = pieces(&ranges);
+    let bounds: Vec<_> = chunks
+        .iter()
+        .map(|c| {
+            let start = (c.offset_bytes / 4) as usize;
+            start..start + c.elements as usize
+        })
+        .collect();
+    let mut piece_rows = Vec::new();
+    let mut chunk_lines = Vec::new();
+    let mut line_rows = Vec::new();
     let mut per_chunk = Vec::new();
-    for c in chunks {
-        let start = (c.offset_bytes / 4) as usize;
-        let end = start + c.elements as usize;
-        if !start.is_multiple_of(PIECE_ELEMENTS) {
+    for chunk in &bounds {
+        if !chunk.start.is_multiple_of(PIECE_ELEMENTS) {
             return Err(Error::InvalidShape(format!(
-                "a binding chunk starts at element {start}, off the per-tensor pieces' grid of \
-                 {PIECE_ELEMENTS}: the device's storage binding limit is too small for LAMB"
+                "a binding chunk starts at element {}, off the per-tensor pieces' grid of \
+                 {PIECE_ELEMENTS}: the device's storage binding limit is too small for LAMB \
+                 and Adafactor",
+                chunk.start
             )));
         }
-        let first = rows.len() as u32 - 1;
-        for p in pieces
-            .iter()
-            .filter(|p| (start..end).contains(&p.range.start))
-        {
+        let first = piece_rows.len() as u32;
+        for p in pieces.iter().filter(|p| chunk.contains(&p.range.start)) {
             let len = p.range.len();
             let lanes = len - 4 * (len.div_ceil(4) - 1);
-            rows.push([
+            piece_rows.push([
                 p.tensor as u32,
-                ((p.range.start - start) / 4) as u32,
+                ((p.range.start - chunk.start) / 4) as u32,
                 len.div_ceil(4) as u32,
                 lanes as u32,
             ]);
         }
-        per_chunk.push((first, rows.len() as u32 - 1 - first));
+        let first_line = line_rows.len() as u32;
+        if lines {
+            for f in factors.iter().filter(|f| f.factored()) {
+                if !chunk.contains(&f.range.start) {
+                    continue;
+                }
+                if f.range.end > chunk.end {
+                    return Err(Error::InvalidShape(format!(
+                        "Adafactor: a matrix of {} elements (from element {} of its group) \
+                         spans two storage bindings of this device; its rows and columns must \
+                         lie inside one",
+                        f.range.len(),
+                        f.range.start
+                    )));
+                }
+                for l in f.lines() {
+                    line_rows.push([
+                        (l.first - chunk.start) as u32,
+                        l.count as u32,
+                        l.stride as u32,
+                        l.state as u32,
+                    ]);
+                }
+            }
+        }
+        let count = line_rows.len() as u32 - first_line;
+        chunk_lines.push([first_line, count, 0, 0]);
+        per_chunk.push((first, piece_rows.len() as u32 - first, count));
     }
     // Pieces come tensor by tensor: one pass counts each tensor's run.
-    let mut counts = vec![0u32; tensors.len()];
+    let mut counts = vec![0u32; factors.len()];
     for p in &pieces {
         counts[p.tensor] += 1;
     }
-    let mut first = 0u32;
-    for count in counts {
-        rows.push([first, count, 0, 0]);
-        first += count;
+    let (mut first_piece, mut first_matrix) = (0u32, 0u32);
+    let mut runs = Vec::new();
+    let mut shapes = Vec::new();
+    let mut matrix_rows = Vec::new();
+    for (f, count) in factors.iter().zip(counts) {
+        let batch = if f.factored() { f.batch as u32 } else { 0 };
+        runs.push([first_piece, count, first_matrix, batch]);
+        shapes.push([
+            ((offset + f.range.start) / 4) as u32,
+            f.state as u32,
+            f.cols as u32,
+            f.rows as u32,
+        ]);
+        for b in 0..batch as usize {
+            matrix_rows.push([f.row_state(b) as u32, f.rows as u32, 0, 0]);
+        }
+        first_piece += count;
+        first_matrix += batch;
     }
-    Ok((rows, per_chunk))
+    let header = [
+        piece_rows.len() as u32,
+        factors.len() as u32,
+        line_rows.len() as u32,
+        matrix_rows.len() as u32,
+    ];
+    let rows = std::iter::once(header)
+        .chain(piece_rows)
+        .chain(runs)
+        .chain(shapes)
+        .chain(line_rows)
+        .chain(matrix_rows)
+        .chain(chunk_lines)
+        .collect();
+    Ok(PieceTables { rows, per_chunk })
 }
 
 pub(crate) struct Segment {
@@ -132,6 +215,10 @@ pub(crate) struct Segment {
     pub progress: Progress,
     /// State tensors of this range only, indexed from its start.
     pub state: Vec<StateBuffer>,
+    /// Elements of each state tensor ([`Optimizer::state_len`]).
+    pub state_len: usize,
+    /// Adafactor: how it sees each tensor (empty for the other families).
+    pub factors: Vec<Factor>,
     /// The kernel this range runs (its state type resolved for its length).
     pub key: KernelKey,
     pub chunks: Vec<Chunk>,
@@ -175,10 +262,13 @@ impl Segment {
         shape: KernelShape,
         offset: usize,
         len: usize,
-        tensors: &[std::ops::Range<usize>],
+        tensors: &[(std::ops::Range<usize>, Vec<usize>)],
         allocations: &mut Vec<Allocation>,
     ) -> Result<Self> {
         let optimizer = optimizer.resolved_for(len);
+        let state_len = optimizer.state_len(len, tensors);
+        let shaped = optimizer.kernel().shaped_state();
+        let (factors, _) = crate::optim::factors(tensors);
         let progress = Progress::new(optimizer)?;
         let key = KernelKey::of(&optimizer);
         key.check_limits(&ctx.limits())?;
@@ -195,7 +285,7 @@ impl Segment {
             .slots
             .into_iter()
             .map(|slot| {
-                let (bytes, absmax_bytes) = state_bytes(slot.dtype, len);
+                let (bytes, absmax_bytes) = state_bytes(slot.dtype, state_len);
                 let mut buffer = |label: &str, size: u64| {
                     allocations.push(Allocation {
                         label: label.into(),
@@ -217,7 +307,7 @@ impl Segment {
                 // 127). Else fill, the padding of the last vec4 block too.
                 let signed_int8 = slot.dtype == StateDType::Int8 && !slot.non_negative;
                 if slot.init != 0.0 || signed_int8 {
-                    let padded = len.next_multiple_of(4);
+                    let padded = state_len.next_multiple_of(4);
                     let init = StoredState::filled(&slot, padded, slot.init);
                     state.upload(ctx.queue(), &init, true);
                 }
@@ -238,8 +328,20 @@ impl Segment {
             mapped_at_creation: false,
         });
         let uniform_align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);
+        if shaped {
+            // Bound whole (every chunk's tensors find their averages through the tables).
+            let bytes = state_bytes(StateDType::F32, state_len).0;
+            if bytes > u64::from(limits.max_storage_buffer_binding_size) {
+                return Err(Error::InvalidShape(format!(
+                    "Adafactor: the group's state takes {bytes} bytes (its vectors' averages in \
+                     full), more than one storage binding of this device holds ({}); split the \
+                     group",
+                    limits.max_storage_buffer_binding_size
+                )));
+            }
+        }
         let tables = if key.per_tensor() {
-            Some(piece_tables(tensors, &chunks)?)
+            Some(piece_tables(&factors, shaped, offset, &chunks)?)
         } else {
             None
         };
@@ -248,11 +350,12 @@ impl Segment {
             let at = i * uniform_align as usize;
             let first_vec = ((offset as u64 * 4 + c.offset_bytes) / 16) as u32;
             let uniform = match &tables {
-                // The per-tensor driver: this chunk's first piece and its number of pieces.
-                Some((_, per_chunk)) => ChunkUniform {
-                    full_vecs: per_chunk[i].1,
-                    tail_lanes: 0,
-                    first_partial: per_chunk[i].0,
+                // The per-tensor driver: this chunk's first piece, its number of pieces, and
+                // its index.
+                Some(t) => ChunkUniform {
+                    full_vecs: t.per_chunk[i].1,
+                    tail_lanes: i as u32,
+                    first_partial: t.per_chunk[i].0,
                     first_vec,
                 },
                 None => ChunkUniform {
@@ -279,23 +382,20 @@ impl Segment {
             });
         }
         // The per-tensor driver has no `main`: its first pass stands in (unused by `encode`).
-        let entry = if key.per_tensor() {
-            PIECE_ENTRIES[0]
-        } else {
-            "main"
-        };
+        let entries = key.kernel.entries();
         let (layout, pipeline) =
             ctx.kernels()
-                .get_entry(device, key, &optimizer.variant(), shape, entry);
+                .get_entry(device, key, &optimizer.variant(), shape, entries[0]);
         let per_tensor = match tables {
-            Some((rows, per_chunk)) => {
-                let max_dim = u64::from(limits.max_compute_workgroups_per_dimension.max(1));
+            Some(PieceTables { rows, per_chunk }) => {
+                let max_dim = limits.max_compute_workgroups_per_dimension;
                 let workgroups = per_chunk
                     .iter()
-                    .map(|&(_, count)| {
-                        let x = u64::from(count).min(max_dim).max(1);
-                        [x as u32, u64::from(count).div_ceil(x) as u32]
-                    })
+                    .map(|&(_, count, _)| grid(count, 1, max_dim))
+                    .collect();
+                let line_workgroups = per_chunk
+                    .iter()
+                    .map(|&(_, _, count)| grid(count, 64, max_dim))
                     .collect();
                 let tables = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("per-tensor tables"),
@@ -305,7 +405,7 @@ impl Segment {
                 let header = rows[0];
                 let sums = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("per-tensor sums"),
-                    size: 8 * u64::from(header[0] + header[1]).max(1),
+                    size: 8 * u64::from(header[0] + header[1] + header[3]).max(1),
                     usage: wgpu::BufferUsages::STORAGE,
                     mapped_at_creation: false,
                 });
@@ -316,17 +416,24 @@ impl Segment {
                         bytes: b.size(),
                     });
                 }
-                let pipelines = PIECE_ENTRIES.map(|entry| {
-                    ctx.kernels()
-                        .get_entry(device, key, &optimizer.variant(), shape, entry)
-                        .1
-                });
+                let passes = entries
+                    .iter()
+                    .map(|&entry| {
+                        let pipeline = ctx
+                            .kernels()
+                            .get_entry(device, key, &optimizer.variant(), shape, entry)
+                            .1;
+                        (entry, pipeline)
+                    })
+                    .collect();
                 Some(PerTensor {
                     tables,
                     sums,
                     workgroups,
+                    line_workgroups,
                     tensors: header[1],
-                    pipelines,
+                    matrices: header[3],
+                    passes,
                 })
             }
             None => None,
@@ -336,6 +443,8 @@ impl Segment {
             len,
             progress,
             state,
+            state_len,
+            factors: if shaped { factors } else { Vec::new() },
             key,
             chunks,
             step_uniform,
@@ -363,6 +472,7 @@ impl Segment {
     ) {
         let device = ctx.device();
         let kernel = self.progress.optimizer.kernel();
+        let shaped_state = kernel.shaped_state();
         let base = self.offset as u64 * 4;
         let param_bytes = self.key.params.bytes();
         let grad_bytes = self.key.grads.bytes();
@@ -412,11 +522,18 @@ impl Segment {
                 ];
                 // A state buffer's range of this chunk: its bytes per element are the f32's
                 // divided by `shrink` (int8 codes 4, bf16 2).
+                // State shaped by the tensors (Adafactor's) is bound whole: every chunk's tensors
+                // find theirs through the tables.
                 let state_range = |buffer, shrink: u64| {
+                    let (offset, size) = if shaped_state {
+                        (0, None)
+                    } else {
+                        (c.offset_bytes / shrink, NonZeroU64::new(c.size_bytes / shrink))
+                    };
                     wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer,
-                        offset: c.offset_bytes / shrink,
-                        size: NonZeroU64::new(c.size_bytes / shrink),
+                        offset,
+                        size,
                     })
                 };
                 for k in 0..kernel.state_bindings() {
@@ -531,20 +648,34 @@ impl Segment {
     /// Records this segment's dispatches.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         if let Some(pt) = &self.per_tensor {
-            // moments per chunk, finish once (any chunk's bind group holds the tables and
-            // sums), apply per chunk.
-            let [moments, finish, apply] = &pt.pipelines;
-            let per_chunk = |pass: &mut wgpu::ComputePass<'_>, pipeline| {
+            // Passes over tensors or matrices once (any chunk's bind group holds the tables,
+            // sums and whole shaped state), the others per chunk.
+            for (entry, pipeline) in &pt.passes {
                 pass.set_pipeline(pipeline);
-                for (launch, &[x, y]) in self.launches.iter().zip(&pt.workgroups) {
-                    pass.set_bind_group(0, &launch.bind_group, &[]);
-                    pass.dispatch_workgroups(x, y, 1);
+                if ONCE_PER_GROUP.contains(entry) {
+                    let items = if *entry == "means_pass" {
+                        pt.matrices
+                    } else {
+                        pt.tensors
+                    };
+                    if items > 0 {
+                        pass.set_bind_group(0, &self.launches[0].bind_group, &[]);
+                        pass.dispatch_workgroups(items.div_ceil(64), 1, 1);
+                    }
+                    continue;
                 }
-            };
-            per_chunk(pass, moments);
-            pass.set_pipeline(finish);
-            pass.dispatch_workgroups(pt.tensors.div_ceil(64), 1, 1);
-            per_chunk(pass, apply);
+                let workgroups = if *entry == "lines_pass" {
+                    &pt.line_workgroups
+                } else {
+                    &pt.workgroups
+                };
+                for (launch, &[x, y]) in self.launches.iter().zip(workgroups) {
+                    if x * y > 0 {
+                        pass.set_bind_group(0, &launch.bind_group, &[]);
+                        pass.dispatch_workgroups(x, y, 1);
+                    }
+                }
+            }
             return;
         }
         pass.set_pipeline(&self.pipeline);

@@ -4,6 +4,7 @@
 //! One file per family; [`Optimizer`] is the closed set the GPU and CPU paths accept.
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
@@ -18,6 +19,8 @@ mod sgd;
 pub mod spec;
 
 pub use adadelta::Adadelta;
+pub use adafactor::Adafactor;
+pub(crate) use adafactor::{Factor, factors, tensor_state};
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
@@ -61,11 +64,13 @@ pub enum Kernel {
     Lion,
     /// `shaders/lamb.wgsl`, on the per-tensor driver `shaders/pieces.wgsl`
     Lamb,
+    /// `shaders/adafactor.wgsl`, on the per-tensor driver `shaders/pieces.wgsl`
+    Adafactor,
 }
 
 impl Kernel {
     /// Every kernel family.
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 11] = [
         Kernel::Sgd,
         Kernel::RmsProp,
         Kernel::Adam,
@@ -76,6 +81,7 @@ impl Kernel {
         Kernel::Asgd,
         Kernel::Lion,
         Kernel::Lamb,
+        Kernel::Adafactor,
     ];
 
     /// The family's file name in `shaders/`, without extension.
@@ -91,6 +97,7 @@ impl Kernel {
             Kernel::Asgd => "asgd",
             Kernel::Lion => "lion",
             Kernel::Lamb => "lamb",
+            Kernel::Adafactor => "adafactor",
         }
     }
 
@@ -107,13 +114,38 @@ impl Kernel {
             Kernel::Asgd => &["ax"],
             Kernel::Lion => &["exp_avg"],
             Kernel::Lamb => &["exp_avg", "exp_avg_sq"],
+            Kernel::Adafactor => &["variance"],
         }
     }
 
-    /// Whether the family needs per-tensor sums inside a step (LAMB's trust ratio): its kernel
-    /// runs on the per-tensor driver, three passes over pieces of one tensor each.
+    /// Whether the family needs per-tensor sums inside a step (LAMB's trust ratio, Adafactor's
+    /// rows, columns and RMS): its kernel runs on the per-tensor driver, passes over pieces of
+    /// one tensor each.
     pub fn per_tensor(self) -> bool {
-        self == Kernel::Lamb
+        matches!(self, Kernel::Lamb | Kernel::Adafactor)
+    }
+
+    /// The kernel's entry points, in the order a step runs them: `main` for the element-wise
+    /// and block-wise drivers; the per-tensor driver's passes (`shaders/pieces.wgsl`), after
+    /// Adafactor's own row/column and mean passes.
+    pub fn entries(self) -> &'static [&'static str] {
+        match self {
+            Kernel::Lamb => &["moments_pass", "finish_pass", "apply_pass"],
+            Kernel::Adafactor => &[
+                "lines_pass",
+                "means_pass",
+                "moments_pass",
+                "finish_pass",
+                "apply_pass",
+            ],
+            _ => &["main"],
+        }
+    }
+
+    /// Whether the family's state is shaped by the tensors rather than one value per parameter
+    /// (Adafactor's factored averages): its length comes from the layout's shapes.
+    pub fn shaped_state(self) -> bool {
+        self == Kernel::Adafactor
     }
 
     /// Number of state bindings the family's kernel declares (bindings 4, 5, …).
@@ -133,7 +165,8 @@ impl Kernel {
             | Kernel::Adadelta
             | Kernel::Rprop
             | Kernel::Asgd
-            | Kernel::Lion => &[],
+            | Kernel::Lion
+            | Kernel::Adafactor => &[],
         }
     }
 }
@@ -179,6 +212,7 @@ impl StateLayout {
         let non_negative = matches!(
             name,
             "square_avg"
+                | "variance"
                 | "exp_avg_sq"
                 | "max_exp_avg_sq"
                 | "sum"
@@ -258,6 +292,8 @@ pub enum Optimizer {
     Lion(Lion),
     /// [`Lamb`]
     Lamb(Lamb),
+    /// [`Adafactor`]
+    Adafactor(Adafactor),
 }
 
 impl From<Sgd> for Optimizer {
@@ -329,9 +365,15 @@ impl From<Lamb> for Optimizer {
     }
 }
 
+impl From<Adafactor> for Optimizer {
+    fn from(o: Adafactor) -> Self {
+        Optimizer::Adafactor(o)
+    }
+}
+
 impl Optimizer {
     /// Short name: `sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`,
-    /// `nadam`, `rprop`, `asgd`, `lion` or `lamb`.
+    /// `nadam`, `rprop`, `asgd`, `lion`, `lamb` or `adafactor`.
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd(_) => "sgd",
@@ -347,6 +389,7 @@ impl Optimizer {
             Optimizer::Asgd(_) => "asgd",
             Optimizer::Lion(_) => "lion",
             Optimizer::Lamb(_) => "lamb",
+            Optimizer::Adafactor(_) => "adafactor",
         }
     }
 
@@ -365,6 +408,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => o.validate(),
             Optimizer::Lion(o) => o.validate(),
             Optimizer::Lamb(o) => o.validate(),
+            Optimizer::Adafactor(o) => o.validate(),
         }
     }
 
@@ -383,6 +427,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => o.lr,
             Optimizer::Lion(o) => o.lr,
             Optimizer::Lamb(o) => o.lr,
+            Optimizer::Adafactor(o) => o.lr,
         }
     }
 
@@ -401,6 +446,7 @@ impl Optimizer {
             Optimizer::Asgd(_) => Kernel::Asgd,
             Optimizer::Lion(_) => Kernel::Lion,
             Optimizer::Lamb(_) => Kernel::Lamb,
+            Optimizer::Adafactor(_) => Kernel::Adafactor,
         }
     }
 
@@ -419,7 +465,8 @@ impl Optimizer {
             | Optimizer::Adadelta(_)
             | Optimizer::Rprop(_)
             | Optimizer::Asgd(_)
-            | Optimizer::Lion(_) => vec![],
+            | Optimizer::Lion(_)
+            | Optimizer::Adafactor(_) => vec![],
         }
     }
 
@@ -438,6 +485,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => o.precision,
             Optimizer::Lion(o) => o.precision,
             Optimizer::Lamb(o) => o.precision,
+            Optimizer::Adafactor(o) => o.precision,
         }
     }
 
@@ -456,6 +504,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => Optimizer::Asgd(Asgd { precision, ..o }),
             Optimizer::Lion(o) => Optimizer::Lion(Lion { precision, ..o }),
             Optimizer::Lamb(o) => Optimizer::Lamb(Lamb { precision, ..o }),
+            Optimizer::Adafactor(o) => Optimizer::Adafactor(Adafactor { precision, ..o }),
         }
     }
 
@@ -550,12 +599,24 @@ impl Optimizer {
             }
             Optimizer::Asgd(_) => push("ax", 0, 0.0),
             Optimizer::Lion(_) => push("exp_avg", 0, 0.0),
+            Optimizer::Adafactor(_) => push("variance", 0, 0.0),
             Optimizer::Adadelta(_) => {
                 push("square_avg", 0, 0.0);
                 push("acc_delta", 1, 0.0);
             }
         }
         layout
+    }
+
+    /// State elements per slot for a group of `len` parameters whose tensors are `tensors`
+    /// (element ranges and shapes): `len`, except where the state is shaped by the tensors
+    /// (Adafactor: B·(rows + columns) per matrix, the length of each vector).
+    pub fn state_len(&self, len: usize, tensors: &[(std::ops::Range<usize>, Vec<usize>)]) -> usize {
+        if self.kernel().shaped_state() {
+            factors(tensors).1
+        } else {
+            len
+        }
     }
 
     /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
@@ -574,6 +635,7 @@ impl Optimizer {
             | Optimizer::Asgd(_) => false,
             Optimizer::Adamax(_) | Optimizer::RAdam(_) | Optimizer::Lion(_) => true,
             Optimizer::Lamb(_) => true,
+            Optimizer::Adafactor(_) => false,
         }
     }
 
@@ -591,7 +653,8 @@ impl Optimizer {
             Optimizer::Adadelta(_)
             | Optimizer::NAdam(_)
             | Optimizer::Rprop(_)
-            | Optimizer::Asgd(_) => self,
+            | Optimizer::Asgd(_)
+            | Optimizer::Adafactor(_) => self,
         }
     }
 
@@ -610,6 +673,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => Optimizer::Asgd(o.lr(lr)),
             Optimizer::Lion(o) => Optimizer::Lion(o.lr(lr)),
             Optimizer::Lamb(o) => Optimizer::Lamb(o.lr(lr)),
+            Optimizer::Adafactor(o) => Optimizer::Adafactor(o.lr(lr)),
         }
     }
 
@@ -628,6 +692,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => Optimizer::Asgd(o.weight_decay(weight_decay)),
             Optimizer::Lion(o) => Optimizer::Lion(o.weight_decay(weight_decay)),
             Optimizer::Lamb(o) => Optimizer::Lamb(o.weight_decay(weight_decay)),
+            Optimizer::Adafactor(o) => Optimizer::Adafactor(o.weight_decay(weight_decay)),
             Optimizer::Rprop(o) => Optimizer::Rprop(o),
         }
     }
@@ -658,13 +723,14 @@ impl Optimizer {
             Optimizer::Asgd(o) => o.deferred_uniform(lr),
             Optimizer::Lion(o) => o.uniform(lr, 1),
             Optimizer::Lamb(o) => o.uniform_with(lr, 1.0, 1.0),
+            Optimizer::Adafactor(o) => o.uniform_with(lr, 1.0, 1.0),
         }
     }
 
     /// The step-dependent factors of step `t` (from 1), in f64 rounded once to f32: Adam
     /// 1/(1−β₁ᵗ) and √(1−β₂ᵗ), Adamax 1/(1−β₁ᵗ), RAdam 1/(1−β₁ᵗ) and rₜ√(1−β₂ᵗ) (0 while
     /// unrectified), NAdam (1−μₜ)/(1−Πₜ), μₜ₊₁/(1−Πₜ₊₁) and √(1−β₂ᵗ), ASGD 1/(1+λγ(t−1))^α,
-    /// 1−ληₜ and μₜ (γ the base learning rate), Adagrad 1/(1+(t−1)η), SGD whether t is the
+    /// 1−ληₜ and μₜ (γ the base learning rate), Adafactor 1/√t and t^τ, Adagrad 1/(1+(t−1)η), SGD whether t is the
     /// first step.
     pub fn step_scalars(&self, t: u64) -> StepScalars {
         let t = t.max(1);
@@ -712,6 +778,11 @@ impl Optimizer {
                     ..StepScalars::ONES
                 }
             }
+            Optimizer::Adafactor(o) => StepScalars {
+                lr2_mul: Adafactor::rho_bound(t) as f32,
+                average_mul: o.weight(t) as f32,
+                ..StepScalars::ONES
+            },
             Optimizer::Asgd(o) => {
                 let divisor = o.eta_divisor(o.lr, t);
                 StepScalars {
@@ -744,6 +815,7 @@ impl Optimizer {
             Optimizer::Asgd(o) => o.uniform(lr, t),
             Optimizer::Lion(o) => o.uniform(lr, t),
             Optimizer::Lamb(o) => o.uniform(lr, t),
+            Optimizer::Adafactor(o) => o.uniform(lr, t),
         };
         StepUniform {
             t: t as u32,

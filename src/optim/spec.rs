@@ -1,17 +1,17 @@
 //! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
 //! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`, `nadam`,
-//! `rprop`, `asgd`, `lion` after the authors' port and `lamb` after apex's `FusedLAMB`;
-//! case-insensitive) and argument names
+//! `rprop`, `asgd`, `adafactor`, `lion` after the authors' port and `lamb` after apex's
+//! `FusedLAMB`; case-insensitive) and argument names
 //! (`lr`, `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `rho`,
 //! `momentum_decay`, `decoupled_weight_decay`, `etas=0.5,1.2`, `step_sizes=1e-6,50`, `lambd`,
-//! `t0`, `use_nvlamb`, `maximize`), with
+//! `t0`, `beta2_decay`, `eps=None,1e-3` (Adafactor's pair), `d`, `use_nvlamb`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
 //! or `int8`, `state_min_len`), the gradients' type (`grad_dtype=f16` or `bf16`) and the
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, GradDType, Lamb, Lion, NAdam, Optimizer, ParamDType,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, GradDType, Lamb, Lion, NAdam, Optimizer, ParamDType,
     Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
 };
 use crate::args::Args;
@@ -51,6 +51,25 @@ fn precision(a: &mut Args) -> Result<Precision> {
         grads: grads(a)?,
         params: param_dtype(a)?,
     })
+}
+
+/// Adafactor's `eps=e1,e2`, PyTorch's `(None, 1e-3)` written `None,1e-3`, or `default`.
+fn adafactor_eps(a: &mut Args, default: (Option<f64>, f64)) -> Result<(Option<f64>, f64)> {
+    let Some(v) = a.take("eps") else {
+        return Ok(default);
+    };
+    let bad = || Error::Argument(format!("adafactor: eps={v}: expected two values, e.g. None,1e-3"));
+    let number = |x: &str| x.trim().parse::<f64>().map_err(|_| bad());
+    match v.split(',').collect::<Vec<_>>().as_slice() {
+        [e1, e2] => {
+            let e1 = match e1.trim() {
+                "None" | "none" => None,
+                x => Some(number(x)?),
+            };
+            Ok((e1, number(e2)?))
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// `key=a,b` (two values: `betas`, `etas`, `step_sizes`), or `default`.
@@ -235,10 +254,23 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             }
             .into()
         }
+        "adafactor" => {
+            let d = Adafactor::default();
+            Adafactor {
+                lr: a.f64_or("lr", d.lr)?,
+                beta2_decay: a.f64_or("beta2_decay", d.beta2_decay)?,
+                eps: adafactor_eps(&mut a, d.eps)?,
+                d: a.f64_or("d", d.d)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                maximize: a.bool_or("maximize", d.maximize)?,
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
         _ => {
             return Err(Error::Argument(format!(
                 "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad, adamax, \
-                 radam, adadelta, nadam, rprop, asgd, lion, lamb"
+                 radam, adadelta, nadam, rprop, asgd, lion, lamb, adafactor"
             )));
         }
     };

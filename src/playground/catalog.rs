@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::api;
 use crate::demo::surfaces::Surface;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 use crate::precision::{GradDType, ParamDType, StateDType};
 
@@ -108,6 +108,8 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
         "step_sizes",
         "lambd",
         "t0",
+        "beta2_decay",
+        "d",
         "nesterov",
         "centered",
         "amsgrad",
@@ -124,7 +126,11 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
             "dampening" => number("dampening", get(key), 0.0, 1.0, false),
             "alpha" => number("alpha", get(key), 0.0, 0.9999, false),
             "rho" => number("rho", get(key), 0.5, 0.9999, false),
+            // Adafactor's (ε₁, ε₂), with PyTorch's None: as the command line writes it.
+            "eps" if get(key).is_array() => text("eps", &eps_pair(&get(key))),
             "eps" => number("eps", get(key), 1e-10, 1.0, true),
+            "beta2_decay" => number("beta2_decay", get(key), -1.0, 0.0, false),
+            "d" => number("d", get(key), 1.0, 10.0, false),
             "weight_decay" => number("weight_decay", get(key), 0.0, 0.5, false),
             "lr_decay" => number("lr_decay", get(key), 0.0, 0.1, false),
             "initial_accumulator_value" => {
@@ -163,6 +169,19 @@ fn optimizer_params(defaults: Value) -> Vec<Param> {
     out
 }
 
+/// Adafactor's serialized `eps` ([null, 0.001]) as the command line writes it (`None,0.001`).
+fn eps_pair(v: &Value) -> String {
+    let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    items
+        .iter()
+        .map(|x| match x {
+            Value::Null => "None".to_string(),
+            x => x.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Adam's arguments without `decoupled_weight_decay`, which the class name (Adam, AdamW) sets.
 fn adam(o: Adam) -> Value {
     let mut v = to_value(o);
@@ -194,9 +213,13 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
         Optimizer::Asgd(s) => ("asgd", to_value(s)),
         Optimizer::Lion(s) => ("lion", to_value(s)),
         Optimizer::Lamb(s) => ("lamb", to_value(s)),
+        Optimizer::Adafactor(s) => ("adafactor", to_value(s)),
     };
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");
+        if let Some(eps) = m.get_mut("eps").filter(|e| e.is_array()) {
+            *eps = json!(eps_pair(eps));
+        }
         if let Optimizer::Adam(_) = o {
             // The class name says it: Adam couples, AdamW decouples.
             m.remove("decoupled_weight_decay");
@@ -228,6 +251,7 @@ pub fn catalog(device: &str) -> Value {
         {"name": "asgd", "class": "ASGD", "params": optimizer_params(to_value(Asgd::default()))},
         {"name": "lion", "class": "Lion", "params": optimizer_params(to_value(Lion::default()))},
         {"name": "lamb", "class": "LAMB", "params": optimizer_params(to_value(Lamb::default()))},
+        {"name": "adafactor", "class": "Adafactor", "params": optimizer_params(to_value(Adafactor::default()))},
     ]);
     // The presets are the examples' own line-ups: the loss-surface one (learning rates per
     // surface come with `GET /api/surfaces/NAME`) and the classifiers' one.

@@ -12,10 +12,13 @@ use wgoptim::{Backend, GpuContext, GpuOptimizer};
 /// `adamw state_dtype=int8 grad_dtype=bf16` for low precision.
 #[derive(clap::Args)]
 pub struct Args {
-    /// sgd, rmsprop, adam, adamw or adagrad.
+    /// PyTorch's class name: sgd, rmsprop, adam, adamw, adagrad, adamax, radam, adadelta,
+    /// nadam, rprop, asgd, adafactor; lion, lamb.
     optimizer: String,
-    /// `key=value` hyperparameters (lr, momentum, dampening, nesterov, alpha, centered,
-    /// betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value, maximize), and
+    /// `key=value` hyperparameters by PyTorch's names (lr, momentum, dampening, nesterov,
+    /// alpha, centered, betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value,
+    /// rho, momentum_decay, decoupled_weight_decay, etas, step_sizes, lambd, t0, beta2_decay,
+    /// eps=None,1e-3 for Adafactor, d, use_nvlamb, maximize), and
     /// the precisions: state_dtype=f32|bf16|int8 (with state_min_len=N, default 4096: smaller
     /// vectors keep f32 state), grad_dtype=f32|f16|bf16 (the .npy gradients are rounded to it),
     /// param_dtype=f32|bf16-master|bf16.
@@ -39,6 +42,11 @@ pub struct Args {
     /// Also write the lr of each step (.npy, float64).
     #[arg(long)]
     lrs_out: Option<std::path::PathBuf>,
+    /// The parameters' shape, e.g. `--shape 64,32` (row-major; the product must be their
+    /// number): Adafactor then factors a matrix's averages into rows and columns, and LAMB's
+    /// norms are the tensor's. Without it the parameters are one vector.
+    #[arg(long, value_delimiter = ',')]
+    shape: Option<Vec<usize>>,
 }
 
 pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
@@ -51,6 +59,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         schedule,
         device,
         lrs_out,
+        shape,
     } = args;
     let opt = wgoptim::optim::spec::parse(&optimizer, &hyperparameters)?;
     let spec = match &schedule {
@@ -69,14 +78,22 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
     };
     let p0 = wgoptim::replay::read_params(&params)?;
     let g = wgoptim::replay::read_grads(&grads, p0.len())?;
-    let mut backend: Box<dyn Backend> = match device {
-        Device::Gpu => Box::new(GpuOptimizer::with_params(&GpuContext::new()?, opt, &p0)?),
-        Device::Cpu => Box::new(wgoptim::CpuOptimizer::with_params(
-            &wgoptim::CpuContext::new(),
-            opt,
-            &p0,
-        )?),
+    let layout = match &shape {
+        Some(shape) => Some(wgoptim::replay::shape_layout(shape, p0.len())?),
+        None => None,
     };
+    let cpu = wgoptim::CpuContext::new();
+    let mut backend: Box<dyn Backend> = match (device, layout) {
+        (Device::Gpu, None) => Box::new(GpuOptimizer::with_params(&GpuContext::new()?, opt, &p0)?),
+        (Device::Cpu, None) => Box::new(wgoptim::CpuOptimizer::with_params(&cpu, opt, &p0)?),
+        (Device::Gpu, Some(layout)) => {
+            Box::new(GpuOptimizer::with_layout(&GpuContext::new()?, opt, layout)?)
+        }
+        (Device::Cpu, Some(layout)) => {
+            Box::new(wgoptim::CpuOptimizer::with_layout(&cpu, opt, layout)?)
+        }
+    };
+    backend.write_params(&p0)?;
     let lrs = wgoptim::replay::replay(backend.as_mut(), &g, spec.as_ref())?;
     wgoptim::replay::write_f32(&out, &backend.read_params()?)?;
     if let Some(path) = lrs_out {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use wgoptim::verify::{self, twin_ulp_bound};
-use wgoptim::{GpuContext, GpuOptimizer};
+use wgoptim::{Backend, GpuContext, GpuOptimizer};
 
 /// Run every kernel variant against the f32 twin and the f64 oracle on random data.
 #[derive(clap::Args)]
@@ -63,8 +63,23 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        let params = verify::Data::new(seed).vector(size);
-        let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &params)?;
+        // Adafactor: over a matrix and a vector (`verify::shaped_layout`), zeros in the gap.
+        let (mut gpu, params) = match verify::shaped_layout(&optimizer, size) {
+            Some(layout) => {
+                let mut data = verify::Data::new(seed);
+                let mut params = vec![0.0; layout.len()];
+                for t in layout.tensors() {
+                    params[t.range()].copy_from_slice(&data.vector(t.len));
+                }
+                let mut gpu = GpuOptimizer::with_layout(&ctx, optimizer, layout)?;
+                gpu.write_params(&params)?;
+                (gpu, params)
+            }
+            None => {
+                let params = verify::Data::new(seed).vector(size);
+                (GpuOptimizer::with_params(&ctx, optimizer, &params)?, params)
+            }
+        };
         let reports = verify::run_against_reference(&mut gpu, &params, steps, &[steps], seed + 1)?;
         // Rounded state or parameters: held to the twin exactly, the oracle's distance shown.
         let lowp = optimizer.state_layout().dtype() != wgoptim::StateDType::F32
