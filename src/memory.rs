@@ -59,7 +59,9 @@ fn allocated(ctx: &GpuContext) -> Option<(u64, Vec<(String, u64)>)> {
 }
 
 /// Builds `optimizer` over `n` parameters on `ctx`, records its buffers, reads the parameters
-/// back once, and reports what all of it cost.
+/// back once, and reports what all of it cost. Adafactor, whose state follows the tensors'
+/// shapes, is built over `verify::shaped_layout`'s matrix (and vector of the rest), as a model's
+/// weights would be; the others over one flat vector.
 pub fn profile(
     ctx: &GpuContext,
     name: &str,
@@ -67,7 +69,11 @@ pub fn profile(
     n: usize,
 ) -> Result<MemoryReport> {
     let before = allocated(ctx);
-    let opt = GpuOptimizer::new(ctx, optimizer, n)?;
+    let opt = match crate::verify::shaped_layout(&optimizer, n) {
+        Some(layout) => GpuOptimizer::with_layout(ctx, optimizer, layout)?,
+        None => GpuOptimizer::new(ctx, optimizer, n)?,
+    };
+    let n = opt.len();
     let after = allocated(ctx);
     // Allocations that appeared with the optimizer, matched to its buffers by label.
     let mut fresh: Vec<(String, u64)> = match (&before, &after) {

@@ -293,7 +293,8 @@ impl ZeroOptimizer {
             if o.kernel().per_tensor() {
                 return Err(Error::NotShardable {
                     optimizer: o.name(),
-                    why: "its trust ratio needs each tensor's norms, and shards split tensors",
+                    why: "its per-tensor sums (LAMB's norms, Adafactor's rows, columns and \
+                          RMS) need whole tensors, and shards split tensors",
                 });
             }
             if o.grad_dtype() != GradDType::F32 || o.param_dtype() != ParamDType::F32 {

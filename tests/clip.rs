@@ -148,6 +148,11 @@ fn non_finite_steps_are_skipped_and_not_counted() {
             .into(),
         // Both bias corrections of the device's count, in both of its per-tensor passes.
         wgoptim::Lamb::default().lr(0.01).into(),
+        // 1/√t and t^τ of the device's count, in its row/column pass and its per-tensor step.
+        wgoptim::Adafactor::default()
+            .lr(0.05)
+            .weight_decay(0.1)
+            .into(),
         // ηₜ, 1 − ληₜ and the average's μₜ (from its 4th applied step) of the device's count.
         wgoptim::Asgd::default()
             .lr(0.05)
@@ -156,16 +161,37 @@ fn non_finite_steps_are_skipped_and_not_counted() {
             .t0(2.0)
             .into(),
     ] {
-        let n = 300_007; // two chunks on the small device
+        // Two chunks on the small device; Adafactor over a matrix inside the first and a vector
+        // across the seam (its averages bound whole must fit one binding).
+        let layout = optimizer.kernel().shaped_state().then(|| {
+            let mut layout = wgoptim::ParamLayout::for_limits(&ctx.limits());
+            layout.add("w", &[250, 1000]).unwrap();
+            layout.add("v", &[50_007]).unwrap();
+            layout
+        });
+        let n = layout.as_ref().map_or(300_007, |l| l.len());
         let mut data = Data::new(33);
         let p0 = data.vector(n);
-        let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap();
+        let mut gpu = match &layout {
+            Some(l) => {
+                let mut gpu = GpuOptimizer::with_layout(&ctx, optimizer, l.clone()).unwrap();
+                gpu.write_params(&p0).unwrap();
+                gpu
+            }
+            None => GpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap(),
+        };
         gpu.set_gradient_control(Some(GradientControl {
             skip_nonfinite: true,
             ..Default::default()
         }))
         .unwrap();
-        let mut oracle = Oracle::new(optimizer, &p0).unwrap();
+        let mut oracle = match &layout {
+            Some(l) => {
+                let tensors = l.tensors().iter().map(|t| (t.range(), t.shape.clone()));
+                Oracle::with_shapes(optimizer, &p0, tensors.collect()).unwrap()
+            }
+            None => Oracle::new(optimizer, &p0).unwrap(),
+        };
         let bad_steps = [1usize, 4, 5];
         for step in 1..=11usize {
             let mut g = data.gradients(n);

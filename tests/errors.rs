@@ -5,7 +5,7 @@ mod common;
 use wgoptim::gpu::kernel::KernelShape;
 use wgoptim::gpu::plan_chunks;
 use wgoptim::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer, Lamb, Lion,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer, Lamb, Lion,
     NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
@@ -88,6 +88,11 @@ fn hyperparameters_out_of_domain() {
     assert_invalid(Lamb::default().betas((0.9, 1.0)), "betas.1");
     assert_invalid(Lamb::default().eps(0.0), "eps");
     assert_invalid(Lamb::default().weight_decay(f64::NAN), "weight_decay");
+    assert_invalid(Adafactor::default().beta2_decay(0.5), "beta2_decay");
+    assert_invalid(Adafactor::default().eps((Some(f64::NAN), 1e-3)), "eps.0");
+    assert_invalid(Adafactor::default().eps((None, -1.0)), "eps.1");
+    assert_invalid(Adafactor::default().d(0.99), "d");
+    assert_invalid(Adafactor::default().lr(f64::INFINITY), "lr");
 }
 
 #[test]
@@ -106,6 +111,7 @@ fn every_default_is_valid() {
         Asgd::default().into(),
         Lion::default().into(),
         Lamb::default().into(),
+        Adafactor::default().into(),
     ] {
         let o: Optimizer = o;
         o.validate().unwrap();

@@ -161,7 +161,7 @@ macro_rules! rust_layout {
 fn step_uniform_matches_wgsl() {
     let rust = rust_layout!(StepUniform; lr, weight_decay, decay, grad_scale, eps, momentum, buf_keep, buf_add,
         beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, one_minus_alpha, bias_correction2_sqrt, t,
-        lr2, average, eta_minus, eta_plus, step_size_min, step_size_max, _pad);
+        lr2, average, eta_minus, eta_plus, step_size_min, step_size_max, eps2, clip_threshold);
     assert_eq!(rust, wgsl_struct("Step"));
 }
 

@@ -314,11 +314,19 @@ fn worker() {
                 Ok(_) => report.errors.push("built".into()),
                 Err(e) => report.errors.push(e.to_string()),
             }
-            // LAMB, whose trust ratio needs whole tensors: refused on every rank.
-            let lamb = vec![ParamGroup::new(wgoptim::Lamb::default()).tensor("w", &[64, 10])];
-            match ZeroOptimizer::with_groups(&world, lamb, |g| CpuOptimizer::with_groups(&cpu, g)) {
-                Ok(_) => report.errors.push("built".into()),
-                Err(e) => report.errors.push(e.to_string()),
+            // LAMB and Adafactor, whose per-tensor sums need whole tensors: refused on every
+            // rank.
+            for o in [
+                wgoptim::Optimizer::from(wgoptim::Lamb::default()),
+                wgoptim::Adafactor::default().into(),
+            ] {
+                let groups = vec![ParamGroup::new(o).tensor("w", &[64, 10])];
+                match ZeroOptimizer::with_groups(&world, groups, |g| {
+                    CpuOptimizer::with_groups(&cpu, g)
+                }) {
+                    Ok(_) => report.errors.push("built".into()),
+                    Err(e) => report.errors.push(e.to_string()),
+                }
             }
             // A group that does not exist, and a NaN learning rate: refused on every rank.
             let mut z = build("adam", &world, groups("adam")).unwrap();
@@ -623,7 +631,7 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     // The step refused at t = 3 was not taken: the run equals 20 good steps.
     let want = bits(&reference("adam", None, 0, STEPS).read_params().unwrap());
     for r in reports(&dir, "bad", 2) {
-        assert_eq!(r.errors.len(), 8, "rank {}: {:?}", r.rank, r.errors);
+        assert_eq!(r.errors.len(), 9, "rank {}: {:?}", r.rank, r.errors);
         assert_error(&r, 0, "tensor layout differs");
         assert_error(&r, 1, "optimizer differs");
         let foreign = if r.rank == 1 {
@@ -635,12 +643,13 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
             (2, foreign),
             (3, "MPI's i32 counts"),
             (4, "lamb cannot be sharded"),
-            (5, "group 2"),
-            (6, "lr"),
+            (5, "adafactor cannot be sharded"),
+            (6, "group 2"),
+            (7, "lr"),
         ] {
             assert_error(&r, i, want);
         }
-        let length = &r.errors[7];
+        let length = &r.errors[8];
         if r.rank == 1 {
             assert!(length.contains("gradients"), "{length}");
         } else {

@@ -14,7 +14,7 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::layout::ParamLayout;
 use crate::optim::{
-    Adadelta, Adagrad, Adam, Adamax, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Sgd,
     StatePrecision,
 };
 use crate::plot::{Panel, Series, draw};
@@ -91,6 +91,9 @@ pub fn optimizers() -> Vec<(&'static str, Optimizer)> {
         ("Lion", Lion::default().lr(3e-3).weight_decay(0.1).into()),
         // The trust ratio per tensor of the model's layout (fc1.weight, fc1.bias, …).
         ("LAMB", Lamb::default().lr(0.01).into()),
+        // Factored per matrix of the layout; its relative step ρ = min(γ, 1/√t) scales with
+        // each tensor's RMS.
+        ("Adafactor", Adafactor::default().lr(0.05).into()),
     ]
 }
 
