@@ -1,7 +1,7 @@
 // Adafactor (torch.optim.Adafactor): factored second moments; driver: pieces.wgsl.
 //   g ← s·c·g ;  w = t^τ (average × at_step.average_mul) ;  ρ = min(γ, 1/√t) (lr2 × lr2_mul)
-//   lines_pass:    one invocation per row or column of a matrix in this chunk: its mean of g²
-//                  (elements in order), lerped into its average with weight w
+//   lines_pass:    one invocation per row or column (or four adjacent columns) of a matrix in
+//                  this chunk: its mean of g² (elements in order), lerped into its average
 //   means_pass:    one invocation per matrix: the mean of its row averages
 //   moments:       a vector's V ← lerp(V, g², w); u = g / √max(V̂, ε₁²) with V̂ = V, or
 //                  R_i·C_j / max(mean(R), ε₁); returns (Σθ², Σu²) over the block's lanes
@@ -38,6 +38,10 @@ fn mean_weight() -> f32 {
     return step.average * at_step.average_mul;
 }
 
+// A line's mean of g² lerped into its average: one row (stride 1) or column, or, where the
+// stride is a multiple of 4 (columns of a matrix of 4k columns), four adjacent columns at once
+// as one vec4 (each column still summed row by row in order). A row whose elements fill whole
+// vec4 blocks is read a block at a time, its squares added left to right.
 @compute @workgroup_size(LINE_INVOCATIONS)
 fn lines_pass(
     @builtin(global_invocation_id) id: vec3<u32>,
@@ -50,14 +54,38 @@ fn lines_pass(
         return;
     }
     prepare();
+    // (first element in the chunk, elements, stride, state element)
     let line = tables[lines(header) + range.x + index];
-    var s = 0.0;
-    for (var k = 0u; k < line.y; k++) {
-        let e = line.x + k * line.z;
-        let g = load_grad(e / 4u)[e % 4u] * grad_factor;
-        s += g * g;
+    let w = mean_weight();
+    if line.z % 4u == 0u {
+        var s = vec4<f32>(0.0);
+        for (var k = 0u; k < line.y; k++) {
+            let g = load_grad((line.x + k * line.z) / 4u) * grad_factor;
+            s += g * g;
+        }
+        let mean = s / f32(line.y);
+        for (var j = 0u; j < 4u; j++) {
+            set_variance(line.w + j, lerp(variance_at(line.w + j), mean[j], w));
+        }
+        return;
     }
-    set_variance(line.w, lerp(variance_at(line.w), s / f32(line.y), mean_weight()));
+    var s = 0.0;
+    if line.z == 1u && line.x % 4u == 0u && line.y % 4u == 0u {
+        for (var k = 0u; k < line.y / 4u; k++) {
+            let g = load_grad(line.x / 4u + k) * grad_factor;
+            s = s + g.x * g.x;
+            s = s + g.y * g.y;
+            s = s + g.z * g.z;
+            s = s + g.w * g.w;
+        }
+    } else {
+        for (var k = 0u; k < line.y; k++) {
+            let e = line.x + k * line.z;
+            let g = load_grad(e / 4u)[e % 4u] * grad_factor;
+            s += g * g;
+        }
+    }
+    set_variance(line.w, lerp(variance_at(line.w), s / f32(line.y), w));
 }
 
 @compute @workgroup_size(64)
@@ -75,46 +103,91 @@ fn means_pass(@builtin(global_invocation_id) id: vec3<u32>) {
     sums[header.x + header.y + m] = vec2<f32>(s / f32(matrix.y), 0.0);
 }
 
-// Element `e` of tensor `t`'s u for gradient g (its averages already updated).
-fn direction(t: u32, e: u32, g: f32) -> f32 {
-    let header = tables[0];
-    let shape = tables[shapes(header) + t];
-    var v_hat: f32;
-    if shape.z == 0u {
-        v_hat = variance_at(shape.y + e);
-    } else {
-        let run = tables[runs(header) + t];
-        let size = shape.w * shape.z;
-        let b = e / size;
-        let within = e % size;
-        let row = variance_at(shape.y + b * shape.w + within / shape.z);
-        let col = variance_at(shape.y + run.w * shape.w + b * shape.z + within % shape.z);
-        let mean = sums[header.x + header.y + run.z + b].x;
-        v_hat = (row * col) / at_least(mean, step.eps);
-    }
-    return (1.0 / sqrt(at_least(v_hat, step.eps * step.eps))) * g;
+// What a block's lanes need of their tensor, read from the tables once per block.
+struct Tensor {
+    // First state element; columns (0: a vector); rows (a vector's length); matrices.
+    state: u32,
+    cols: u32,
+    rows: u32,
+    batch: u32,
+    // Where the tensor's matrices' mean row averages start in `sums`.
+    means: u32,
+    // The tensor's element in lane 0 of the block.
+    first: u32,
 }
 
-// The element of tensor `t` in lane 0 of block `i` of this chunk.
-fn tensor_element(t: u32, i: u32) -> u32 {
-    return 4u * (chunk.first_vec + i - tables[shapes(tables[0]) + t].x);
+fn tensor_at(t: u32, i: u32) -> Tensor {
+    let header = tables[0];
+    let shape = tables[shapes(header) + t];
+    let run = tables[runs(header) + t];
+    return Tensor(shape.y, shape.z, shape.w, run.w, header.x + header.y + run.z,
+                  4u * (chunk.first_vec + i - shape.x));
+}
+
+// A lane's matrix, row and column in its tensor.
+struct At {
+    b: u32,
+    r: u32,
+    c: u32,
+}
+
+// The next element's.
+fn next(x: Tensor, a: At) -> At {
+    if a.c + 1u < x.cols {
+        return At(a.b, a.r, a.c + 1u);
+    }
+    if a.r + 1u < x.rows {
+        return At(a.b, a.r + 1u, 0u);
+    }
+    return At(a.b + 1u, 0u, 0u);
+}
+
+// R_i·C_j / max(mean(R), ε₁) at `a`. Lanes past the tensor read other averages (in bounds, or
+// clamped by the robust access WGSL guarantees); `directions` drops them.
+fn factored_at(x: Tensor, a: At) -> f32 {
+    let row = variance_at(x.state + a.b * x.rows + a.r);
+    let col = variance_at(x.state + x.batch * x.rows + a.b * x.cols + a.c);
+    return (row * col) / at_least(sums[x.means + a.b].x, step.eps);
+}
+
+// u = g / √max(V̂, ε₁²) for the block's lanes (averages already updated; 0 in the others), with
+// V̂ a vector's average, or `factored_at` each lane's (matrix, row, column): found by division
+// for lane 0 and stepped for the others.
+fn directions(x: Tensor, g: vec4<f32>, lanes: vec4<bool>) -> vec4<f32> {
+    var v_hat: vec4<f32>;
+    if x.cols == 0u {
+        let k = x.state + x.first;
+        v_hat = vec4<f32>(variance_at(k), variance_at(k + 1u), variance_at(k + 2u),
+                          variance_at(k + 3u));
+    } else {
+        let size = x.rows * x.cols;
+        let within = x.first % size;
+        let a0 = At(x.first / size, within / x.cols, within % x.cols);
+        let a1 = next(x, a0);
+        let a2 = next(x, a1);
+        let a3 = next(x, a2);
+        v_hat = vec4<f32>(factored_at(x, a0), factored_at(x, a1), factored_at(x, a2),
+                          factored_at(x, a3));
+    }
+    let floor = vec4<f32>(step.eps * step.eps);
+    let v = select(v_hat, floor, v_hat < floor);
+    return select(vec4<f32>(0.0), (1.0 / sqrt(v)) * g, lanes);
 }
 
 fn moments(i: u32, lanes: vec4<bool>, tensor: u32) -> vec2<f32> {
     let p = load_param(i);
     let g = load_grad(i) * grad_factor;
-    let vector = tables[shapes(tables[0]) + tensor].z == 0u;
-    let first = tensor_element(tensor, i);
-    let state = tables[shapes(tables[0]) + tensor].y + first;
-    var u = vec4<f32>(0.0);
-    for (var l = 0u; l < 4u; l++) {
-        if lanes[l] {
-            if vector {
-                set_variance(state + l, lerp(variance_at(state + l), g[l] * g[l], mean_weight()));
+    let x = tensor_at(tensor, i);
+    if x.cols == 0u {
+        let w = mean_weight();
+        for (var l = 0u; l < 4u; l++) {
+            if lanes[l] {
+                let k = x.state + x.first + l;
+                set_variance(k, lerp(variance_at(k), g[l] * g[l], w));
             }
-            u[l] = direction(tensor, first + l, g[l]);
         }
     }
+    let u = directions(x, g, lanes);
     return vec2<f32>(squares(select(vec4<f32>(0.0), p, lanes)), squares(u));
 }
 
@@ -137,12 +210,6 @@ fn tensor_factor(tensor: u32, s: vec2<f32>) -> f32 {
 fn apply(i: u32, lanes: vec4<bool>, tensor: u32, factor: f32) {
     let p = load_param(i);
     let g = load_grad(i) * grad_factor;
-    let first = tensor_element(tensor, i);
-    var u = vec4<f32>(0.0);
-    for (var l = 0u; l < 4u; l++) {
-        if lanes[l] {
-            u[l] = direction(tensor, first + l, g[l]);
-        }
-    }
+    let u = directions(tensor_at(tensor, i), g, lanes);
     store_param(i, p, p * step.decay - factor * u, lanes);
 }

@@ -224,11 +224,24 @@ pub fn run(
     Ok(rows)
 }
 
-/// `n` parameters as `tensors` tensors `t0`, `t1`, … of (nearly) equal length in `layout`.
-fn split(mut layout: ParamLayout, n: usize, tensors: usize) -> Result<ParamLayout> {
+/// `n` parameters as `tensors` tensors `t0`, `t1`, … of (nearly) equal length in `layout`:
+/// vectors, or for `optimizer`s whose state follows the shapes (Adafactor) matrices of c
+/// columns (c the power of two nearest below √len) where c divides the length.
+fn split(
+    mut layout: ParamLayout,
+    optimizer: &Optimizer,
+    n: usize,
+    tensors: usize,
+) -> Result<ParamLayout> {
     for k in 0..tensors {
-        let len = n / tensors + usize::from(k < n % tensors);
-        layout.add(&format!("t{k}"), &[len.max(1)])?;
+        let len = (n / tensors + usize::from(k < n % tensors)).max(1);
+        let cols = 1usize << len.isqrt().ilog2();
+        let shape = if optimizer.kernel().shaped_state() && len.is_multiple_of(cols) {
+            vec![len / cols, cols]
+        } else {
+            vec![len]
+        };
+        layout.add(&format!("t{k}"), &shape)?;
     }
     Ok(layout)
 }
@@ -260,10 +273,16 @@ impl Session for Bench {
         control: Option<GradientControl>,
     ) -> Result<Timing> {
         let mut data = Data::new(1);
-        let mut opt = if tensors <= 1 {
+        let mut opt = if tensors <= 1 && !optimizer.kernel().shaped_state() {
             GpuOptimizer::new(&self.ctx, optimizer, n)?
         } else {
-            let layout = split(ParamLayout::for_limits(&self.ctx.limits()), n, tensors)?;
+            let limits = self.ctx.limits();
+            let layout = split(
+                ParamLayout::for_limits(&limits),
+                &optimizer,
+                n,
+                tensors.max(1),
+            )?;
             GpuOptimizer::with_layout(&self.ctx, optimizer, layout)?
         };
         opt.set_gradient_control(control)?;
@@ -351,13 +370,13 @@ impl Session for CpuBench {
         control: Option<GradientControl>,
     ) -> Result<Timing> {
         let mut data = Data::new(1);
-        let mut opt = if tensors <= 1 {
+        let mut opt = if tensors <= 1 && !optimizer.kernel().shaped_state() {
             CpuOptimizer::new(&self.ctx, optimizer, n)?
         } else {
             CpuOptimizer::with_layout(
                 &self.ctx,
                 optimizer,
-                split(ParamLayout::new(64), n, tensors)?,
+                split(ParamLayout::new(64), &optimizer, n, tensors.max(1))?,
             )?
         };
         opt.set_gradient_control(control)?;

@@ -275,7 +275,10 @@ impl Parts {
         let params = bytemuck::pod_collect_to_vec(tensor("params", Dtype::F32, header.len)?);
         let mut states = Vec::new();
         for (g, gh) in header.groups.iter().enumerate() {
-            let records = header.tensors.iter().map(|t| (t.offset, t.shape.as_slice()));
+            let records = header
+                .tensors
+                .iter()
+                .map(|t| (t.offset, t.shape.as_slice()));
             let tensors = crate::layout::tensors_in(records, gh.offset..gh.offset + gh.len);
             let n = gh.optimizer.state_len(gh.len, &tensors);
             let mut group = Vec::new();

@@ -25,7 +25,8 @@ use crate::backend::Backend;
 use crate::cpu::{CpuOptimizer, Oracle};
 use crate::error::Result;
 use crate::optim::{
-    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp,
+    Rprop, Sgd,
 };
 use crate::precision::{GradDType, ParamDType, StateDType, StatePrecision};
 
@@ -472,8 +473,14 @@ pub fn run_against_reference(
         Some(layout) => {
             let mut twin = CpuOptimizer::with_layout(&cpu, optimizer, layout.clone())?;
             twin.write_params(params)?;
-            let tensors = layout.tensors().iter().map(|t| (t.range(), t.shape.clone()));
-            (twin, Oracle::with_shapes(optimizer, params, tensors.collect())?)
+            let tensors = layout
+                .tensors()
+                .iter()
+                .map(|t| (t.range(), t.shape.clone()));
+            (
+                twin,
+                Oracle::with_shapes(optimizer, params, tensors.collect())?,
+            )
         }
         None => (
             CpuOptimizer::with_params(&cpu, optimizer, params)?,

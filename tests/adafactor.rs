@@ -64,7 +64,8 @@ fn data(layout: &ParamLayout, steps: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
 }
 
 fn first_difference(a: &[f32], b: &[f32]) -> Option<usize> {
-    (0..a.len().max(b.len())).find(|&i| a.get(i).map(|x| x.to_bits()) != b.get(i).map(|x| x.to_bits()))
+    (0..a.len().max(b.len()))
+        .find(|&i| a.get(i).map(|x| x.to_bits()) != b.get(i).map(|x| x.to_bits()))
 }
 
 #[test]
@@ -123,7 +124,11 @@ fn factored_moments_agree_on_both_backends_and_with_the_oracle() {
             );
             assert!(d.passes(steps as u64), "{}: {d:?}", t.name);
             // Each tensor moved (maximize or not), and its state is its own slice.
-            assert!(g_params[r.clone()] != p0[r.clone()], "{} did not move", t.name);
+            assert!(
+                g_params[r.clone()] != p0[r.clone()],
+                "{} did not move",
+                t.name
+            );
             let state = gpu.read_tensor_state(&t.name, "variance").unwrap();
             assert_eq!(state.len(), state_len(&t.shape), "{}", t.name);
             assert_eq!(state, cpu.read_tensor_state(&t.name, "variance").unwrap());
@@ -180,7 +185,10 @@ fn groups_and_a_checkpoint_resume_bit_identically() {
         resumed.write_grads(g).unwrap();
         resumed.step().unwrap();
     }
-    assert_eq!(first_difference(&resumed.read_params().unwrap(), &g_params), None);
+    assert_eq!(
+        first_difference(&resumed.read_params().unwrap(), &g_params),
+        None
+    );
     for g in 0..2 {
         assert_eq!(
             resumed.read_group_state(g, "variance").unwrap(),
@@ -227,7 +235,10 @@ fn bad_hyperparameters_and_precisions_are_refused() {
             "{bad:?}: {err}"
         );
     }
-    for state in [wgoptim::StatePrecision::bf16(), wgoptim::StatePrecision::int8()] {
+    for state in [
+        wgoptim::StatePrecision::bf16(),
+        wgoptim::StatePrecision::int8(),
+    ] {
         let o = Optimizer::from(Adafactor::default()).with_state_precision(state);
         let err = CpuOptimizer::new(&CpuContext::new(), o, 8).unwrap_err();
         assert!(matches!(err, Error::UnsupportedPrecision { .. }), "{err}");

@@ -451,7 +451,10 @@ fn replay_refuses_bad_files_and_flags() {
             run(&["adafactor", "--shape", "3,3"], &p0, &g),
             "holds 9 elements but there are 4 parameters",
         ),
-        (run(&["adafactor", "eps=1e-3"], &p0, &g), "expected two values"),
+        (
+            run(&["adafactor", "eps=1e-3"], &p0, &g),
+            "expected two values",
+        ),
         (run(&["adafactor", "d=0.5"], &p0, &g), "`d`"),
         (
             run(&["sgd", "nesterov=true"], &p0, &g),

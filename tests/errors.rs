@@ -5,8 +5,8 @@ mod common;
 use wgoptim::gpu::kernel::KernelShape;
 use wgoptim::gpu::plan_chunks;
 use wgoptim::{
-    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer, Lamb, Lion,
-    NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Backend, CpuOptimizer, Error, GpuOptimizer,
+    Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
 fn assert_invalid(optimizer: impl Into<Optimizer>, name: &str) {

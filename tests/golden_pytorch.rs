@@ -19,8 +19,7 @@ mod common;
 
 use wgoptim::{
     Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Backend, CpuContext, CpuOptimizer,
-    GpuOptimizer, Lamb, Lion, NAdam, Optimizer,
-    RAdam, RmsProp, Rprop, Sgd,
+    GpuOptimizer, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
 };
 
 include!("golden/pytorch_optim.rs");
@@ -336,11 +335,16 @@ fn check_adafactor(optimizer: Adafactor, golden: &[[f32; 51]], state: &[[f32; 35
     };
     let pack = |flat: &[f32]| {
         let parts = split(flat);
-        layout.pack(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap()
+        layout
+            .pack(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            .unwrap()
     };
     let gpu = GpuOptimizer::with_layout(&ctx, optimizer, layout.clone()).unwrap();
     let cpu = CpuOptimizer::with_layout(&CpuContext::new(), optimizer, layout.clone()).unwrap();
-    for (which, mut opt) in [("gpu", Box::new(gpu) as Box<dyn Backend>), ("cpu", Box::new(cpu))] {
+    for (which, mut opt) in [
+        ("gpu", Box::new(gpu) as Box<dyn Backend>),
+        ("cpu", Box::new(cpu)),
+    ] {
         opt.write_params(&pack(&PARAMS)).unwrap();
         for (t, grads) in GRADS.iter().enumerate() {
             opt.write_grads(&pack(grads)).unwrap();
@@ -352,7 +356,11 @@ fn check_adafactor(optimizer: Adafactor, golden: &[[f32; 51]], state: &[[f32; 35
                 .collect();
             let compare = [
                 ("parameters", params, &golden[t][..]),
-                ("variance", opt.read_state("variance").unwrap(), &state[t][..]),
+                (
+                    "variance",
+                    opt.read_state("variance").unwrap(),
+                    &state[t][..],
+                ),
             ];
             for (what, got, expected) in compare {
                 assert_eq!(got.len(), expected.len());

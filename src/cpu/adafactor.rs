@@ -32,21 +32,46 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// `direction`: element `e` of tensor `f`'s u for gradient g (averages updated; `means`
-    /// the tensor's matrices' mean row averages).
-    #[inline]
-    fn direction(&self, f: &Factor, variance: &[f32], means: &[f32], e: usize, g: f32) -> f32 {
+    /// `directions`: u = g / √max(V̂, ε₁²) for the consecutive elements of tensor `f` from
+    /// `first`, whose gradients (scaled) are `g` (averages updated; `means` the tensor's
+    /// matrices' mean row averages). As the shader: the first element's (matrix, row, column)
+    /// by division, the others' by stepping.
+    fn directions(
+        &self,
+        f: &Factor,
+        variance: &[f32],
+        means: &[f32],
+        first: usize,
+        g: &[f32],
+        u: &mut [f32],
+    ) {
         let eps = self.step.eps;
-        let v_hat = if f.factored() {
-            let size = f.rows * f.cols;
-            let (b, within) = (e / size, e % size);
-            let row = variance[f.row_state(b) + within / f.cols];
-            let col = variance[f.col_state(b) + within % f.cols];
-            (row * col) / at_least(means[b], eps)
-        } else {
-            variance[f.state + e]
-        };
-        (1.0 / at_least(v_hat, eps * eps).sqrt()) * g
+        let floor = eps * eps;
+        if !f.factored() {
+            for (k, (u, &g)) in u.iter_mut().zip(g).enumerate() {
+                let v_hat = variance[f.state + first + k];
+                *u = (1.0 / at_least(v_hat, floor).sqrt()) * g;
+            }
+            return;
+        }
+        let size = f.rows * f.cols;
+        let (mut b, within) = (first / size, first % size);
+        let (mut r, mut c) = (within / f.cols, within % f.cols);
+        for (u, &g) in u.iter_mut().zip(g) {
+            let row = variance[f.row_state(b) + r];
+            let col = variance[f.col_state(b) + c];
+            let v_hat = (row * col) / at_least(means[b], eps);
+            *u = (1.0 / at_least(v_hat, floor).sqrt()) * g;
+            c += 1;
+            if c == f.cols {
+                c = 0;
+                r += 1;
+                if r == f.rows {
+                    r = 0;
+                    b += 1;
+                }
+            }
+        }
     }
 }
 
@@ -85,23 +110,70 @@ pub(crate) fn step(
     };
     let pass = &pass;
     let gf = pass.grad_factor;
-    // lines_pass: each row's and column's mean of g², lerped into its average.
+    // lines_pass: each row's and column's mean of g², lerped into its average. Every line
+    // (a row, a column, or four columns of a line of width 4) adds its squares in order along
+    // it; here runs of up to 64 lines of one matrix with the same stride go to one task, which
+    // walks them row by row (the same order for each line, in cache order for columns).
     let lines: Vec<_> = factors.iter().flat_map(Factor::lines).collect();
-    let fresh: Vec<f32> = ctx.install(|| {
-        lines
-            .par_iter()
-            .map(|line| {
-                let mut s = 0.0f32;
-                for k in 0..line.count {
-                    let g = grads[line.first + k * line.stride] * gf;
-                    s += g * g;
+    let mut runs: Vec<&[crate::optim::Line]> = Vec::new();
+    let mut rest = lines.as_slice();
+    while let Some(first) = rest.first() {
+        let same = rest
+            .iter()
+            .take(64)
+            .take_while(|l| l.stride == first.stride && l.count == first.count)
+            .count();
+        let (run, tail) = rest.split_at(same);
+        runs.push(run);
+        rest = tail;
+    }
+    let fresh: Vec<Vec<f32>> = ctx.install(|| {
+        runs.par_iter()
+            .map(|run| {
+                let widths: usize = run.iter().map(|l| l.width).sum();
+                let mut s = vec![0.0f32; widths];
+                let (count, stride) = (run[0].count, run[0].stride);
+                if stride == 1 {
+                    // Rows: each one's elements in order, one row after another.
+                    for (s, line) in s.iter_mut().zip(*run) {
+                        for &g in &grads[line.first..line.first + count] {
+                            let g = g * gf;
+                            *s += g * g;
+                        }
+                    }
+                } else {
+                    // Columns: row by row, each column's running sum in order.
+                    for k in 0..count {
+                        let mut at = 0;
+                        for line in *run {
+                            for j in 0..line.width {
+                                let g = grads[line.first + j + k * stride] * gf;
+                                s[at] += g * g;
+                                at += 1;
+                            }
+                        }
+                    }
                 }
-                lerp(variance[line.state], s / line.count as f32, pass.weight)
+                let mut at = 0;
+                let mut out = Vec::with_capacity(widths);
+                for line in *run {
+                    for j in 0..line.width {
+                        let mean = s[at] / count as f32;
+                        out.push(lerp(variance[line.state + j], mean, pass.weight));
+                        at += 1;
+                    }
+                }
+                out
             })
             .collect()
     });
-    for (line, x) in lines.iter().zip(fresh) {
-        variance[line.state] = x;
+    for (run, x) in runs.iter().zip(fresh) {
+        let mut x = x.into_iter();
+        for line in *run {
+            for j in 0..line.width {
+                variance[line.state + j] = x.next().unwrap_or_default();
+            }
+        }
     }
     // means_pass: per tensor, its matrices' mean row averages.
     let means: Vec<Vec<f32>> = factors
@@ -130,7 +202,8 @@ pub(crate) fn step(
     let ranges: Vec<_> = factors.iter().map(|f| f.range.clone()).collect();
     let pieces = pieces(&ranges);
     let variance = &*variance;
-    let element = |piece: &Piece, k: usize| piece.range.start + k - factors[piece.tensor].range.start;
+    let element =
+        |piece: &Piece, k: usize| piece.range.start + k - factors[piece.tensor].range.start;
     let sums: Vec<[f32; 2]> = {
         let params = &*params;
         ctx.install(|| {
@@ -141,12 +214,15 @@ pub(crate) fn step(
                     let r = piece.range.clone();
                     let (p, g) = (&params[r.clone()], &grads[r]);
                     piece_tree(p.len(), |lanes| {
-                        let (mut q, mut u) = ([0.0f32; 4], [0.0f32; 4]);
-                        for (l, k) in lanes.enumerate() {
+                        let (mut q, mut u, mut gs) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 4]);
+                        let n = lanes.len();
+                        for (l, k) in lanes.clone().enumerate() {
                             q[l] = p[k];
-                            let e = element(piece, k);
-                            u[l] = pass.direction(f, variance, &means[piece.tensor], e, g[k] * gf);
+                            gs[l] = g[k] * gf;
                         }
+                        let means = &means[piece.tensor];
+                        let first = element(piece, lanes.start);
+                        pass.directions(f, variance, means, first, &gs[..n], &mut u[..n]);
                         [squares(q), squares(u)]
                     })
                 })
@@ -165,11 +241,12 @@ pub(crate) fn step(
         work.into_par_iter().for_each(|(piece, params)| {
             let f = &factors[piece.tensor];
             let at = factor[piece.tensor];
-            for (k, i) in piece.range.clone().enumerate() {
-                let p = params[k];
-                let e = element(piece, k);
-                let u = pass.direction(f, variance, &means[piece.tensor], e, grads[i] * gf);
-                params[k] = p * step.decay - at * u;
+            let g: Vec<f32> = grads[piece.range.clone()].iter().map(|&g| g * gf).collect();
+            let mut u = vec![0.0f32; g.len()];
+            let means = &means[piece.tensor];
+            pass.directions(f, variance, means, element(piece, 0), &g, &mut u);
+            for (p, u) in params.iter_mut().zip(u) {
+                *p = *p * step.decay - at * u;
             }
         })
     });
@@ -193,7 +270,10 @@ pub(crate) fn oracle(
     let lerp = |a: f64, b: f64| a + w * (b - a);
     for f in factors {
         let r = f.range.clone();
-        let g: Vec<f64> = grads[r.clone()].iter().map(|&g| sign * f64::from(g)).collect();
+        let g: Vec<f64> = grads[r.clone()]
+            .iter()
+            .map(|&g| sign * f64::from(g))
+            .collect();
         let n = r.len() as f64;
         let rms = |x: &mut dyn Iterator<Item = f64>| (x.map(|x| x * x).sum::<f64>() / n).sqrt();
         let alpha = eps2.max(rms(&mut params[r.clone()].iter().copied())) * rho;
@@ -216,7 +296,8 @@ pub(crate) fn oracle(
                     / rows as f64;
                 for i in 0..rows {
                     for j in 0..cols {
-                        let (row, col) = (variance[f.row_state(b) + i], variance[f.col_state(b) + j]);
+                        let (row, col) =
+                            (variance[f.row_state(b) + i], variance[f.col_state(b) + j]);
                         v_hat.push(row * col / row_mean.max(eps1));
                     }
                 }

@@ -319,7 +319,10 @@ impl Oracle {
         params: &[f32],
         tensors: Vec<std::ops::Range<usize>>,
     ) -> Result<Self> {
-        let tensors = tensors.into_iter().map(|r| (r.clone(), vec![r.len()])).collect();
+        let tensors = tensors
+            .into_iter()
+            .map(|r| (r.clone(), vec![r.len()]))
+            .collect();
         Self::with_shapes(optimizer, params, tensors)
     }
 

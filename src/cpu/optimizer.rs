@@ -202,7 +202,8 @@ impl CpuOptimizer {
             .iter()
             .map(|&(optimizer, offset, seg_len)| {
                 let optimizer = optimizer.resolved_for(seg_len);
-                let shaped = crate::layout::group_tensors(layout.as_ref(), offset..offset + seg_len);
+                let shaped =
+                    crate::layout::group_tensors(layout.as_ref(), offset..offset + seg_len);
                 let state_len = optimizer.state_len(seg_len, &shaped);
                 let mut state: [StoredState; 3] = Default::default();
                 for slot in optimizer.state_layout().slots {

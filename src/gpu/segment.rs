@@ -10,8 +10,8 @@ use super::buffers::{Allocation, BufferRole, DATA_USAGE};
 use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
 use super::kernel::{
-    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, ONCE_PER_GROUP,
-    PIECE_SUMS_BINDING, PIECE_TABLES_BINDING, absmax_binding,
+    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, ONCE_PER_GROUP, PIECE_SUMS_BINDING,
+    PIECE_TABLES_BINDING, absmax_binding,
 };
 use crate::backend::Progress;
 use crate::error::{Error, Result};
@@ -153,6 +153,8 @@ fn piece_tables(
                     )));
                 }
                 for l in f.lines() {
+                    // The shader tells four-column lines by their stride alone.
+                    debug_assert_eq!(l.width == 4, l.stride.is_multiple_of(4));
                     line_rows.push([
                         (l.first - chunk.start) as u32,
                         l.count as u32,
@@ -331,7 +333,7 @@ impl Segment {
         if shaped {
             // Bound whole (every chunk's tensors find their averages through the tables).
             let bytes = state_bytes(StateDType::F32, state_len).0;
-            if bytes > u64::from(limits.max_storage_buffer_binding_size) {
+            if bytes > limits.max_storage_buffer_binding_size {
                 return Err(Error::InvalidShape(format!(
                     "Adafactor: the group's state takes {bytes} bytes (its vectors' averages in \
                      full), more than one storage binding of this device holds ({}); split the \
@@ -528,7 +530,10 @@ impl Segment {
                     let (offset, size) = if shaped_state {
                         (0, None)
                     } else {
-                        (c.offset_bytes / shrink, NonZeroU64::new(c.size_bytes / shrink))
+                        (
+                            c.offset_bytes / shrink,
+                            NonZeroU64::new(c.size_bytes / shrink),
+                        )
                     };
                     wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer,

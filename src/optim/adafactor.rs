@@ -212,13 +212,17 @@ pub(crate) fn factors(tensors: &[(Range<usize>, Vec<usize>)]) -> (Vec<Factor>, u
 }
 
 /// One row or column of a matrix: `count` elements from `first` (relative to the group),
-/// `stride` apart; its average is state element `state`.
+/// `stride` apart; its average is state element `state`. A line of `width` 4 is four adjacent
+/// columns (their averages at `state`…`state + 3`): a matrix whose column count is a multiple
+/// of 4 has its columns four to a line, and then only those lines have a stride that is a
+/// multiple of 4, which is how `shaders/adafactor.wgsl` tells them apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Line {
     pub first: usize,
     pub count: usize,
     pub stride: usize,
     pub state: usize,
+    pub width: usize,
 }
 
 impl Factor {
@@ -246,14 +250,17 @@ impl Factor {
                 count: cols,
                 stride: 1,
                 state: self.row_state(b) + r,
+                width: 1,
             })
         });
-        let col_lines = (0..self.batch).flat_map(|b| {
-            (0..cols).map(move |c| Line {
+        let width = if cols.is_multiple_of(4) { 4 } else { 1 };
+        let col_lines = (0..self.batch).flat_map(move |b| {
+            (0..cols).step_by(width).map(move |c| Line {
                 first: start(b) + c,
                 count: rows,
                 stride: cols,
                 state: self.col_state(b) + c,
+                width,
             })
         });
         row_lines.chain(col_lines).collect()

@@ -20,7 +20,7 @@ pub mod spec;
 
 pub use adadelta::Adadelta;
 pub use adafactor::Adafactor;
-pub(crate) use adafactor::{Factor, factors, tensor_state};
+pub(crate) use adafactor::{Factor, Line, factors, tensor_state};
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;

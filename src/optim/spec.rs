@@ -11,8 +11,8 @@
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, GradDType, Lamb, Lion, NAdam, Optimizer, ParamDType,
-    Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, GradDType, Lamb, Lion, NAdam, Optimizer,
+    ParamDType, Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
 };
 use crate::args::Args;
 use crate::error::{Error, Result};
@@ -58,7 +58,11 @@ fn adafactor_eps(a: &mut Args, default: (Option<f64>, f64)) -> Result<(Option<f6
     let Some(v) = a.take("eps") else {
         return Ok(default);
     };
-    let bad = || Error::Argument(format!("adafactor: eps={v}: expected two values, e.g. None,1e-3"));
+    let bad = || {
+        Error::Argument(format!(
+            "adafactor: eps={v}: expected two values, e.g. None,1e-3"
+        ))
+    };
     let number = |x: &str| x.trim().parse::<f64>().map_err(|_| bad());
     match v.split(',').collect::<Vec<_>>().as_slice() {
         [e1, e2] => {

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::api;
 use crate::demo::surfaces::Surface;
 use crate::optim::{
-    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Lamb, Lion, NAdam, Optimizer, RAdam, RmsProp,
+    Rprop, Sgd,
 };
 use crate::precision::{GradDType, ParamDType, StateDType};
 
