@@ -15,7 +15,10 @@ use wgoptim::verify::{self, Data, run_against_reference};
 use wgoptim::{Backend, GpuOptimizer};
 
 const CHUNK: usize = (common::SMALL_BINDING_BYTES / 4) as usize;
-const SIZES: [usize; 7] = [1, 3, 255, 256, 257, 1_000_003, 2 * CHUNK + 5];
+// 2·CHUNK + 5 crosses two seams with a partial last block and dispatches in two dimensions;
+// 1,000,003 (four chunks), run here until #14's 47 variants made this file a third of the test
+// time, added no seam or dispatch shape it does not (`wgoptim verify` runs 1,000,003).
+const SIZES: [usize; 6] = [1, 3, 255, 256, 257, 2 * CHUNK + 5];
 const STEPS: u64 = 100;
 
 fn run(name: &str) {
