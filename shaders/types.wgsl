@@ -49,8 +49,8 @@ struct Step {
 }
 
 // Where this dispatch's chunk ends: `full_vecs` whole vec4 blocks, then `tail_lanes` (0–3)
-// elements in one last block (the per-tensor driver: `full_vecs` pieces from `first_partial`).
-// Written once when the optimizer is built.
+// elements in one last block (the per-tensor driver: `full_vecs` pieces from `first_partial`,
+// and the chunk's index in `tail_lanes`). Written once when the optimizer is built.
 struct Chunk {
     full_vecs: u32,
     tail_lanes: u32,

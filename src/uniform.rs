@@ -84,7 +84,8 @@ impl StepUniform {
 pub struct ChunkUniform {
     /// Number of whole vec4 blocks in the chunk (the per-tensor driver: its pieces).
     pub full_vecs: u32,
-    /// Elements (0–3) in the partial block after them.
+    /// Elements (0–3) in the partial block after them (the per-tensor driver: the chunk's
+    /// index, which finds its rows and columns in Adafactor's tables).
     pub tail_lanes: u32,
     /// Norm pass and per-tensor driver: index of this chunk's first partial sum (piece).
     pub first_partial: u32,

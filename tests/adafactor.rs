@@ -244,3 +244,74 @@ fn bad_hyperparameters_and_precisions_are_refused() {
         assert!(matches!(err, Error::UnsupportedPrecision { .. }), "{err}");
     }
 }
+
+/// Special gradients in matrices (±0, subnormals, ±∞, NaN spread over rows and columns) and a
+/// matrix whose gradient is all zero: both backends give the same bits (NaN for NaN), and the
+/// all-zero matrix only decays (mean(R) = 0 is held at ε₁, V̂ = 0 at ε₁², u = 0).
+#[test]
+fn special_gradients_in_matrices_agree_on_both_backends() {
+    let Some(ctx) = common::full() else { return };
+    let specials = [
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        0.5,
+        -0.25,
+    ];
+    let mut layout = ParamLayout::for_limits(&ctx.limits());
+    for (name, shape) in [
+        ("a", &[8usize, 12][..]),
+        ("b", &[7, 5]),
+        ("zero", &[4, 4]),
+        ("v", &[9]),
+    ] {
+        layout.add(name, shape).unwrap();
+    }
+    let same = |a: f32, b: f32| (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits();
+    let optimizer = Adafactor::default().weight_decay(0.1);
+    let mut gpu = GpuOptimizer::with_layout(&ctx, optimizer, layout.clone()).unwrap();
+    let mut cpu = CpuOptimizer::with_layout(&CpuContext::new(), optimizer, layout.clone()).unwrap();
+    let (p0, _) = data(&layout, 0);
+    gpu.write_params(&p0).unwrap();
+    cpu.write_params(&p0).unwrap();
+    let zero = layout.get("zero").unwrap().range();
+    for step in 0..3 {
+        let mut g: Vec<f32> = (0..layout.len())
+            .map(|i| specials[(i * 7 + step * 5) % specials.len()])
+            .collect();
+        g[zero.clone()].iter_mut().for_each(|x| *x = 0.0);
+        for b in [&mut gpu as &mut dyn Backend, &mut cpu] {
+            b.write_grads(&g).unwrap();
+            b.step().unwrap();
+        }
+    }
+    let pairs = [
+        (
+            "params",
+            gpu.read_params().unwrap(),
+            cpu.read_params().unwrap(),
+        ),
+        (
+            "variance",
+            gpu.read_state("variance").unwrap(),
+            cpu.read_state("variance").unwrap(),
+        ),
+    ];
+    for (what, a, b) in pairs {
+        assert_eq!(a.len(), b.len());
+        for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
+            assert!(same(x, y), "{what}[{i}]: gpu {x:e} vs cpu {y:e}");
+        }
+    }
+    // The all-zero matrix: θ(1 − γλ) three times, nothing else.
+    let got = gpu.read_tensor("zero").unwrap();
+    for (k, (&x, &p)) in got.iter().zip(&p0[zero]).enumerate() {
+        let decay = (1.0 - 1e-2 * 0.1) as f32;
+        let want = p * decay * decay * decay;
+        assert_eq!(x.to_bits(), want.to_bits(), "zero[{k}]: {x:e} vs {want:e}");
+    }
+}
