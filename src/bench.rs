@@ -235,7 +235,7 @@ fn split(
 ) -> Result<ParamLayout> {
     for k in 0..tensors {
         let len = (n / tensors + usize::from(k < n % tensors)).max(1);
-        let cols = 1usize << len.isqrt().ilog2();
+        let cols = crate::verify::matrix_cols(len);
         let shape = if optimizer.kernel().shaped_state() && len.is_multiple_of(cols) {
             vec![len / cols, cols]
         } else {

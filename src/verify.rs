@@ -353,6 +353,12 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
     ]
 }
 
+/// The columns of the matrix a shape-aware rule is run over at `len` elements (`verify`,
+/// `memory`, `bench`): the power of two nearest below √len.
+pub fn matrix_cols(len: usize) -> usize {
+    1 << len.max(1).isqrt().ilog2()
+}
+
 /// The layout `wgoptim verify` runs `optimizer` over at `size` parameters: for the rules whose
 /// state is shaped by the tensors (Adafactor), a matrix of `size/c` rows and c columns (c the
 /// power of two nearest below √size) and a vector of the rest, so that both its factored and
@@ -361,7 +367,7 @@ pub fn shaped_layout(optimizer: &Optimizer, size: usize) -> Option<crate::ParamL
     if !optimizer.kernel().shaped_state() || size < 4 {
         return None;
     }
-    let cols = 1usize << (size.isqrt().ilog2());
+    let cols = matrix_cols(size);
     let rows = size / cols;
     let mut layout = crate::ParamLayout::new(64);
     layout.add("w", &[rows, cols]).ok()?;

@@ -76,7 +76,7 @@ fn every_shader_and_variant_validates_and_compiles() {
                 kernel.name()
             );
         }
-        let entries = kernel.entries();
+        let entries: Vec<&str> = kernel.passes().iter().map(|p| p.0).collect();
         for ((variant, shape), &entry) in all_variants(kernel)
             .into_iter()
             .flat_map(|v| [1, 2].map(|s| (v.clone(), KernelShape::for_state_tensors(s))))

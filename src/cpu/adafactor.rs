@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::CpuContext;
-use super::lamb::{Piece, piece_tree, pieces, split, squares, tensor_sums};
+use super::lamb::{PIECE_ELEMENTS, Piece, piece_tree, pieces, split, squares, tensor_sums};
 use crate::optim::{Adafactor, Factor};
 use crate::uniform::{DeviceStep, StepUniform};
 
@@ -241,11 +241,15 @@ pub(crate) fn step(
         work.into_par_iter().for_each(|(piece, params)| {
             let f = &factors[piece.tensor];
             let at = factor[piece.tensor];
-            let g: Vec<f32> = grads[piece.range.clone()].iter().map(|&g| g * gf).collect();
-            let mut u = vec![0.0f32; g.len()];
+            // A piece is at most PIECE_ELEMENTS long: its g and u on the stack, not the heap.
+            let n = piece.range.len();
+            let (mut g, mut u) = ([0.0f32; PIECE_ELEMENTS], [0.0f32; PIECE_ELEMENTS]);
+            for (g, &x) in g.iter_mut().zip(&grads[piece.range.clone()]) {
+                *g = x * gf;
+            }
             let means = &means[piece.tensor];
-            pass.directions(f, variance, means, element(piece, 0), &g, &mut u);
-            for (p, u) in params.iter_mut().zip(u) {
+            pass.directions(f, variance, means, element(piece, 0), &g[..n], &mut u[..n]);
+            for (p, &u) in params.iter_mut().zip(&u[..n]) {
                 *p = *p * step.decay - at * u;
             }
         })

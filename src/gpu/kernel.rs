@@ -134,10 +134,6 @@ pub(crate) const PIECE_TABLES_BINDING: u32 = 10;
 /// Binding of the per-tensor driver's sums and trust ratios.
 pub(crate) const PIECE_SUMS_BINDING: u32 = 11;
 
-/// The per-tensor driver's passes that run once per group (the others once per binding
-/// chunk): over tensors or matrices, not over elements.
-pub(crate) const ONCE_PER_GROUP: [&str; 2] = ["means_pass", "finish_pass"];
-
 /// Binding of the absmax buffer of int8 state slot `slot`.
 pub(crate) fn absmax_binding(slot: usize) -> u32 {
     11 + slot as u32

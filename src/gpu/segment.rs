@@ -10,12 +10,12 @@ use super::buffers::{Allocation, BufferRole, DATA_USAGE};
 use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
 use super::kernel::{
-    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, ONCE_PER_GROUP, PIECE_SUMS_BINDING,
+    CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, PIECE_SUMS_BINDING,
     PIECE_TABLES_BINDING, absmax_binding,
 };
 use crate::backend::Progress;
 use crate::error::{Error, Result};
-use crate::optim::{Factor, Optimizer, StateDType, StateSlot};
+use crate::optim::{Dispatch, Factor, Optimizer, StateDType, StateSlot};
 use crate::precision::{BLOCK, StoredState};
 use crate::uniform::{ChunkUniform, StepScalars, StepUniform};
 
@@ -73,8 +73,8 @@ struct PerTensor {
     line_workgroups: Vec<[u32; 2]>,
     tensors: u32,
     matrices: u32,
-    /// The kernel's passes ([`crate::Kernel::entries`]), each with its pipeline.
-    passes: Vec<(&'static str, wgpu::ComputePipeline)>,
+    /// The kernel's passes ([`crate::Kernel::passes`]), each with its pipeline.
+    passes: Vec<(Dispatch, wgpu::ComputePipeline)>,
 }
 
 /// The per-tensor driver's tables (as `shaders/pieces.wgsl` documents them) and, per chunk, its
@@ -384,10 +384,10 @@ impl Segment {
             });
         }
         // The per-tensor driver has no `main`: its first pass stands in (unused by `encode`).
-        let entries = key.kernel.entries();
+        let passes = key.kernel.passes();
         let (layout, pipeline) =
             ctx.kernels()
-                .get_entry(device, key, &optimizer.variant(), shape, entries[0]);
+                .get_entry(device, key, &optimizer.variant(), shape, passes[0].0);
         let per_tensor = match tables {
             Some(PieceTables { rows, per_chunk }) => {
                 let max_dim = limits.max_compute_workgroups_per_dimension;
@@ -418,14 +418,14 @@ impl Segment {
                         bytes: b.size(),
                     });
                 }
-                let passes = entries
+                let passes = passes
                     .iter()
-                    .map(|&entry| {
+                    .map(|&(entry, dispatch)| {
                         let pipeline = ctx
                             .kernels()
                             .get_entry(device, key, &optimizer.variant(), shape, entry)
                             .1;
-                        (entry, pipeline)
+                        (dispatch, pipeline)
                     })
                     .collect();
                 Some(PerTensor {
@@ -655,24 +655,22 @@ impl Segment {
         if let Some(pt) = &self.per_tensor {
             // Passes over tensors or matrices once (any chunk's bind group holds the tables,
             // sums and whole shaped state), the others per chunk.
-            for (entry, pipeline) in &pt.passes {
+            for (dispatch, pipeline) in &pt.passes {
                 pass.set_pipeline(pipeline);
-                if ONCE_PER_GROUP.contains(entry) {
-                    let items = if *entry == "means_pass" {
-                        pt.matrices
-                    } else {
-                        pt.tensors
-                    };
-                    if items > 0 {
-                        pass.set_bind_group(0, &self.launches[0].bind_group, &[]);
-                        pass.dispatch_workgroups(items.div_ceil(64), 1, 1);
+                let workgroups = match dispatch {
+                    Dispatch::Tensors | Dispatch::Matrices => {
+                        let items = match dispatch {
+                            Dispatch::Matrices => pt.matrices,
+                            _ => pt.tensors,
+                        };
+                        if items > 0 {
+                            pass.set_bind_group(0, &self.launches[0].bind_group, &[]);
+                            pass.dispatch_workgroups(items.div_ceil(64), 1, 1);
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                let workgroups = if *entry == "lines_pass" {
-                    &pt.line_workgroups
-                } else {
-                    &pt.workgroups
+                    Dispatch::Lines => &pt.line_workgroups,
+                    Dispatch::Pieces | Dispatch::Elements => &pt.workgroups,
                 };
                 for (launch, &[x, y]) in self.launches.iter().zip(workgroups) {
                     if x * y > 0 {

@@ -1,8 +1,8 @@
 use std::ops::Range;
 
-use super::{GradDType, ParamDType, Precision, StateDType, ensure, ensure_lr, ensure_non_negative};
+use super::{Precision, ensure, ensure_f32_per_tensor, ensure_lr, ensure_non_negative};
 use super::{precision_setters, setters};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::uniform::StepUniform;
 
 /// Adafactor (Shazeer & Stern, 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory
@@ -103,18 +103,7 @@ impl Adafactor {
             "must be finite and >= 1",
         )?;
         ensure_non_negative("weight_decay", self.weight_decay)?;
-        let p = self.precision;
-        if p.state.dtype == StateDType::F32
-            && p.grads == GradDType::F32
-            && p.params == ParamDType::F32
-        {
-            return Ok(());
-        }
-        Err(Error::UnsupportedPrecision {
-            optimizer: "adafactor",
-            dtype: "low-precision",
-            why: "its per-tensor passes run on f32 state, gradients and parameters only",
-        })
+        ensure_f32_per_tensor("adafactor", self.precision)
     }
 
     /// ε₁ as used: f32's machine epsilon when None (PyTorch's `torch.finfo(param.dtype).eps`).

@@ -1,8 +1,8 @@
 use super::{
-    Adam, GradDType, ParamDType, Precision, StateDType, ensure_beta, ensure_eps, ensure_lr,
+    Adam, Precision, ensure_beta, ensure_eps, ensure_f32_per_tensor, ensure_lr,
     ensure_non_negative, precision_setters, setters,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::uniform::StepUniform;
 
 /// LAMB (You et al., 2019, "Large Batch Optimization for Deep Learning"), as NVIDIA apex's
@@ -89,18 +89,7 @@ impl Lamb {
         ensure_beta("betas.1", self.betas.1)?;
         ensure_eps(self.eps)?;
         ensure_non_negative("weight_decay", self.weight_decay)?;
-        let p = self.precision;
-        if p.state.dtype == StateDType::F32
-            && p.grads == GradDType::F32
-            && p.params == ParamDType::F32
-        {
-            return Ok(());
-        }
-        Err(Error::UnsupportedPrecision {
-            optimizer: "lamb",
-            dtype: "low-precision",
-            why: "its per-tensor passes run on f32 state, gradients and parameters only",
-        })
+        ensure_f32_per_tensor("lamb", self.precision)
     }
 
     /// The Adam with the same β and ε: LAMB's moments and bias corrections are Adam's.

@@ -125,20 +125,26 @@ impl Kernel {
         matches!(self, Kernel::Lamb | Kernel::Adafactor)
     }
 
-    /// The kernel's entry points, in the order a step runs them: `main` for the element-wise
-    /// and block-wise drivers; the per-tensor driver's passes (`shaders/pieces.wgsl`), after
-    /// Adafactor's own row/column and mean passes.
-    pub fn entries(self) -> &'static [&'static str] {
+    /// The kernel's entry points, in the order a step runs them, each with what its dispatch
+    /// covers: `main` over elements for the element-wise and block-wise drivers; the
+    /// per-tensor driver's passes (`shaders/pieces.wgsl`), after Adafactor's own row/column and
+    /// mean passes.
+    pub fn passes(self) -> &'static [(&'static str, Dispatch)] {
+        const PIECES: [(&str, Dispatch); 3] = [
+            ("moments_pass", Dispatch::Pieces),
+            ("finish_pass", Dispatch::Tensors),
+            ("apply_pass", Dispatch::Pieces),
+        ];
         match self {
-            Kernel::Lamb => &["moments_pass", "finish_pass", "apply_pass"],
+            Kernel::Lamb => &PIECES,
             Kernel::Adafactor => &[
-                "lines_pass",
-                "means_pass",
-                "moments_pass",
-                "finish_pass",
-                "apply_pass",
+                ("lines_pass", Dispatch::Lines),
+                ("means_pass", Dispatch::Matrices),
+                PIECES[0],
+                PIECES[1],
+                PIECES[2],
             ],
-            _ => &["main"],
+            _ => &[("main", Dispatch::Elements)],
         }
     }
 
@@ -256,6 +262,21 @@ impl StateLayout {
         let names: Vec<&str> = self.slots.iter().map(|s| s.name).collect();
         names.join(", ")
     }
+}
+
+/// What one dispatch of a kernel's pass covers ([`Kernel::passes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// The elements of each binding chunk (the element-wise and block-wise drivers).
+    Elements,
+    /// The per-tensor driver's pieces of each binding chunk, a workgroup each.
+    Pieces,
+    /// The rows and columns of the matrices in each binding chunk (Adafactor).
+    Lines,
+    /// The group's tensors, once per group.
+    Tensors,
+    /// The group's matrices, once per group (Adafactor).
+    Matrices,
 }
 
 /// An optimizer: one of the families with its hyperparameters.
@@ -870,6 +891,20 @@ pub(crate) fn ensure_eps(eps: f64) -> Result<()> {
         eps,
         "must be finite and > 0",
     )
+}
+
+/// The per-tensor driver's families (LAMB, Adafactor) run on f32 state, gradients and
+/// parameters only: [`Error::UnsupportedPrecision`] for `optimizer` otherwise.
+pub(crate) fn ensure_f32_per_tensor(optimizer: &'static str, p: Precision) -> Result<()> {
+    if p.state.dtype == StateDType::F32 && p.grads == GradDType::F32 && p.params == ParamDType::F32
+    {
+        return Ok(());
+    }
+    Err(Error::UnsupportedPrecision {
+        optimizer,
+        dtype: "low-precision",
+        why: "its per-tensor passes run on f32 state, gradients and parameters only",
+    })
 }
 
 /// A decay rate β in [0, 1).
