@@ -13,19 +13,6 @@
 
 const LINE_INVOCATIONS: u32 = 64u;
 
-// max(x, lo) as torch's clamp_(min=lo) has it: a NaN x stays NaN.
-fn at_least(x: f32, lo: f32) -> f32 {
-    return select(x, lo, x < lo);
-}
-
-// torch's lerp: a + w(b − a) for w < 0.5, else b − (b − a)(1 − w).
-fn lerp(a: f32, b: f32, w: f32) -> f32 {
-    if w < 0.5 {
-        return a + w * (b - a);
-    }
-    return b - (b - a) * (1.0 - w);
-}
-
 fn variance_at(k: u32) -> f32 {
     return variance[k / 4u][k % 4u];
 }

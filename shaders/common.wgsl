@@ -31,3 +31,16 @@ fn keep(old: vec4<f32>, updated: vec4<f32>, lanes: vec4<bool>) -> vec4<f32> {
 fn step_count() -> u32 {
     return step.t + at_step.t;
 }
+
+// max(x, lo) as torch's clamp_(min=lo) has it: a NaN x stays NaN.
+fn at_least(x: f32, lo: f32) -> f32 {
+    return select(x, lo, x < lo);
+}
+
+// torch's lerp: a + w(b − a) for w < 0.5, else b − (b − a)(1 − w).
+fn lerp(a: f32, b: f32, w: f32) -> f32 {
+    if w < 0.5 {
+        return a + w * (b - a);
+    }
+    return b - (b - a) * (1.0 - w);
+}

@@ -20,7 +20,7 @@ use crate::cpu::{CpuContext, CpuOptimizer, host_vec};
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuOptimizer, compat};
 use crate::layout::ParamLayout;
-use crate::optim::Optimizer;
+use crate::optim::{Kernel, Optimizer};
 use crate::verify::Data;
 
 /// Median and minimum of repeated timings, in seconds.
@@ -225,8 +225,9 @@ pub fn run(
 }
 
 /// `n` parameters as `tensors` tensors `t0`, `t1`, … of (nearly) equal length in `layout`:
-/// vectors, or for `optimizer`s whose state follows the shapes (Adafactor) matrices of c
-/// columns (c the power of two nearest below √len) where c divides the length.
+/// vectors, or for `optimizer`s that see the shapes (Adafactor, Muon) matrices of c columns (c
+/// the power of two nearest below √len) where c divides the length; else Muon, which takes
+/// matrices only, one row.
 fn split(
     mut layout: ParamLayout,
     optimizer: &Optimizer,
@@ -236,8 +237,10 @@ fn split(
     for k in 0..tensors {
         let len = (n / tensors + usize::from(k < n % tensors)).max(1);
         let cols = crate::verify::matrix_cols(len);
-        let shape = if optimizer.kernel().shaped_state() && len.is_multiple_of(cols) {
+        let shape = if optimizer.kernel().sees_shapes() && len.is_multiple_of(cols) {
             vec![len / cols, cols]
+        } else if optimizer.kernel() == Kernel::Muon {
+            vec![1, len]
         } else {
             vec![len]
         };
@@ -273,7 +276,7 @@ impl Session for Bench {
         control: Option<GradientControl>,
     ) -> Result<Timing> {
         let mut data = Data::new(1);
-        let mut opt = if tensors <= 1 && !optimizer.kernel().shaped_state() {
+        let mut opt = if tensors <= 1 && !optimizer.kernel().sees_shapes() {
             GpuOptimizer::new(&self.ctx, optimizer, n)?
         } else {
             let limits = self.ctx.limits();
@@ -370,7 +373,7 @@ impl Session for CpuBench {
         control: Option<GradientControl>,
     ) -> Result<Timing> {
         let mut data = Data::new(1);
-        let mut opt = if tensors <= 1 && !optimizer.kernel().shaped_state() {
+        let mut opt = if tensors <= 1 && !optimizer.kernel().sees_shapes() {
             CpuOptimizer::new(&self.ctx, optimizer, n)?
         } else {
             CpuOptimizer::with_layout(

@@ -108,8 +108,8 @@ pub use gpu::{
 };
 pub use layout::{ParamGroup, ParamLayout, TensorView};
 pub use optim::{
-    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, Dispatch, Kernel, Lamb, Lion, NAdam,
-    Optimizer, RAdam, RmsProp, Rprop, Sgd, StateLayout,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, AdjustLr, Asgd, Dispatch, Kernel, Lamb, Lion, Muon,
+    NAdam, Optimizer, RAdam, RmsProp, Rprop, Sgd, StateLayout,
 };
 pub use precision::{GradDType, ParamDType, Precision, StateDType, StatePrecision};
 pub use schedule::{

@@ -46,8 +46,8 @@ pub fn read_grads(path: &Path, len: usize) -> Result<Array2<f32>> {
 }
 
 /// The layout of `len` replayed parameters as one tensor of `shape` (`--shape R,C`), so that
-/// rules that see shapes (Adafactor's rows and columns) see a matrix: the product of `shape`
-/// must be `len`.
+/// rules that see shapes (Adafactor's rows and columns, Muon's matrix) see a matrix: the
+/// product of `shape` must be `len`.
 pub fn shape_layout(shape: &[usize], len: usize) -> Result<crate::ParamLayout> {
     if shape.iter().product::<usize>() != len {
         return Err(Error::Argument(format!(

@@ -224,6 +224,7 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
     let lion = Lion::default().lr(1e-3);
     let lamb = Lamb::default().lr(1e-2);
     let adafactor = Adafactor::default();
+    let muon = crate::Muon::default().lr(0.02);
     vec![
         ("sgd", sgd.into()),
         ("sgd-weight-decay", sgd.weight_decay(0.1).into()),
@@ -350,6 +351,15 @@ pub fn variants() -> Vec<(&'static str, Optimizer)> {
             "adafactor-maximize",
             adafactor.eps((Some(1e-20), 1e-2)).maximize(true).into(),
         ),
+        ("muon", muon.into()),
+        (
+            "muon-plain-rms",
+            muon.nesterov(false)
+                .weight_decay(0.0)
+                .ns_steps(4)
+                .adjust_lr_fn(crate::AdjustLr::MatchRmsAdamw)
+                .into(),
+        ),
     ]
 }
 
@@ -359,11 +369,31 @@ pub fn matrix_cols(len: usize) -> usize {
     1 << len.max(1).isqrt().ilog2()
 }
 
+/// Parameters of the matrices Muon is verified, profiled and benchmarked over at most: its
+/// Newton–Schulz products cost O(m) operations per parameter (m×n matrices, m ≤ n) on the
+/// device, in the CPU twin and in the f64 oracle alike.
+pub const MUON_MAX_SIZE: usize = 1 << 16;
+
 /// The layout `wgoptim verify` runs `optimizer` over at `size` parameters: for the rules whose
 /// state is shaped by the tensors (Adafactor), a matrix of `size/c` rows and c columns (c the
 /// power of two nearest below √size) and a vector of the rest, so that both its factored and
-/// its full averages are checked; `None` (one flat vector) for the others and below 4.
+/// its full averages are checked; for Muon, which runs on matrices only, a wide and a tall
+/// matrix over at most [`MUON_MAX_SIZE`] parameters (r/2 × c and c × r/2, r·c of them, or
+/// 1 × size below 8); `None` (one flat vector) for the others and below 4.
 pub fn shaped_layout(optimizer: &Optimizer, size: usize) -> Option<crate::ParamLayout> {
+    if optimizer.kernel() == crate::Kernel::Muon {
+        let size = size.clamp(1, MUON_MAX_SIZE);
+        let mut layout = crate::ParamLayout::new(64);
+        let cols = matrix_cols(size);
+        let rows = size / cols;
+        if rows < 2 || size < 8 {
+            layout.add("w", &[1, size]).ok()?;
+        } else {
+            layout.add("w", &[rows / 2, cols]).ok()?;
+            layout.add("t", &[cols, rows - rows / 2]).ok()?;
+        }
+        return Some(layout);
+    }
     if !optimizer.kernel().shaped_state() || size < 4 {
         return None;
     }

@@ -294,7 +294,8 @@ impl ZeroOptimizer {
                 return Err(Error::NotShardable {
                     optimizer: o.name(),
                     why: "its per-tensor sums (LAMB's norms, Adafactor's rows, columns and \
-                          RMS) need whole tensors, and shards split tensors",
+                          RMS, Muon's norms and matrix products) need whole tensors, and \
+                          shards split tensors",
                 });
             }
             if o.grad_dtype() != GradDType::F32 || o.param_dtype() != ParamDType::F32 {

@@ -7,8 +7,7 @@
 
 mod common;
 
-use wgoptim::cpu::Oracle;
-use wgoptim::verify::{self, Data};
+use wgoptim::verify;
 use wgoptim::{
     Adafactor, Backend, CpuContext, CpuOptimizer, Error, GpuOptimizer, Optimizer, ParamGroup,
     ParamLayout,
@@ -44,28 +43,8 @@ fn state_len(shape: &[usize]) -> usize {
     }
 }
 
-/// Seeded parameters, and seeded gradients for `steps` steps (zero in the gaps).
 fn data(layout: &ParamLayout, steps: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
-    let mut data = Data::new(5);
-    let mut p0 = vec![0.0; layout.len()];
-    for t in layout.tensors() {
-        p0[t.range()].copy_from_slice(&data.vector(t.len));
-    }
-    let grads = (0..steps)
-        .map(|_| {
-            let mut g = vec![0.0; layout.len()];
-            for t in layout.tensors() {
-                g[t.range()].copy_from_slice(&data.gradients(t.len));
-            }
-            g
-        })
-        .collect();
-    (p0, grads)
-}
-
-fn first_difference(a: &[f32], b: &[f32]) -> Option<usize> {
-    (0..a.len().max(b.len()))
-        .find(|&i| a.get(i).map(|x| x.to_bits()) != b.get(i).map(|x| x.to_bits()))
+    common::layout_data(layout, steps, 5)
 }
 
 #[test]
@@ -84,33 +63,24 @@ fn factored_moments_agree_on_both_backends_and_with_the_oracle() {
             .d(2.0)
             .maximize(true),
     ] {
-        let mut gpu = GpuOptimizer::with_layout(&ctx, optimizer, layout.clone()).unwrap();
-        let mut cpu =
-            CpuOptimizer::with_layout(&CpuContext::new(), optimizer, layout.clone()).unwrap();
-        let tensors = layout
-            .tensors()
-            .iter()
-            .map(|t| (t.range(), t.shape.clone()))
-            .collect();
-        let mut oracle = Oracle::with_shapes(optimizer, &p0, tensors).unwrap();
-        gpu.write_params(&p0).unwrap();
-        cpu.write_params(&p0).unwrap();
-        for g in &grads {
-            for b in [&mut gpu as &mut dyn Backend, &mut cpu] {
-                b.write_grads(g).unwrap();
-                b.step().unwrap();
-            }
-            oracle.step(g).unwrap();
-        }
+        let (gpu, cpu, oracle) = common::step_both(&ctx, optimizer.into(), &layout, &p0, &grads);
         let (g_params, c_params) = (gpu.read_params().unwrap(), cpu.read_params().unwrap());
-        assert_eq!(first_difference(&g_params, &c_params), None, "parameters");
+        assert_eq!(
+            common::first_difference(&g_params, &c_params),
+            None,
+            "parameters"
+        );
         let (g_state, c_state) = (
             gpu.read_state("variance").unwrap(),
             cpu.read_state("variance").unwrap(),
         );
         let expected: usize = SHAPES.iter().map(|(_, s)| state_len(s)).sum();
         assert_eq!(g_state.len(), expected);
-        assert_eq!(first_difference(&g_state, &c_state), None, "variance");
+        assert_eq!(
+            common::first_difference(&g_state, &c_state),
+            None,
+            "variance"
+        );
         let oracle_state = oracle.state("variance").unwrap();
         let d = verify::Diff::of(&g_state, &c_state, oracle_state, steps as u64);
         assert!(d.passes(steps as u64), "variance: {d:?}");
@@ -147,54 +117,14 @@ fn factored_moments_agree_on_both_backends_and_with_the_oracle() {
 #[test]
 fn groups_and_a_checkpoint_resume_bit_identically() {
     let Some(ctx) = common::small() else { return };
-    let groups = ParamGroup::split_weight_decay(
-        Adafactor::default().weight_decay(0.05),
-        &SHAPES[..6],
-        |name| name == "b" || name == "s",
-    );
-    let mut gpu = GpuOptimizer::with_groups(&ctx, groups.clone()).unwrap();
-    let mut cpu = CpuOptimizer::with_groups(&CpuContext::new(), groups).unwrap();
-    let layout = gpu.layout().unwrap().clone();
-    let (p0, grads) = data(&layout, 6);
-    gpu.write_params(&p0).unwrap();
-    cpu.write_params(&p0).unwrap();
-    let mut saved = None;
-    for (k, g) in grads.iter().enumerate() {
-        for b in [&mut gpu as &mut dyn Backend, &mut cpu] {
-            b.write_grads(g).unwrap();
-            b.step().unwrap();
-        }
-        if k == 2 {
-            saved = Some(gpu.checkpoint().unwrap());
-        }
-    }
-    let (g_params, c_params) = (gpu.read_params().unwrap(), cpu.read_params().unwrap());
-    assert_eq!(first_difference(&g_params, &c_params), None);
-    // Restored on the other backend, the last three steps land on the same bits.
-    let mut resumed = CpuOptimizer::with_groups(
-        &CpuContext::new(),
+    let groups = || {
         ParamGroup::split_weight_decay(
             Adafactor::default().weight_decay(0.05),
             &SHAPES[..6],
             |name| name == "b" || name == "s",
-        ),
-    )
-    .unwrap();
-    resumed.restore(&saved.unwrap()).unwrap();
-    for g in &grads[3..] {
-        resumed.write_grads(g).unwrap();
-        resumed.step().unwrap();
-    }
-    assert_eq!(
-        first_difference(&resumed.read_params().unwrap(), &g_params),
-        None
-    );
-    for g in 0..2 {
-        assert_eq!(
-            resumed.read_group_state(g, "variance").unwrap(),
-            gpu.read_group_state(g, "variance").unwrap()
-        );
-    }
+        )
+    };
+    common::groups_resume_across_backends(&ctx, groups, "variance");
 }
 
 #[test]

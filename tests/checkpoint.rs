@@ -368,9 +368,6 @@ fn checkpoints_move_between_backends_bit_for_bit() {
 fn every_family_resumes_bit_identically() {
     let Some(ctx) = common::full() else { return };
     let (n, total, at) = (1001, 12, 5);
-    let p0 = Data::new(42).vector(n);
-    let mut data = Data::new(43);
-    let grads: Vec<Vec<f32>> = (0..total).map(|_| data.gradients(n)).collect();
     let variants = wgoptim::verify::variants();
     for kernel in wgoptim::Kernel::ALL {
         assert!(
@@ -379,8 +376,22 @@ fn every_family_resumes_bit_identically() {
         );
     }
     for (name, optimizer) in variants {
+        // Over one vector, or the matrices Muon needs (`verify::shaped_layout`).
+        let layout = match optimizer {
+            wgoptim::Optimizer::Muon(_) => wgoptim::verify::shaped_layout(&optimizer, n),
+            _ => None,
+        };
+        let len = layout.as_ref().map_or(n, |l| l.len());
+        let p0 = Data::new(42).vector(len);
+        let mut data = Data::new(43);
+        let grads: Vec<Vec<f32>> = (0..total).map(|_| data.gradients(len)).collect();
+        let fresh = || match &layout {
+            Some(l) => GpuOptimizer::with_layout(&ctx, optimizer, l.clone()).unwrap(),
+            None => GpuOptimizer::new(&ctx, optimizer, n).unwrap(),
+        };
         let build = || {
-            let mut o = GpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap();
+            let mut o = fresh();
+            o.write_params(&p0).unwrap();
             o.set_schedule(Some(wgoptim::Schedule::cosine(total as u64)))
                 .unwrap();
             o
@@ -396,7 +407,7 @@ fn every_family_resumes_bit_identically() {
             first.step().unwrap();
         }
         let bytes = first.checkpoint().unwrap();
-        let mut resumed = GpuOptimizer::new(&ctx, optimizer, n).unwrap();
+        let mut resumed = fresh();
         resumed.restore(&bytes).unwrap();
         for g in &grads[at..] {
             resumed.write_grads(g).unwrap();

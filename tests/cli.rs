@@ -229,7 +229,55 @@ mod adafactor_golden {
     #![allow(dead_code)]
     include!("golden/pytorch_adafactor.rs");
 }
+mod muon_golden {
+    #![allow(dead_code)]
+    include!("golden/muon_reference.rs");
+}
 use golden::{ADAMAX_L2, ADAMW, ASGD_AVERAGING, GRADS, NADAM_L2, PARAMS, RADAM_L2, RPROP_BOUNDS};
+
+/// `wgoptim replay OPTIMIZER… --shape SHAPE` of one matrix (`p0`, gradient `rows`) on the GPU and
+/// the CPU: both end within 1e-6 (absolute or relative) of torch's `golden`.
+fn replay_matrix(
+    dir: &std::path::Path,
+    optimizer: &[&str],
+    shape: &str,
+    p0: &[f32],
+    rows: &[&[f32]],
+    golden: &[f32],
+) {
+    let (p0_path, g, out) = (dir.join("m0.npy"), dir.join("mg.npy"), dir.join("mout.npy"));
+    ndarray_npy::write_npy(&p0_path, &ndarray::Array1::from(p0.to_vec())).unwrap();
+    let flat: Vec<f32> = rows.concat();
+    let grads = ndarray::Array2::from_shape_vec((rows.len(), p0.len()), flat).unwrap();
+    ndarray_npy::write_npy(&g, &grads).unwrap();
+    for device in ["gpu", "cpu"] {
+        let mut args = vec!["replay"];
+        args.extend_from_slice(optimizer);
+        args.extend_from_slice(&[
+            "--shape",
+            shape,
+            "--params",
+            p(&p0_path),
+            "--grads",
+            p(&g),
+            "--out",
+            p(&out),
+            "--device",
+            device,
+        ]);
+        let o = wgoptim(&args);
+        let name = optimizer[0];
+        assert!(o.status.success(), "{name} {device}: {}", stderr(&o));
+        let got: ndarray::Array1<f32> = ndarray_npy::read_npy(&out).unwrap();
+        assert_eq!(got.len(), golden.len());
+        for (a, &b) in got.iter().zip(golden) {
+            assert!(
+                approx::relative_eq!(*a, b, epsilon = 1e-6, max_relative = 1e-6),
+                "{name} {device}: {a} vs torch {b}"
+            );
+        }
+    }
+}
 
 #[test]
 fn replay_reproduces_pytorch_on_gpu_and_cpu() {
@@ -351,46 +399,47 @@ fn replay_reproduces_pytorch_on_gpu_and_cpu() {
     assert_eq!(lrs.to_vec(), vec![0.4, 0.4, 0.2, 0.2, 0.1]);
     // Adafactor over a matrix (`--shape 3,5`): the golden model's first tensor, which torch
     // steps on its own (its RMS and rows and columns are its own).
-    let p0_w = ndarray::Array1::from(adafactor_golden::PARAMS[..15].to_vec());
-    ndarray_npy::write_npy(&p0, &p0_w).unwrap();
-    let rows: Vec<f32> = adafactor_golden::GRADS
+    let adafactor = [
+        "Adafactor",
+        "lr=0.05",
+        "beta2_decay=-0.5",
+        "eps=1e-20,1e-2",
+        "d=2",
+        "weight_decay=0.1",
+        "maximize=true",
+    ];
+    let rows: Vec<&[f32]> = adafactor_golden::GRADS.iter().map(|r| &r[..15]).collect();
+    replay_matrix(
+        &dir,
+        &adafactor,
+        "3,5",
+        &adafactor_golden::PARAMS[..15],
+        &rows,
+        &adafactor_golden::ADAFACTOR_DECAY_MAXIMIZE[7][..15],
+    );
+    // Muon over a matrix (`--shape 7,3`): the golden model's tall matrix, which torch steps
+    // on its own; against torch's rule with the iteration in f32, as in golden_pytorch.rs.
+    let muon = [
+        "Muon",
+        "lr=0.02",
+        "nesterov=false",
+        "weight_decay=0",
+        "ns_steps=4",
+        "adjust_lr_fn=spectral_unclamped",
+    ];
+    let tall = 24..45;
+    let rows: Vec<&[f32]> = muon_golden::GRADS
         .iter()
-        .flat_map(|r| r[..15].to_vec())
+        .map(|r| &r[tall.clone()])
         .collect();
-    let rows = ndarray::Array2::from_shape_vec((8, 15), rows).unwrap();
-    ndarray_npy::write_npy(&g, &rows).unwrap();
-    for device in ["gpu", "cpu"] {
-        let o = wgoptim(&[
-            "replay",
-            "Adafactor",
-            "lr=0.05",
-            "beta2_decay=-0.5",
-            "eps=1e-20,1e-2",
-            "d=2",
-            "weight_decay=0.1",
-            "maximize=true",
-            "--shape",
-            "3,5",
-            "--params",
-            p(&p0),
-            "--grads",
-            p(&g),
-            "--out",
-            p(&out),
-            "--device",
-            device,
-        ]);
-        assert!(o.status.success(), "adafactor {device}: {}", stderr(&o));
-        let got: ndarray::Array1<f32> = ndarray_npy::read_npy(&out).unwrap();
-        let golden = &adafactor_golden::ADAFACTOR_DECAY_MAXIMIZE[7][..15];
-        assert_eq!(got.len(), 15);
-        for (a, &b) in got.iter().zip(golden) {
-            assert!(
-                approx::relative_eq!(*a, b, epsilon = 1e-6, max_relative = 1e-6),
-                "adafactor {device}: {a} vs torch {b}"
-            );
-        }
-    }
+    replay_matrix(
+        &dir,
+        &muon,
+        "7,3",
+        &muon_golden::PARAMS[tall.clone()],
+        &rows,
+        &muon_golden::MUON_PLAIN_UNCLAMPED_F32[5][tall],
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -456,6 +505,23 @@ fn replay_refuses_bad_files_and_flags() {
             "expected two values",
         ),
         (run(&["adafactor", "d=0.5"], &p0, &g), "`d`"),
+        (run(&["muon"], &p0, &g), "only supports 2-D parameters"),
+        (
+            run(&["muon", "ns_steps=100", "--shape", "2,2"], &p0, &g),
+            "ns_steps",
+        ),
+        (
+            run(&["muon", "adjust_lr_fn=sqrt", "--shape", "2,2"], &p0, &g),
+            "adjust_lr_fn `sqrt`",
+        ),
+        (
+            run(&["muon", "ns_coefficients=1,2", "--shape", "2,2"], &p0, &g),
+            "ns_coefficients needs three values",
+        ),
+        (
+            run(&["muon", "state_dtype=bf16", "--shape", "2,2"], &p0, &g),
+            "low-precision",
+        ),
         (
             run(&["sgd", "nesterov=true"], &p0, &g),
             "nesterov needs momentum",

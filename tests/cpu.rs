@@ -29,8 +29,19 @@ fn threaded_steps_equal_the_sequential_twin_for_every_variant() {
             for slot in optimizer.state_layout().slots {
                 state[slot.slot] = vec![slot.init; n];
             }
-            let mut one = CpuOptimizer::with_params(&threads(1), optimizer, &p0).unwrap();
-            let mut two = CpuOptimizer::with_params(&threads(2), optimizer, &p0).unwrap();
+            // Muon runs on matrices: `twin_step` sees the vector as one 1×n matrix.
+            let build = |ctx| match optimizer {
+                wgoptim::Optimizer::Muon(_) => {
+                    let mut layout = wgoptim::ParamLayout::new(64);
+                    layout.add("w", &[1, n]).unwrap();
+                    let mut o = CpuOptimizer::with_layout(&ctx, optimizer, layout).unwrap();
+                    o.write_params(&p0).unwrap();
+                    o
+                }
+                _ => CpuOptimizer::with_params(&ctx, optimizer, &p0).unwrap(),
+            };
+            let mut one = build(threads(1));
+            let mut two = build(threads(2));
             assert_eq!((one.threads(), two.threads()), (1, 2));
             for _ in 0..3 {
                 let g = data.gradients(n);
@@ -286,9 +297,14 @@ fn gradient_control_equals_the_gpu_bit_for_bit() {
                 continue; // centered RMSprop keeps f32 state
             }
             let optimizer = optimizer.with_precision(precision);
+            // Muon takes matrices only.
+            let b: &[usize] = match optimizer {
+                wgoptim::Optimizer::Muon(_) => &[7, 11],
+                _ => &[77],
+            };
             let groups = vec![
                 ParamGroup::new(optimizer).tensor("w", &[5000, 3]),
-                ParamGroup::new(optimizer.with_lr(optimizer.lr() * 0.5)).tensor("b", &[77]),
+                ParamGroup::new(optimizer.with_lr(optimizer.lr() * 0.5)).tensor("b", b),
             ];
             let largest = control_agrees(&ctx, groups, control, 6, &[2]);
             assert!(largest > 5.0, "{name}: clipping never bound ({largest})");

@@ -21,6 +21,35 @@ const CHUNK: usize = (common::SMALL_BINDING_BYTES / 4) as usize;
 const SIZES: [usize; 6] = [1, 3, 255, 256, 257, 2 * CHUNK + 5];
 const STEPS: u64 = 100;
 
+/// Muon's sizes: its products cost O(m) per parameter, and one group's scratch space must
+/// fit the small device's 1 MiB bindings; 4,099 is two 32 × 64 matrices, more than one piece.
+const MUON_SIZES: [usize; 5] = [1, 3, 255, 257, 4099];
+
+/// Muon, which takes matrices only, over `verify::shaped_layout`'s wide and tall matrix (one
+/// row below 8 parameters), gaps zero, against the twin and the oracle as above.
+fn run_muon(ctx: &wgoptim::GpuContext, name: &str, optimizer: wgoptim::Optimizer) {
+    for &n in &MUON_SIZES {
+        let layout = verify::shaped_layout(&optimizer, n).unwrap();
+        let mut data = Data::new(n as u64);
+        let mut params = vec![0.0; layout.len()];
+        for t in layout.tensors() {
+            params[t.range()].copy_from_slice(&data.vector(t.len));
+        }
+        let mut gpu = GpuOptimizer::with_layout(ctx, optimizer, layout).unwrap();
+        gpu.write_params(&params).unwrap();
+        let reports =
+            run_against_reference(&mut gpu, &params, STEPS, &[1, STEPS], n as u64 + 1).unwrap();
+        for r in &reports {
+            assert!(
+                r.diff.passes(r.steps),
+                "{name} n={n} after {} steps: {:?}",
+                r.steps,
+                r.diff
+            );
+        }
+    }
+}
+
 fn run(name: &str) {
     let Some(ctx) = common::small() else { return };
     let optimizer = verify::variants()
@@ -28,6 +57,9 @@ fn run(name: &str) {
         .find(|(n, _)| *n == name)
         .map(|(_, o)| o)
         .unwrap_or_else(|| panic!("no variant {name}"));
+    if optimizer.kernel() == wgoptim::Kernel::Muon {
+        return run_muon(&ctx, name, optimizer);
+    }
     for (k, &n) in SIZES.iter().enumerate() {
         let seed = 1000 * k as u64 + n as u64;
         let params = Data::new(seed).vector(n);
@@ -156,4 +188,6 @@ variant_tests! {
     adafactor => "adafactor",
     adafactor_decay => "adafactor-decay",
     adafactor_maximize => "adafactor-maximize",
+    muon => "muon",
+    muon_plain_rms => "muon-plain-rms",
 }

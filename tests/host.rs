@@ -61,18 +61,44 @@ fn adopted_device_and_caller_encoder() {
     );
 }
 
+/// Both backends over `n` seeded parameters (seed `seed`): one vector, or for Muon, which takes
+/// matrices only, `verify::shaped_layout`'s matrices (gaps zero); and their length.
+fn backends(
+    ctx: &wgoptim::GpuContext,
+    optimizer: wgoptim::Optimizer,
+    n: usize,
+    seed: u64,
+) -> (GpuOptimizer, wgoptim::CpuOptimizer, usize) {
+    let cpu_ctx = wgoptim::CpuContext::new();
+    let layout = match optimizer {
+        wgoptim::Optimizer::Muon(_) => verify::shaped_layout(&optimizer, n),
+        _ => None,
+    };
+    let (mut gpu, mut cpu) = match layout {
+        Some(l) => (
+            GpuOptimizer::with_layout(ctx, optimizer, l.clone()).unwrap(),
+            wgoptim::CpuOptimizer::with_layout(&cpu_ctx, optimizer, l).unwrap(),
+        ),
+        None => (
+            GpuOptimizer::new(ctx, optimizer, n).unwrap(),
+            wgoptim::CpuOptimizer::new(&cpu_ctx, optimizer, n).unwrap(),
+        ),
+    };
+    let n = gpu.len();
+    let params = Data::new(seed).vector(n);
+    gpu.write_params(&params).unwrap();
+    cpu.write_params(&params).unwrap();
+    (gpu, cpu, n)
+}
+
 #[test]
 fn gpu_and_cpu_backends_agree_bit_for_bit() {
     let Some(ctx) = common::full() else { return };
     for (name, optimizer) in verify::variants() {
-        let params = Data::new(3).vector(4099);
-        let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &params).unwrap();
-        let mut cpu =
-            wgoptim::CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &params)
-                .unwrap();
+        let (mut gpu, mut cpu, n) = backends(&ctx, optimizer, 4099, 3);
         let mut data = Data::new(4);
         for _ in 0..5 {
-            let g = data.gradients(4099);
+            let g = data.gradients(n);
             for b in [&mut gpu as &mut dyn Backend, &mut cpu] {
                 b.write_grads(&g).unwrap();
                 b.step().unwrap();
@@ -140,11 +166,7 @@ fn gpu_and_cpu_agree_on_special_gradients() {
     let n = 64;
     let same = |a: f32, b: f32| (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits();
     for (name, optimizer) in verify::variants() {
-        let params = Data::new(5).vector(n);
-        let mut gpu = GpuOptimizer::with_params(&ctx, optimizer, &params).unwrap();
-        let mut cpu =
-            wgoptim::CpuOptimizer::with_params(&wgoptim::CpuContext::new(), optimizer, &params)
-                .unwrap();
+        let (mut gpu, mut cpu, n) = backends(&ctx, optimizer, n, 5);
         for step in 0..3 {
             // Each element meets a different special value each step.
             let g: Vec<f32> = (0..n)

@@ -10,7 +10,8 @@ use wgoptim::verify::variants;
 /// SEMANTICS.md: SGD 0 B (4 with momentum), RMSprop 4 (+4 centered, +4 momentum), Adam and
 /// AdamW 8 (+4 AMSGrad), Adagrad 4, Adamax 8, RAdam 8, Adadelta 8, NAdam 8, Rprop 8, ASGD 4,
 /// Lion 4, LAMB 8 (its per-tensor tables and sums are counted apart, as the uniforms are),
-/// Adafactor 4·(rows + columns) bytes per matrix.
+/// Adafactor 4·(rows + columns) bytes per matrix, Muon 4 (its momentum; the Newton–Schulz
+/// matrices are scratch space, counted apart).
 fn expected_state_bytes(o: &Optimizer) -> f64 {
     match o {
         Optimizer::Sgd(s) => 4.0 * f64::from(u8::from(s.momentum != 0.0)),
@@ -19,7 +20,7 @@ fn expected_state_bytes(o: &Optimizer) -> f64 {
                 + 4.0 * f64::from(u8::from(r.momentum > 0.0))
         }
         Optimizer::Adam(a) => 8.0 + 4.0 * f64::from(u8::from(a.amsgrad)),
-        Optimizer::Adagrad(_) | Optimizer::Asgd(_) | Optimizer::Lion(_) => 4.0,
+        Optimizer::Adagrad(_) | Optimizer::Asgd(_) | Optimizer::Lion(_) | Optimizer::Muon(_) => 4.0,
         Optimizer::Adamax(_)
         | Optimizer::RAdam(_)
         | Optimizer::Adadelta(_)
@@ -45,7 +46,7 @@ fn state_bytes_per_parameter_match_semantics() {
         let data: u64 = r
             .buffers
             .iter()
-            .filter(|b| b.role != "uniform" && b.role != "tables")
+            .filter(|b| !["uniform", "tables", "scratch"].contains(&b.role.as_str()))
             .map(|b| b.requested_bytes)
             .sum();
         assert_eq!(
@@ -53,6 +54,19 @@ fn state_bytes_per_parameter_match_semantics() {
             (8.0 + r.state_bytes_per_param) * n as f64,
             "{name}: params + grads + state"
         );
+        // Muon's scratch space, 4·(2mn + 2m²) bytes per m×n matrix (m ≤ n): at 2^16, a 128 × 256
+        // and a 256 × 128 matrix.
+        let scratch: u64 = r
+            .buffers
+            .iter()
+            .filter(|b| b.role == "scratch")
+            .map(|b| b.requested_bytes)
+            .sum();
+        let expected = match optimizer {
+            Optimizer::Muon(_) => 2 * 4 * (2 * 128 * 256 + 2 * 128 * 128),
+            _ => 0,
+        };
+        assert_eq!(scratch, expected, "{name}: scratch bytes");
         if let Some(device) = r.device_bytes {
             assert!(
                 device >= r.requested_bytes,

@@ -130,6 +130,9 @@ fn every_kernel_declares_its_state_bindings() {
         if key.per_tensor() {
             expected.extend([10, 11]); // piece tables, sums
         }
+        if key.kernel == wgoptim::Kernel::Muon {
+            expected.push(12); // scratch space
+        }
         assert_eq!(bindings, expected, "{key:?}");
     }
 }

@@ -10,13 +10,13 @@ use crate::uniform::{DeviceStep, StepUniform};
 
 /// `at_least`: max(x, lo) as torch's `clamp_(min=lo)`, a NaN x stays NaN.
 #[inline]
-fn at_least(x: f32, lo: f32) -> f32 {
+pub(crate) fn at_least(x: f32, lo: f32) -> f32 {
     if x < lo { lo } else { x }
 }
 
 /// `lerp`: torch's a + w(b − a) for w < 0.5, else b − (b − a)(1 − w).
 #[inline]
-fn lerp(a: f32, b: f32, w: f32) -> f32 {
+pub(crate) fn lerp(a: f32, b: f32, w: f32) -> f32 {
     if w < 0.5 {
         a + w * (b - a)
     } else {

@@ -13,6 +13,7 @@ pub mod adamax;
 pub mod asgd;
 pub mod lamb;
 pub mod lion;
+pub mod muon;
 pub mod rmsprop;
 pub mod rprop;
 pub mod sgd;
@@ -189,6 +190,27 @@ fn twin_slices(
             let ctx = CpuContext::new();
             adafactor::step(step, dev, &factors, params, grads, state[0], &ctx);
         }
+        // Likewise, the slices as one 1×n matrix (the backend gives `muon::step` its groups'
+        // matrices itself).
+        Optimizer::Muon(o) => {
+            let n = params.len();
+            let mats = [crate::optim::muon::Matrix {
+                range: 0..n,
+                rows: 1,
+                cols: n,
+                work: 0,
+            }];
+            muon::step(
+                o,
+                step,
+                dev,
+                &mats,
+                params,
+                grads,
+                state[0],
+                &CpuContext::new(),
+            );
+        }
     }
 }
 
@@ -334,6 +356,9 @@ impl Oracle {
         tensors: Vec<(std::ops::Range<usize>, Vec<usize>)>,
     ) -> Result<Self> {
         let optimizer = optimizer.into();
+        if let Optimizer::Muon(_) = optimizer {
+            crate::optim::muon::matrices(&tensors)?;
+        }
         let state_len = optimizer.state_len(params.len(), &tensors);
         Ok(Self {
             progress: Progress::new(optimizer)?,
@@ -398,6 +423,10 @@ impl Oracle {
             Optimizer::Adafactor(o) => {
                 let (factors, _) = crate::optim::factors(&self.tensors);
                 adafactor::oracle(o, lr, t, &factors, params, grads, state[0]);
+            }
+            Optimizer::Muon(o) => {
+                let (mats, _) = crate::optim::muon::matrices(&self.tensors)?;
+                muon::oracle(o, lr, &mats, params, grads, state[0]);
             }
             Optimizer::Lion(o) => {
                 let elements = params.iter_mut().zip(grads).zip(state[0].iter_mut());

@@ -27,6 +27,8 @@ struct Segment {
     tensors: Vec<std::ops::Range<usize>>,
     /// Adafactor: how it sees each tensor (empty for the other families).
     factors: Vec<crate::optim::Factor>,
+    /// Muon: its matrices (empty for the other families).
+    matrices: Vec<crate::optim::muon::Matrix>,
     /// Elements of each state slot ([`Optimizer::state_len`]).
     state_len: usize,
 }
@@ -103,6 +105,22 @@ impl CpuOptimizer {
                     &mut self.params[range.clone()],
                     &self.grads[range],
                     [m, v],
+                    &self.ctx,
+                );
+                continue;
+            }
+            if let Optimizer::Muon(o) = &segment.progress.optimizer {
+                let StoredState::F32(buf) = &mut segment.state[0] else {
+                    unreachable!("Muon validates to f32 state");
+                };
+                super::muon::step(
+                    o,
+                    uniform,
+                    dev,
+                    &segment.matrices,
+                    &mut self.params[range.clone()],
+                    &self.grads[range],
+                    buf,
                     &self.ctx,
                 );
                 continue;
@@ -219,6 +237,10 @@ impl CpuOptimizer {
                 } else {
                     Vec::new()
                 };
+                let matrices = match optimizer {
+                    Optimizer::Muon(_) => crate::optim::muon::matrices(&shaped)?.0,
+                    _ => Vec::new(),
+                };
                 Ok(Segment {
                     offset,
                     len: seg_len,
@@ -226,6 +248,7 @@ impl CpuOptimizer {
                     state,
                     tensors: shaped.into_iter().map(|(r, _)| r).collect(),
                     factors,
+                    matrices,
                     state_len,
                 })
             })

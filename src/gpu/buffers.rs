@@ -24,8 +24,10 @@ pub enum BufferRole {
     State,
     /// Per-step and per-chunk uniforms.
     Uniform,
-    /// Per-tensor rules (LAMB): the piece and tensor tables and their sums.
+    /// Per-tensor rules (LAMB, Adafactor, Muon): the piece and tensor tables and their sums.
     Tables,
+    /// Scratch space a step overwrites (Muon's Newton–Schulz matrices).
+    Scratch,
 }
 
 /// One buffer this optimizer allocated (adopted buffers are not listed).

@@ -134,6 +134,9 @@ pub(crate) const PIECE_TABLES_BINDING: u32 = 10;
 /// Binding of the per-tensor driver's sums and trust ratios.
 pub(crate) const PIECE_SUMS_BINDING: u32 = 11;
 
+/// Binding of the scratch space of families that need one (Muon's Newton–Schulz matrices).
+pub(crate) const SCRATCH_BINDING: u32 = 12;
+
 /// Binding of the absmax buffer of int8 state slot `slot`.
 pub(crate) fn absmax_binding(slot: usize) -> u32 {
     11 + slot as u32
@@ -212,7 +215,8 @@ impl KernelKey {
         };
         let model = u32::from(self.params == ParamDType::Bf16Master);
         let tables = if self.per_tensor() { 2 } else { 0 };
-        4 + state + blockwise + model + tables
+        let scratch = u32::from(self.kernel.scratch());
+        4 + state + blockwise + model + tables + scratch
     }
 
     /// Checks that `limits` allow this kernel's bindings (more than [`super::required_limits`]
@@ -222,6 +226,7 @@ impl KernelKey {
         // element-wise kernel, the absmax of the last used slot of a block-wise one.
         let bindings = match (0..3).rev().find(|&k| self.used[k]) {
             Some(k) if self.blockwise() => absmax_binding(k) + 1,
+            _ if self.kernel.scratch() => SCRATCH_BINDING + 1,
             _ if self.per_tensor() => PIECE_SUMS_BINDING + 1,
             _ => 10,
         };
@@ -266,6 +271,11 @@ pub fn shader_source(key: KernelKey) -> String {
         Kernel::Lion => include_str!("../../shaders/lion.wgsl"),
         Kernel::Lamb => include_str!("../../shaders/lamb.wgsl"),
         Kernel::Adafactor => include_str!("../../shaders/adafactor.wgsl"),
+        Kernel::Muon => concat!(
+            include_str!("../../shaders/muon.wgsl"),
+            "\n",
+            include_str!("../../shaders/gemm.wgsl")
+        ),
     };
     let mut states = String::new();
     let mut finish = String::from(
@@ -376,7 +386,8 @@ fn storage(read_only: bool) -> wgpu::BufferBindingType {
 /// 4… state (read-write), one per state binding the family declares, 7 the bf16 model copy
 /// (master weights only), 8 the control block and 9 the step scalars (both read-only);
 /// block-wise kernels add 10 the code tables (read-only) and 11… each used slot's absmax
-/// (read-write).
+/// (read-write); the per-tensor driver 10 its tables (read-only) and 11 its sums, and Muon 12
+/// its scratch space (both read-write).
 fn bind_group_layout(device: &wgpu::Device, key: KernelKey) -> wgpu::BindGroupLayout {
     let kernel = key.kernel;
     let entry = layout_entry;
@@ -403,6 +414,9 @@ fn bind_group_layout(device: &wgpu::Device, key: KernelKey) -> wgpu::BindGroupLa
     if key.per_tensor() {
         entries.push(entry(PIECE_TABLES_BINDING, storage(true)));
         entries.push(entry(PIECE_SUMS_BINDING, storage(false)));
+    }
+    if kernel.scratch() {
+        entries.push(entry(SCRATCH_BINDING, storage(false)));
     }
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some(kernel.name()),

@@ -11,7 +11,7 @@ use super::chunk::{Chunk, plan_chunks};
 use super::context::GpuContext;
 use super::kernel::{
     CODE_TABLES_BINDING, KernelKey, KernelShape, MODEL_BINDING, PIECE_SUMS_BINDING,
-    PIECE_TABLES_BINDING, absmax_binding,
+    PIECE_TABLES_BINDING, SCRATCH_BINDING, absmax_binding,
 };
 use crate::backend::Progress;
 use crate::error::{Error, Result};
@@ -73,8 +73,20 @@ struct PerTensor {
     line_workgroups: Vec<[u32; 2]>,
     tensors: u32,
     matrices: u32,
-    /// The kernel's passes ([`crate::Kernel::passes`]), each with its pipeline.
+    /// Muon: the workgroups (x, y) over the tiles of every X, and of every S.
+    tile_workgroups: [[u32; 2]; 2],
+    /// Muon's scratch space, bound whole.
+    scratch: Option<wgpu::Buffer>,
+    /// The optimizer's passes ([`Optimizer::passes`]), each with its pipeline.
     passes: Vec<(Dispatch, wgpu::ComputePipeline)>,
+}
+
+/// What a family adds to the per-tensor driver's tables: nothing (LAMB), Adafactor's lines
+/// and matrices, or Muon's matrices and tiles.
+enum Extra<'a> {
+    None,
+    Lines,
+    Muon(&'a crate::Muon, &'a [crate::optim::muon::Matrix]),
 }
 
 /// The per-tensor driver's tables (as `shaders/pieces.wgsl` documents them) and, per chunk, its
@@ -82,6 +94,30 @@ struct PerTensor {
 struct PieceTables {
     rows: Vec<[u32; 4]>,
     per_chunk: Vec<(u32, u32, u32)>,
+    /// Muon: the tiles of every X, and of every S.
+    tiles: [u32; 2],
+}
+
+/// Muon's tables: per matrix (first scratch element, r as f32 bits, first element of the
+/// final X, 0), then the 16×16 tiles (matrix, tile row, tile column, 0) of every X and of
+/// every S (`shaders/muon.wgsl`).
+fn muon_tables(o: &crate::Muon, mats: &[crate::optim::muon::Matrix]) -> [Vec<[u32; 4]>; 3] {
+    let tiles = |t: usize, rows: usize, cols: usize| {
+        (0..rows.div_ceil(16)).flat_map(move |i| {
+            (0..cols.div_ceil(16)).map(move |j| [t as u32, i as u32, j as u32, 0])
+        })
+    };
+    let mut matrix_rows = Vec::new();
+    let (mut wide, mut square) = (Vec::new(), Vec::new());
+    for (t, mat) in mats.iter().enumerate() {
+        let (m, n) = mat.mn();
+        let ratio = o.lr_ratio(mat.rows, mat.cols) as f32;
+        let last = mat.work + (o.ns_steps as usize % 2) * m * n;
+        matrix_rows.push([mat.work as u32, ratio.to_bits(), last as u32, 0]);
+        wide.extend(tiles(t, m, n));
+        square.extend(tiles(t, m, m));
+    }
+    [matrix_rows, wide, square]
 }
 
 /// Workgroups (x, y) of `count` work items, `per_group` to a workgroup, within `max_dim` per
@@ -99,10 +135,11 @@ fn grid(count: u32, per_group: u32, max_dim: u32) -> [u32; 2] {
 /// refused.
 fn piece_tables(
     factors: &[Factor],
-    lines: bool,
+    extra: &Extra<'_>,
     offset: usize,
     chunks: &[Chunk],
 ) -> Result<PieceTables> {
+    let lines = matches!(extra, Extra::Lines);
     use crate::cpu::lamb::{PIECE_ELEMENTS, pieces};
     let ranges: Vec<_> = factors.iter().map(|f| f.range.clone()).collect();
     let pieces = pieces(&ranges);
@@ -192,6 +229,14 @@ fn piece_tables(
         first_piece += count;
         first_matrix += batch;
     }
+    let mut tiles = [0, 0];
+    if let Extra::Muon(o, mats) = extra {
+        let [mats, wide, square] = muon_tables(o, mats);
+        tiles = [wide.len() as u32, square.len() as u32];
+        matrix_rows = mats;
+        line_rows = wide.into_iter().chain(square).collect();
+        chunk_lines = vec![[0, tiles[0], tiles[0], tiles[1]]; chunks.len()];
+    }
     let header = [
         piece_rows.len() as u32,
         factors.len() as u32,
@@ -206,7 +251,11 @@ fn piece_tables(
         .chain(matrix_rows)
         .chain(chunk_lines)
         .collect();
-    Ok(PieceTables { rows, per_chunk })
+    Ok(PieceTables {
+        rows,
+        per_chunk,
+        tiles,
+    })
 }
 
 pub(crate) struct Segment {
@@ -342,8 +391,30 @@ impl Segment {
                 )));
             }
         }
+        // Muon: its matrices (every tensor 2-D) and their scratch space, bound whole.
+        let muon = match &optimizer {
+            crate::Optimizer::Muon(o) => {
+                let (mats, work) = crate::optim::muon::matrices(tensors)?;
+                let bytes = 4 * work as u64;
+                if bytes > limits.max_storage_buffer_binding_size {
+                    return Err(Error::InvalidShape(format!(
+                        "Muon: the group's matrices need {bytes} bytes of scratch space \
+                         (2mn + 2m² floats each), more than one storage binding of this device \
+                         holds ({}); split the group",
+                        limits.max_storage_buffer_binding_size
+                    )));
+                }
+                Some((*o, mats, bytes))
+            }
+            _ => None,
+        };
         let tables = if key.per_tensor() {
-            Some(piece_tables(&factors, shaped, offset, &chunks)?)
+            let extra = match &muon {
+                Some((o, mats, _)) => Extra::Muon(o, mats),
+                None if shaped => Extra::Lines,
+                None => Extra::None,
+            };
+            Some(piece_tables(&factors, &extra, offset, &chunks)?)
         } else {
             None
         };
@@ -389,7 +460,11 @@ impl Segment {
             ctx.kernels()
                 .get_entry(device, key, &optimizer.variant(), shape, passes[0].0);
         let per_tensor = match tables {
-            Some(PieceTables { rows, per_chunk }) => {
+            Some(PieceTables {
+                rows,
+                per_chunk,
+                tiles,
+            }) => {
                 let max_dim = limits.max_compute_workgroups_per_dimension;
                 let workgroups = per_chunk
                     .iter()
@@ -418,9 +493,23 @@ impl Segment {
                         bytes: b.size(),
                     });
                 }
-                let passes = passes
-                    .iter()
-                    .map(|&(entry, dispatch)| {
+                let scratch = muon.as_ref().map(|(_, _, bytes)| {
+                    allocations.push(Allocation {
+                        label: "muon scratch".into(),
+                        role: BufferRole::Scratch,
+                        bytes: (*bytes).max(4),
+                    });
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("muon scratch"),
+                        size: (*bytes).max(4),
+                        usage: wgpu::BufferUsages::STORAGE,
+                        mapped_at_creation: false,
+                    })
+                });
+                let passes = optimizer
+                    .passes()
+                    .into_iter()
+                    .map(|(entry, dispatch)| {
                         let pipeline = ctx
                             .kernels()
                             .get_entry(device, key, &optimizer.variant(), shape, entry)
@@ -435,6 +524,8 @@ impl Segment {
                     line_workgroups,
                     tensors: header[1],
                     matrices: header[3],
+                    tile_workgroups: tiles.map(|count| grid(count, 1, max_dim)),
+                    scratch,
                     passes,
                 })
             }
@@ -589,6 +680,12 @@ impl Segment {
                         binding: PIECE_SUMS_BINDING,
                         resource: pt.sums.as_entire_binding(),
                     });
+                    if let Some(scratch) = &pt.scratch {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: SCRATCH_BINDING,
+                            resource: scratch.as_entire_binding(),
+                        });
+                    }
                 }
                 Launch {
                     bind_group: device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -653,11 +750,20 @@ impl Segment {
     /// Records this segment's dispatches.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         if let Some(pt) = &self.per_tensor {
-            // Passes over tensors or matrices once (any chunk's bind group holds the tables,
-            // sums and whole shaped state), the others per chunk.
+            // Passes over tensors, matrices or tiles once (any chunk's bind group holds the
+            // tables, sums, scratch and whole shaped state), the others per chunk.
             for (dispatch, pipeline) in &pt.passes {
                 pass.set_pipeline(pipeline);
                 let workgroups = match dispatch {
+                    Dispatch::WideTiles | Dispatch::SquareTiles => {
+                        let [x, y] =
+                            pt.tile_workgroups[usize::from(*dispatch == Dispatch::SquareTiles)];
+                        if x * y > 0 {
+                            pass.set_bind_group(0, &self.launches[0].bind_group, &[]);
+                            pass.dispatch_workgroups(x, y, 1);
+                        }
+                        continue;
+                    }
                     Dispatch::Tensors | Dispatch::Matrices => {
                         let items = match dispatch {
                             Dispatch::Matrices => pt.matrices,

@@ -11,6 +11,7 @@ mod adamax;
 mod asgd;
 mod lamb;
 mod lion;
+pub(crate) mod muon;
 mod nadam;
 mod radam;
 mod rmsprop;
@@ -27,6 +28,7 @@ pub use adamax::Adamax;
 pub use asgd::Asgd;
 pub use lamb::Lamb;
 pub use lion::Lion;
+pub use muon::{AdjustLr, Muon};
 pub use nadam::NAdam;
 pub use radam::RAdam;
 pub use rmsprop::RmsProp;
@@ -66,11 +68,13 @@ pub enum Kernel {
     Lamb,
     /// `shaders/adafactor.wgsl`, on the per-tensor driver `shaders/pieces.wgsl`
     Adafactor,
+    /// `shaders/muon.wgsl` and `shaders/gemm.wgsl`, on the per-tensor driver
+    Muon,
 }
 
 impl Kernel {
     /// Every kernel family.
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 12] = [
         Kernel::Sgd,
         Kernel::RmsProp,
         Kernel::Adam,
@@ -82,6 +86,7 @@ impl Kernel {
         Kernel::Lion,
         Kernel::Lamb,
         Kernel::Adafactor,
+        Kernel::Muon,
     ];
 
     /// The family's file name in `shaders/`, without extension.
@@ -98,6 +103,7 @@ impl Kernel {
             Kernel::Lion => "lion",
             Kernel::Lamb => "lamb",
             Kernel::Adafactor => "adafactor",
+            Kernel::Muon => "muon",
         }
     }
 
@@ -115,20 +121,26 @@ impl Kernel {
             Kernel::Lion => &["exp_avg"],
             Kernel::Lamb => &["exp_avg", "exp_avg_sq"],
             Kernel::Adafactor => &["variance"],
+            Kernel::Muon => &["momentum_buffer"],
         }
     }
 
     /// Whether the family needs per-tensor sums inside a step (LAMB's trust ratio, Adafactor's
-    /// rows, columns and RMS): its kernel runs on the per-tensor driver, passes over pieces of
-    /// one tensor each.
+    /// rows, columns and RMS, Muon's norms and products): its kernel runs on the per-tensor
+    /// driver, passes over pieces of one tensor each.
     pub fn per_tensor(self) -> bool {
-        matches!(self, Kernel::Lamb | Kernel::Adafactor)
+        matches!(self, Kernel::Lamb | Kernel::Adafactor | Kernel::Muon)
+    }
+
+    /// Whether the family needs scratch space on the device (Muon's Newton–Schulz matrices).
+    pub fn scratch(self) -> bool {
+        self == Kernel::Muon
     }
 
     /// The kernel's entry points, in the order a step runs them, each with what its dispatch
     /// covers: `main` over elements for the element-wise and block-wise drivers; the
     /// per-tensor driver's passes (`shaders/pieces.wgsl`), after Adafactor's own row/column and
-    /// mean passes.
+    /// mean passes. Muon's are [`Optimizer::passes`]: their number depends on `ns_steps`.
     pub fn passes(self) -> &'static [(&'static str, Dispatch)] {
         const PIECES: [(&str, Dispatch); 3] = [
             ("moments_pass", Dispatch::Pieces),
@@ -144,6 +156,17 @@ impl Kernel {
                 PIECES[1],
                 PIECES[2],
             ],
+            Kernel::Muon => &[
+                PIECES[0],
+                PIECES[1],
+                ("scale_pass", Dispatch::WideTiles),
+                ("gram_pass_0", Dispatch::SquareTiles),
+                ("gram_pass_1", Dispatch::SquareTiles),
+                ("poly_pass", Dispatch::SquareTiles),
+                ("combine_pass_0", Dispatch::WideTiles),
+                ("combine_pass_1", Dispatch::WideTiles),
+                PIECES[2],
+            ],
             _ => &[("main", Dispatch::Elements)],
         }
     }
@@ -152,6 +175,12 @@ impl Kernel {
     /// (Adafactor's factored averages): its length comes from the layout's shapes.
     pub fn shaped_state(self) -> bool {
         self == Kernel::Adafactor
+    }
+
+    /// Whether the family sees the tensors' shapes, so that benchmarks and checks run it over
+    /// matrices: Adafactor (its factored state) and Muon (matrices only).
+    pub fn sees_shapes(self) -> bool {
+        self.shaped_state() || self == Kernel::Muon
     }
 
     /// Number of state bindings the family's kernel declares (bindings 4, 5, …).
@@ -166,6 +195,7 @@ impl Kernel {
             Kernel::RmsProp => &["CENTERED", "MOMENTUM"],
             Kernel::Adam => &["AMSGRAD", "RECTIFIED", "NESTEROV"],
             Kernel::Lamb => &["ADAPT"],
+            Kernel::Muon => &["NESTEROV"],
             Kernel::Adagrad
             | Kernel::Adamax
             | Kernel::Adadelta
@@ -277,6 +307,10 @@ pub enum Dispatch {
     Tensors,
     /// The group's matrices, once per group (Adafactor).
     Matrices,
+    /// 16×16 tiles of every m×n matrix X of the group, once per group (Muon).
+    WideTiles,
+    /// 16×16 tiles of every m×m matrix S and P of the group, once per group (Muon).
+    SquareTiles,
 }
 
 /// An optimizer: one of the families with its hyperparameters.
@@ -315,6 +349,8 @@ pub enum Optimizer {
     Lamb(Lamb),
     /// [`Adafactor`]
     Adafactor(Adafactor),
+    /// [`Muon`]
+    Muon(Muon),
 }
 
 impl From<Sgd> for Optimizer {
@@ -392,9 +428,15 @@ impl From<Adafactor> for Optimizer {
     }
 }
 
+impl From<Muon> for Optimizer {
+    fn from(o: Muon) -> Self {
+        Optimizer::Muon(o)
+    }
+}
+
 impl Optimizer {
     /// Short name: `sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`,
-    /// `nadam`, `rprop`, `asgd`, `lion`, `lamb` or `adafactor`.
+    /// `nadam`, `rprop`, `asgd`, `lion`, `lamb`, `adafactor` or `muon`.
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd(_) => "sgd",
@@ -411,6 +453,7 @@ impl Optimizer {
             Optimizer::Lion(_) => "lion",
             Optimizer::Lamb(_) => "lamb",
             Optimizer::Adafactor(_) => "adafactor",
+            Optimizer::Muon(_) => "muon",
         }
     }
 
@@ -430,6 +473,7 @@ impl Optimizer {
             Optimizer::Lion(o) => o.validate(),
             Optimizer::Lamb(o) => o.validate(),
             Optimizer::Adafactor(o) => o.validate(),
+            Optimizer::Muon(o) => o.validate(),
         }
     }
 
@@ -449,6 +493,7 @@ impl Optimizer {
             Optimizer::Lion(o) => o.lr,
             Optimizer::Lamb(o) => o.lr,
             Optimizer::Adafactor(o) => o.lr,
+            Optimizer::Muon(o) => o.lr,
         }
     }
 
@@ -468,6 +513,7 @@ impl Optimizer {
             Optimizer::Lion(_) => Kernel::Lion,
             Optimizer::Lamb(_) => Kernel::Lamb,
             Optimizer::Adafactor(_) => Kernel::Adafactor,
+            Optimizer::Muon(_) => Kernel::Muon,
         }
     }
 
@@ -481,6 +527,7 @@ impl Optimizer {
             Optimizer::RAdam(o) => o.variant().to_vec(),
             Optimizer::NAdam(o) => o.variant().to_vec(),
             Optimizer::Lamb(o) => o.variant().to_vec(),
+            Optimizer::Muon(o) => o.variant().to_vec(),
             Optimizer::Adagrad(_)
             | Optimizer::Adamax(_)
             | Optimizer::Adadelta(_)
@@ -507,6 +554,7 @@ impl Optimizer {
             Optimizer::Lion(o) => o.precision,
             Optimizer::Lamb(o) => o.precision,
             Optimizer::Adafactor(o) => o.precision,
+            Optimizer::Muon(o) => o.precision,
         }
     }
 
@@ -526,6 +574,7 @@ impl Optimizer {
             Optimizer::Lion(o) => Optimizer::Lion(Lion { precision, ..o }),
             Optimizer::Lamb(o) => Optimizer::Lamb(Lamb { precision, ..o }),
             Optimizer::Adafactor(o) => Optimizer::Adafactor(Adafactor { precision, ..o }),
+            Optimizer::Muon(o) => Optimizer::Muon(Muon { precision, ..o }),
         }
     }
 
@@ -619,6 +668,7 @@ impl Optimizer {
                 push("step_size", 1, o.lr as f32);
             }
             Optimizer::Asgd(_) => push("ax", 0, 0.0),
+            Optimizer::Muon(_) => push("momentum_buffer", 0, 0.0),
             Optimizer::Lion(_) => push("exp_avg", 0, 0.0),
             Optimizer::Adafactor(_) => push("variance", 0, 0.0),
             Optimizer::Adadelta(_) => {
@@ -640,6 +690,24 @@ impl Optimizer {
         }
     }
 
+    /// The kernel's entry points in the order a step runs them, each with what its dispatch
+    /// covers ([`Kernel::passes`]); Muon's Newton–Schulz products repeat `ns_steps` times, the
+    /// iterate alternating between its two buffers (`gram_pass_0`, `combine_pass_0`, then the
+    /// `_1` passes, …).
+    pub fn passes(&self) -> Vec<(&'static str, Dispatch)> {
+        let passes = self.kernel().passes();
+        let Optimizer::Muon(o) = self else {
+            return passes.to_vec();
+        };
+        let (scale, gram, poly, combine) = (passes[2], &passes[3..5], passes[5], &passes[6..8]);
+        let mut out = vec![passes[0], passes[1], scale];
+        for k in 0..o.ns_steps as usize {
+            out.extend([gram[k % 2], poly, combine[k % 2]]);
+        }
+        out.push(passes[8]);
+        out
+    }
+
     /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
     /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax, RAdam and Lion
     /// always (β₁); Adagrad, Adadelta, Rprop and ASGD never, nor NAdam, whose μ-product would
@@ -655,7 +723,7 @@ impl Optimizer {
             | Optimizer::Rprop(_)
             | Optimizer::Asgd(_) => false,
             Optimizer::Adamax(_) | Optimizer::RAdam(_) | Optimizer::Lion(_) => true,
-            Optimizer::Lamb(_) => true,
+            Optimizer::Lamb(_) | Optimizer::Muon(_) => true,
             Optimizer::Adafactor(_) => false,
         }
     }
@@ -671,6 +739,7 @@ impl Optimizer {
             Optimizer::RAdam(o) => Optimizer::RAdam(o.betas((m, o.betas.1))),
             Optimizer::Lion(o) => Optimizer::Lion(o.betas((m, o.betas.1))),
             Optimizer::Lamb(o) => Optimizer::Lamb(o.betas((m, o.betas.1))),
+            Optimizer::Muon(o) => Optimizer::Muon(o.momentum(m)),
             Optimizer::Adadelta(_)
             | Optimizer::NAdam(_)
             | Optimizer::Rprop(_)
@@ -695,6 +764,7 @@ impl Optimizer {
             Optimizer::Lion(o) => Optimizer::Lion(o.lr(lr)),
             Optimizer::Lamb(o) => Optimizer::Lamb(o.lr(lr)),
             Optimizer::Adafactor(o) => Optimizer::Adafactor(o.lr(lr)),
+            Optimizer::Muon(o) => Optimizer::Muon(o.lr(lr)),
         }
     }
 
@@ -714,6 +784,7 @@ impl Optimizer {
             Optimizer::Lion(o) => Optimizer::Lion(o.weight_decay(weight_decay)),
             Optimizer::Lamb(o) => Optimizer::Lamb(o.weight_decay(weight_decay)),
             Optimizer::Adafactor(o) => Optimizer::Adafactor(o.weight_decay(weight_decay)),
+            Optimizer::Muon(o) => Optimizer::Muon(o.weight_decay(weight_decay)),
             Optimizer::Rprop(o) => Optimizer::Rprop(o),
         }
     }
@@ -745,6 +816,7 @@ impl Optimizer {
             Optimizer::Lion(o) => o.uniform(lr, 1),
             Optimizer::Lamb(o) => o.uniform_with(lr, 1.0, 1.0),
             Optimizer::Adafactor(o) => o.uniform_with(lr, 1.0, 1.0),
+            Optimizer::Muon(o) => o.uniform(lr, 1),
         }
     }
 
@@ -763,7 +835,8 @@ impl Optimizer {
             Optimizer::RmsProp(_)
             | Optimizer::Adadelta(_)
             | Optimizer::Rprop(_)
-            | Optimizer::Lion(_) => StepScalars::ONES,
+            | Optimizer::Lion(_)
+            | Optimizer::Muon(_) => StepScalars::ONES,
             Optimizer::Adam(o) => StepScalars {
                 lr_mul: (1.0 / o.bias_correction1(t)) as f32,
                 bias_correction2_sqrt: o.bias_correction2(t).sqrt() as f32,
@@ -837,6 +910,7 @@ impl Optimizer {
             Optimizer::Lion(o) => o.uniform(lr, t),
             Optimizer::Lamb(o) => o.uniform(lr, t),
             Optimizer::Adafactor(o) => o.uniform(lr, t),
+            Optimizer::Muon(o) => o.uniform(lr, t),
         };
         StepUniform {
             t: t as u32,

@@ -1,18 +1,19 @@
 //! Optimizers written as on the command line: `NAME key=value …` with PyTorch's class names
 //! (`sgd`, `rmsprop`, `adam`, `adamw`, `adagrad`, `adamax`, `radam`, `adadelta`, `nadam`,
-//! `rprop`, `asgd`, `adafactor`, `lion` after the authors' port and `lamb` after apex's
-//! `FusedLAMB`; case-insensitive) and argument names
+//! `rprop`, `asgd`, `adafactor`, `muon`, `lion` after the authors' port and `lamb` after
+//! apex's `FusedLAMB`; case-insensitive) and argument names
 //! (`lr`, `momentum`, `dampening`, `nesterov`, `alpha`, `centered`, `betas=0.9,0.999`, `eps`,
 //! `weight_decay`, `amsgrad`, `lr_decay`, `initial_accumulator_value`, `rho`,
 //! `momentum_decay`, `decoupled_weight_decay`, `etas=0.5,1.2`, `step_sizes=1e-6,50`, `lambd`,
-//! `t0`, `beta2_decay`, `eps=None,1e-3` (Adafactor's pair), `d`, `use_nvlamb`, `maximize`), with
+//! `t0`, `beta2_decay`, `eps=None,1e-3` (Adafactor's pair), `d`, `use_nvlamb`,
+//! `ns_coefficients=3.4445,-4.775,2.0315`, `ns_steps`, `adjust_lr_fn`, `maximize`), with
 //! PyTorch's defaults for whatever is left out, plus the state precision (`state_dtype=bf16`
 //! or `int8`, `state_min_len`), the gradients' type (`grad_dtype=f16` or `bf16`) and the
 //! parameters' (`param_dtype=bf16-master` or `bf16`).
 
 use super::{
-    Adadelta, Adafactor, Adagrad, Adam, Adamax, Asgd, GradDType, Lamb, Lion, NAdam, Optimizer,
-    ParamDType, Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
+    Adadelta, Adafactor, Adagrad, Adam, Adamax, AdjustLr, Asgd, GradDType, Lamb, Lion, Muon, NAdam,
+    Optimizer, ParamDType, Precision, RAdam, RmsProp, Rprop, Sgd, StateDType, StatePrecision,
 };
 use crate::args::Args;
 use crate::error::{Error, Result};
@@ -271,10 +272,39 @@ pub fn parse(name: &str, params: &[String]) -> Result<Optimizer> {
             }
             .into()
         }
+        "muon" => {
+            let d = Muon::default();
+            let ns_coefficients = match a.list("ns_coefficients")? {
+                None => d.ns_coefficients,
+                Some(c) if c.len() == 3 => (c[0], c[1], c[2]),
+                Some(c) => {
+                    return Err(Error::Argument(format!(
+                        "muon: ns_coefficients needs three values, got {}",
+                        c.len()
+                    )));
+                }
+            };
+            let ns_steps = a.u64_or("ns_steps", u64::from(d.ns_steps))?;
+            Muon {
+                lr: a.f64_or("lr", d.lr)?,
+                weight_decay: a.f64_or("weight_decay", d.weight_decay)?,
+                momentum: a.f64_or("momentum", d.momentum)?,
+                nesterov: a.bool_or("nesterov", d.nesterov)?,
+                ns_coefficients,
+                eps: a.f64_or("eps", d.eps)?,
+                ns_steps: u32::try_from(ns_steps).unwrap_or(u32::MAX),
+                adjust_lr_fn: match a.take("adjust_lr_fn") {
+                    Some(name) => AdjustLr::parse(&name)?,
+                    None => d.adjust_lr_fn,
+                },
+                precision: precision(&mut a)?,
+            }
+            .into()
+        }
         _ => {
             return Err(Error::Argument(format!(
                 "unknown optimizer `{name}`; known: sgd, rmsprop, adam, adamw, adagrad, adamax, \
-                 radam, adadelta, nadam, rprop, asgd, lion, lamb, adafactor"
+                 radam, adadelta, nadam, rprop, asgd, lion, lamb, adafactor, muon"
             )));
         }
     };

@@ -215,6 +215,7 @@ pub fn describe(o: &Optimizer) -> (&'static str, Value) {
         Optimizer::Lion(s) => ("lion", to_value(s)),
         Optimizer::Lamb(s) => ("lamb", to_value(s)),
         Optimizer::Adafactor(s) => ("adafactor", to_value(s)),
+        Optimizer::Muon(s) => ("muon", to_value(s)),
     };
     if let Some(m) = v.as_object_mut() {
         m.remove("precision");

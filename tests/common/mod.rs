@@ -99,3 +99,114 @@ pub fn poisoned_buffer(ctx: &GpuContext, data: &[f32], extra: usize) -> wgpu::Bu
 
 /// The poison pattern: a quiet NaN with a recognizable payload.
 pub const POISON: f32 = f32::from_bits(0x7fc0_dead);
+
+/// Seeded parameters over `layout`'s tensors, and seeded gradients for `steps` steps (zero in
+/// the gaps between tensors).
+pub fn layout_data(
+    layout: &wgoptim::ParamLayout,
+    steps: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let mut data = wgoptim::verify::Data::new(seed);
+    let mut p0 = vec![0.0; layout.len()];
+    for t in layout.tensors() {
+        p0[t.range()].copy_from_slice(&data.vector(t.len));
+    }
+    let grads = (0..steps)
+        .map(|_| {
+            let mut g = vec![0.0; layout.len()];
+            for t in layout.tensors() {
+                g[t.range()].copy_from_slice(&data.gradients(t.len));
+            }
+            g
+        })
+        .collect();
+    (p0, grads)
+}
+
+/// The first index where `a` and `b` differ in their bits (or in length).
+pub fn first_difference(a: &[f32], b: &[f32]) -> Option<usize> {
+    (0..a.len().max(b.len()))
+        .find(|&i| a.get(i).map(|x| x.to_bits()) != b.get(i).map(|x| x.to_bits()))
+}
+
+/// `optimizer` over `layout` on both backends and in the f64 oracle (which sees the layout's
+/// shapes), from parameters `p0`, after one step per gradient vector of `grads`.
+pub fn step_both(
+    ctx: &GpuContext,
+    optimizer: wgoptim::Optimizer,
+    layout: &wgoptim::ParamLayout,
+    p0: &[f32],
+    grads: &[Vec<f32>],
+) -> (
+    wgoptim::GpuOptimizer,
+    wgoptim::CpuOptimizer,
+    wgoptim::cpu::Oracle,
+) {
+    use wgoptim::Backend;
+    let mut gpu = wgoptim::GpuOptimizer::with_layout(ctx, optimizer, layout.clone()).unwrap();
+    let cpu_ctx = wgoptim::CpuContext::new();
+    let mut cpu = wgoptim::CpuOptimizer::with_layout(&cpu_ctx, optimizer, layout.clone()).unwrap();
+    let tensors = layout
+        .tensors()
+        .iter()
+        .map(|t| (t.range(), t.shape.clone()))
+        .collect();
+    let mut oracle = wgoptim::cpu::Oracle::with_shapes(optimizer, p0, tensors).unwrap();
+    gpu.write_params(p0).unwrap();
+    cpu.write_params(p0).unwrap();
+    for g in grads {
+        for b in [&mut gpu as &mut dyn Backend, &mut cpu] {
+            b.write_grads(g).unwrap();
+            b.step().unwrap();
+        }
+        oracle.step(g).unwrap();
+    }
+    (gpu, cpu, oracle)
+}
+
+/// `groups` (built afresh by the closure) on both backends for 6 steps of seeded data, the GPU
+/// checkpointed after 3; restored on the CPU, the last three steps land on the same bits, and
+/// each group's state slot `state` equals the GPU's.
+pub fn groups_resume_across_backends(
+    ctx: &GpuContext,
+    groups: impl Fn() -> Vec<wgoptim::ParamGroup>,
+    state: &str,
+) {
+    use wgoptim::{Backend, CpuContext, CpuOptimizer, GpuOptimizer};
+    let mut gpu = GpuOptimizer::with_groups(ctx, groups()).unwrap();
+    let mut cpu = CpuOptimizer::with_groups(&CpuContext::new(), groups()).unwrap();
+    let layout = gpu.layout().unwrap().clone();
+    let (p0, grads) = layout_data(&layout, 6, 5);
+    gpu.write_params(&p0).unwrap();
+    cpu.write_params(&p0).unwrap();
+    let mut saved = None;
+    for (k, g) in grads.iter().enumerate() {
+        for b in [&mut gpu as &mut dyn Backend, &mut cpu] {
+            b.write_grads(g).unwrap();
+            b.step().unwrap();
+        }
+        if k == 2 {
+            saved = Some(gpu.checkpoint().unwrap());
+        }
+    }
+    let (g_params, c_params) = (gpu.read_params().unwrap(), cpu.read_params().unwrap());
+    assert_eq!(first_difference(&g_params, &c_params), None);
+    let mut resumed = CpuOptimizer::with_groups(&CpuContext::new(), groups()).unwrap();
+    resumed.restore(&saved.unwrap()).unwrap();
+    for g in &grads[3..] {
+        resumed.write_grads(g).unwrap();
+        resumed.step().unwrap();
+    }
+    assert_eq!(
+        first_difference(&resumed.read_params().unwrap(), &g_params),
+        None
+    );
+    for g in 0..gpu.groups() {
+        assert_eq!(
+            resumed.read_group_state(g, state).unwrap(),
+            gpu.read_group_state(g, state).unwrap(),
+            "group {g} {state}"
+        );
+    }
+}

@@ -62,13 +62,19 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
             let states: Vec<String> = r
                 .buffers
                 .iter()
-                .filter(|b| b.role == "state")
+                .filter(|b| b.role == "state" || b.role == "scratch")
                 .map(|b| format!("{} {:.2}", b.label, mib(b.requested_bytes)))
                 .collect();
             let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |b| format!("{:.2}", mib(b)));
+            // Muon runs over at most `verify::MUON_MAX_SIZE` parameters (`verify::shaped_layout`).
+            let kernel = if r.params == params {
+                r.kernel.clone()
+            } else {
+                format!("{} (over {})", r.kernel, r.params)
+            };
             println!(
                 "{:<40} {:>9.3} {:>9.2} {:>12.2} {:>12} {:>10}  {}",
-                r.kernel,
+                kernel,
                 r.state_bytes_per_param,
                 r.bytes_moved_per_param,
                 mib(r.requested_bytes),
@@ -82,7 +88,7 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
             );
         }
         println!(
-            "(every row also holds parameters, 4 B/param or 2 in bf16 (+2 for a bf16 model copy), gradients, 4 B/param or 2 in f16/bf16, and 2 uniforms; moved B/p: bytes one step reads and writes per parameter; readback+ is the staging buffer read_params creates and drops)"
+            "(every row also holds parameters, 4 B/param or 2 in bf16 (+2 for a bf16 model copy), gradients, 4 B/param or 2 in f16/bf16, and 2 uniforms; Muon adds scratch space for its Newton-Schulz matrices; moved B/p: bytes one step reads and writes per parameter, Muon's products apart; readback+ is the staging buffer read_params creates and drops)"
         );
     }
     if let Some(path) = plot {

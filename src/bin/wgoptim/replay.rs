@@ -13,12 +13,13 @@ use wgoptim::{Backend, GpuContext, GpuOptimizer};
 #[derive(clap::Args)]
 pub struct Args {
     /// PyTorch's class name: sgd, rmsprop, adam, adamw, adagrad, adamax, radam, adadelta,
-    /// nadam, rprop, asgd, adafactor; lion, lamb.
+    /// nadam, rprop, asgd, adafactor, muon (with --shape); lion, lamb.
     optimizer: String,
     /// `key=value` hyperparameters by PyTorch's names (lr, momentum, dampening, nesterov,
     /// alpha, centered, betas, eps, weight_decay, amsgrad, lr_decay, initial_accumulator_value,
     /// rho, momentum_decay, decoupled_weight_decay, etas, step_sizes, lambd, t0, beta2_decay,
-    /// eps=None,1e-3 for Adafactor, d, use_nvlamb, maximize), and
+    /// eps=None,1e-3 for Adafactor, d, use_nvlamb, ns_coefficients=a,b,c, ns_steps,
+    /// adjust_lr_fn=original|match_rms_adamw|spectral_unclamped, maximize), and
     /// the precisions: state_dtype=f32|bf16|int8 (with state_min_len=N, default 4096: smaller
     /// vectors keep f32 state), grad_dtype=f32|f16|bf16 (the .npy gradients are rounded to it),
     /// param_dtype=f32|bf16-master|bf16.
@@ -43,8 +44,9 @@ pub struct Args {
     #[arg(long)]
     lrs_out: Option<std::path::PathBuf>,
     /// The parameters' shape, e.g. `--shape 64,32` (row-major; the product must be their
-    /// number): Adafactor then factors a matrix's averages into rows and columns, and LAMB's
-    /// norms are the tensor's. Without it the parameters are one vector.
+    /// number): Adafactor then factors a matrix's averages into rows and columns, LAMB's
+    /// norms are the tensor's, and Muon (which needs it, as PyTorch needs a 2-D parameter)
+    /// orthogonalizes the matrix. Without it the parameters are one vector.
     #[arg(long, value_delimiter = ',')]
     shape: Option<Vec<usize>>,
 }

@@ -54,6 +54,12 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         verify::ORACLE_ATOL,
         verify::oracle_rtol(steps)
     );
+    if size > verify::MUON_MAX_SIZE {
+        println!(
+            "(muon: over a wide and a tall matrix of {} parameters in all: its products cost O(m) per parameter, in the twin and the oracle too)",
+            verify::MUON_MAX_SIZE
+        );
+    }
     println!(
         "{:<44} {:>10} {:>14} {:>10}  result",
         "variant", "ULP(twin)", "rel err(f64)", "tol used"
@@ -63,7 +69,8 @@ pub fn run(args: Args) -> wgoptim::Result<ExitCode> {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        // Adafactor: over a matrix and a vector (`verify::shaped_layout`), zeros in the gap.
+        // Adafactor: over a matrix and a vector (`verify::shaped_layout`), zeros in the gap;
+        // Muon: over two matrices of at most `verify::MUON_MAX_SIZE` parameters.
         let (mut gpu, params) = match verify::shaped_layout(&optimizer, size) {
             Some(layout) => {
                 let mut data = verify::Data::new(seed);

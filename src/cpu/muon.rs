@@ -1,0 +1,260 @@
+//! CPU twin of `shaders/muon.wgsl` and `shaders/gemm.wgsl` on the per-tensor driver (its
+//! pieces and their order from [`super::lamb`]), and the f64 oracle of `torch.optim.Muon`.
+
+use rayon::prelude::*;
+
+use super::CpuContext;
+use super::adafactor::{at_least, lerp};
+use super::lamb::{piece_tree, pieces, split, squares, tensor_sums};
+use crate::optim::Muon;
+use crate::optim::muon::Matrix;
+use crate::uniform::{DeviceStep, StepUniform};
+
+/// One operand of [`gemm`]: element (i, k) at `base + i·row + k·col` of the scratch space.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operand {
+    pub base: usize,
+    pub row: usize,
+    pub col: usize,
+}
+
+impl Operand {
+    /// A row-major matrix of `cols` columns from `base`.
+    pub fn rows(base: usize, cols: usize) -> Self {
+        Self {
+            base,
+            row: cols,
+            col: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix of `cols` columns from `base`.
+    pub fn transposed(base: usize, cols: usize) -> Self {
+        Self {
+            base,
+            row: 1,
+            col: cols,
+        }
+    }
+}
+
+/// `gemm_tile`'s sum for output (i, j) of a product over `depth`: Σₖ A[i][k]·B[k][j] with k
+/// from 0 up, starting from 0 (a tile of 16 k at a time on the device; the same order).
+#[inline]
+fn dot(work: &[f32], a: Operand, b: Operand, depth: usize, i: usize, j: usize) -> f32 {
+    let mut s = 0.0f32;
+    for k in 0..depth {
+        s += work[a.base + i * a.row + k * a.col] * work[b.base + k * b.row + j * b.col];
+    }
+    s
+}
+
+/// `gemm`: out (rows × cols, row-major from `out`) = β·C + α·(A B) where `c` gives C (the
+/// output's own layout), else α·(A B); one product per element, summed as [`dot`]. `out` must
+/// not overlap the operands.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    work: &mut [f32],
+    [rows, cols, depth]: [usize; 3],
+    a: Operand,
+    b: Operand,
+    c: Option<(usize, f32)>,
+    alpha: f32,
+    out: usize,
+) {
+    for i in 0..rows {
+        for j in 0..cols {
+            let s = dot(work, a, b, depth, i, j);
+            work[out + i * cols + j] = match c {
+                Some((base, beta)) => beta * work[base + i * cols + j] + alpha * s,
+                None => alpha * s,
+            };
+        }
+    }
+}
+
+/// The Newton–Schulz iteration of one matrix on its scratch `work` (X₀ scaled in place): per
+/// step `gram_pass` S = X Xᵀ, `poly_pass` P = b·S + c·(S S), `combine_pass` X' = a·X + P X,
+/// X and X' swapping between X₀ and X₁. Returns where the result starts.
+pub(crate) fn newton_schulz(
+    step: &StepUniform,
+    ns_steps: u32,
+    mat: &Matrix,
+    work: &mut [f32],
+) -> usize {
+    let (m, n) = mat.mn();
+    let (a, b, c) = (step.eta_minus, step.eta_plus, step.step_size_min);
+    let (s, p) = (2 * m * n, 2 * m * n + m * m);
+    let mut x = 0;
+    for _ in 0..ns_steps {
+        let y = m * n - x;
+        gemm(
+            work,
+            [m, m, n],
+            Operand::rows(x, n),
+            Operand::transposed(x, n),
+            None,
+            1.0,
+            s,
+        );
+        gemm(
+            work,
+            [m, m, m],
+            Operand::rows(s, m),
+            Operand::rows(s, m),
+            Some((s, b)),
+            c,
+            p,
+        );
+        gemm(
+            work,
+            [m, n, m],
+            Operand::rows(p, m),
+            Operand::rows(x, n),
+            Some((x, a)),
+            1.0,
+            y,
+        );
+        x = y;
+    }
+    x
+}
+
+/// One step of Muon over a group's matrices: the passes of `shaders/muon.wgsl` in the driver's
+/// order: `moments_pass` (the momentum, U into X₀ where X holds it, the pieces' ΣU²),
+/// `finish_pass` (‖U‖ clamped at ε per matrix), `scale_pass`, the iteration, `apply_pass`.
+/// Pieces and matrices run on `ctx`'s threads (the arithmetic of each is the same anywhere).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step(
+    o: &Muon,
+    step: &StepUniform,
+    dev: &DeviceStep,
+    mats: &[Matrix],
+    params: &mut [f32],
+    grads: &[f32],
+    buf: &mut [f32],
+    ctx: &CpuContext,
+) {
+    let nesterov = o.variant()[0];
+    let gf = step.grad_scale * dev.grad_mul;
+    let ranges: Vec<_> = mats.iter().map(|m| m.range.clone()).collect();
+    let pieces = pieces(&ranges);
+    // moments_pass: per piece, the momentum and U (written to X₀ below), Σ U² in the order of
+    // the pieces' tree.
+    let moments: Vec<([f32; 2], Vec<f32>)> = {
+        let work: Vec<_> = pieces.iter().zip(split(buf, &pieces)).collect();
+        ctx.install(|| {
+            work.into_par_iter()
+                .map(|(piece, buf)| {
+                    let g = &grads[piece.range.clone()];
+                    let mut u = vec![0.0f32; g.len()];
+                    let sums = piece_tree(g.len(), |lanes| {
+                        let mut q = [0.0f32; 4];
+                        for (k, e) in lanes.enumerate() {
+                            let g = g[e] * gf;
+                            let b = lerp(buf[e], g, step.one_minus_beta1);
+                            buf[e] = b;
+                            let x = if nesterov {
+                                lerp(g, b, step.momentum)
+                            } else {
+                                b
+                            };
+                            u[e] = x;
+                            q[k] = x;
+                        }
+                        [0.0, squares(q)]
+                    });
+                    (sums, u)
+                })
+                .collect()
+        })
+    };
+    // finish_pass: ‖U‖ = √(Σ U²), at least ε.
+    let sums: Vec<[f32; 2]> = moments.iter().map(|(s, _)| *s).collect();
+    let norms: Vec<f32> = tensor_sums(mats.len(), &pieces, &sums)
+        .iter()
+        .map(|s| at_least(s[1].sqrt(), step.eps))
+        .collect();
+    // Each matrix's scratch space, X₀ = U (as X holds it) / ‖U‖, then the iteration.
+    let mut scratch: Vec<Vec<f32>> = mats.iter().map(|m| vec![0.0; m.work_len()]).collect();
+    for (piece, (_, u)) in pieces.iter().zip(&moments) {
+        let mat = &mats[piece.tensor];
+        for (k, &x) in u.iter().enumerate() {
+            let e = piece.range.start + k - mat.range.start;
+            scratch[piece.tensor][mat.wide(e)] = x;
+        }
+    }
+    let finals: Vec<usize> = ctx.install(|| {
+        scratch
+            .par_iter_mut()
+            .zip(mats)
+            .zip(&norms)
+            .map(|((work, mat), &norm)| {
+                let (m, n) = mat.mn();
+                for x in &mut work[..m * n] {
+                    *x /= norm;
+                }
+                newton_schulz(step, o.ns_steps, mat, work)
+            })
+            .collect()
+    });
+    // apply_pass: θ ← θ(1 − γλ) − (γ·r)·X.
+    for ((mat, work), x) in mats.iter().zip(&scratch).zip(finals) {
+        let scale = step.lr * o.lr_ratio(mat.rows, mat.cols) as f32;
+        for (e, p) in params[mat.range.clone()].iter_mut().enumerate() {
+            *p = *p * step.decay - scale * work[x + mat.wide(e)];
+        }
+    }
+}
+
+/// The f64 oracle of Muon for one step at learning rate `lr` over `mats`: PyTorch's rule in
+/// f64 (the iteration too).
+pub(crate) fn oracle(
+    o: &Muon,
+    lr: f64,
+    mats: &[Matrix],
+    params: &mut [f64],
+    grads: &[f32],
+    buf: &mut [f64],
+) {
+    let mu = o.momentum;
+    let lerp = |a: f64, b: f64, w: f64| a + w * (b - a);
+    let (ca, cb, cc) = o.ns_coefficients;
+    for mat in mats {
+        let (m, n) = mat.mn();
+        let mut x = vec![0.0f64; m * n];
+        for (e, i) in mat.range.clone().enumerate() {
+            let g = f64::from(grads[i]);
+            buf[i] = lerp(buf[i], g, 1.0 - mu);
+            x[mat.wide(e)] = if o.nesterov {
+                lerp(g, buf[i], mu)
+            } else {
+                buf[i]
+            };
+        }
+        let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt().max(o.eps);
+        x.iter_mut().for_each(|v| *v /= norm);
+        for _ in 0..o.ns_steps {
+            let s: Vec<f64> = (0..m * m)
+                .map(|ij| (0..n).map(|k| x[ij / m * n + k] * x[ij % m * n + k]).sum())
+                .collect();
+            let p: Vec<f64> = (0..m * m)
+                .map(|ij| {
+                    let ss: f64 = (0..m).map(|k| s[ij / m * m + k] * s[k * m + ij % m]).sum();
+                    cb * s[ij] + cc * ss
+                })
+                .collect();
+            x = (0..m * n)
+                .map(|ij| {
+                    let px: f64 = (0..m).map(|k| p[ij / n * m + k] * x[k * n + ij % n]).sum();
+                    ca * x[ij] + px
+                })
+                .collect();
+        }
+        let scale = lr * o.lr_ratio(mat.rows, mat.cols);
+        let decay = 1.0 - lr * o.weight_decay;
+        for (e, i) in mat.range.clone().enumerate() {
+            params[i] = params[i] * decay - scale * x[mat.wide(e)];
+        }
+    }
+}
