@@ -4,8 +4,8 @@
 //   moments:        B and U; U into X₀ where X (m×n, m ≤ n: the matrix or its transpose)
 //                   holds it; returns (0, ΣU²) over the block's lanes
 //   tensor_factor:  ‖U‖, at least ε
-//   scale_pass:     X₀ ← X₀ / ‖U‖                  (over 16×16 tiles of every X)
-//   gram_pass_p:    S = X_p X_pᵀ                    (over tiles of every S; p = 0, 1)
+//   scale_pass:     X₀ ← X₀ / ‖U‖                  (over 64×64 tiles of every X)
+//   gram_pass_p:    S = X_p X_pᵀ                    (over 64×64 tiles of every S; p = 0, 1)
 //   poly_pass:      P = b·S + c·(S S)
 //   combine_pass_p: X_{1−p} = a·X_p + P X_p         (over tiles of every X)
 //                   (the three, ns_steps times, p alternating from 0)
@@ -13,8 +13,9 @@
 // (a, b, c) are the uniform's eta_minus, eta_plus, step_size_min; μ its momentum, 1 − μ its
 // one_minus_beta1.
 //
-// Tables (pieces.wgsl's, with Muon's meaning): the lines are tiles, (tensor, tile row, tile
-// column, 0), first every X's, then every S's; matrix t is tensor t: (first scratch element,
+// Tables (pieces.wgsl's, with Muon's meaning): the lines are OUT_TILE × OUT_TILE tiles (OUT_TILE
+// from the host's `optim::muon::GEMM_TILE`), (tensor, tile row, tile column, 0), first every X's,
+// then every S's; matrix t is tensor t: (first scratch element,
 // r as f32 bits, first element of the final X, 0); every chunk's lines row is (first X tile,
 // X tiles, first S tile, S tiles).
 
@@ -126,11 +127,25 @@ fn begin_tile(square: bool, wg: vec3<u32>, groups: vec3<u32>, local: u32) -> Til
         if control.skip == 0u && index < count {
             let row = tables[lines(h) + first + index];
             let mat = matrix_of(row.x);
-            tile = Tile(1u, row.x, mat.m, mat.n, mat.base, row.y * TILE, row.z * TILE);
+            tile = Tile(1u, row.x, mat.m, mat.n, mat.base, row.y * OUT_TILE, row.z * OUT_TILE);
         }
         current = tile;
     }
     return workgroupUniformLoad(&current);
+}
+
+// Where the invocation's 4 × 4 outputs (t.i0 + y + 16r, t.j0 + x + 16c) sit in a row-major
+// `rows` × `cols` result: [r][c] their index, u32::MAX for one outside the result.
+fn for_outputs(t: Tile, id: vec3<u32>, cols: u32, rows: u32) -> array<vec4<u32>, REG> {
+    var at: array<vec4<u32>, REG>;
+    for (var r = 0u; r < REG; r++) {
+        for (var c = 0u; c < REG; c++) {
+            let i = t.i0 + id.y + SIDE * r;
+            let j = t.j0 + id.x + SIDE * c;
+            at[r][c] = select(0xffffffffu, i * cols + j, i < rows && j < cols);
+        }
+    }
+    return at;
 }
 
 @compute @workgroup_size(16, 16)
@@ -141,13 +156,19 @@ fn scale_pass(
     @builtin(local_invocation_index) local: u32,
 ) {
     let t = begin_tile(false, wg, groups, local);
-    let i = t.i0 + id.y;
-    let j = t.j0 + id.x;
-    if t.valid == 0u || i >= t.m || j >= t.n {
+    if t.valid == 0u {
         return;
     }
-    let k = t.base + i * t.n + j;
-    work[k] = work[k] / sums[tables[0].x + t.tensor].x;
+    let norm = sums[tables[0].x + t.tensor].x;
+    let at = for_outputs(t, id, t.n, t.m);
+    for (var r = 0u; r < REG; r++) {
+        for (var c = 0u; c < REG; c++) {
+            if at[r][c] != 0xffffffffu {
+                let k = t.base + at[r][c];
+                work[k] = work[k] / norm;
+            }
+        }
+    }
 }
 
 fn gram(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) {
@@ -157,11 +178,15 @@ fn gram(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) {
     }
     let x = t.base + p * t.m * t.n;
     let sizes = vec3<u32>(t.m, t.m, t.n);
-    let s = gemm_sum(t.i0, t.j0, sizes, vec3<u32>(x, t.n, 1u), vec3<u32>(x, 1u, t.n), id.x, id.y);
-    let i = t.i0 + id.y;
-    let j = t.j0 + id.x;
-    if i < t.m && j < t.m {
-        work[t.base + 2u * t.m * t.n + i * t.m + j] = s;
+    let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(x, t.n, 1u), vec3<u32>(x, 1u, t.n), id.x, id.y);
+    let out = t.base + 2u * t.m * t.n;
+    let at = for_outputs(t, id, t.m, t.m);
+    for (var r = 0u; r < REG; r++) {
+        for (var c = 0u; c < REG; c++) {
+            if at[r][c] != 0xffffffffu {
+                work[out + at[r][c]] = s[r][c];
+            }
+        }
     }
 }
 
@@ -174,11 +199,14 @@ fn combine(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) 
     let y = t.base + (1u - p) * t.m * t.n;
     let poly = t.base + 2u * t.m * t.n + t.m * t.m;
     let sizes = vec3<u32>(t.m, t.n, t.m);
-    let s = gemm_sum(t.i0, t.j0, sizes, vec3<u32>(poly, t.m, 1u), vec3<u32>(x, t.n, 1u), id.x, id.y);
-    let i = t.i0 + id.y;
-    let j = t.j0 + id.x;
-    if i < t.m && j < t.n {
-        work[y + i * t.n + j] = step.eta_minus * work[x + i * t.n + j] + s;
+    let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(poly, t.m, 1u), vec3<u32>(x, t.n, 1u), id.x, id.y);
+    let at = for_outputs(t, id, t.n, t.m);
+    for (var r = 0u; r < REG; r++) {
+        for (var c = 0u; c < REG; c++) {
+            if at[r][c] != 0xffffffffu {
+                work[y + at[r][c]] = step.eta_minus * work[x + at[r][c]] + s[r][c];
+            }
+        }
     }
 }
 
@@ -195,12 +223,15 @@ fn poly_pass(
     }
     let sq = t.base + 2u * t.m * t.n;
     let sizes = vec3<u32>(t.m, t.m, t.m);
-    let s = gemm_sum(t.i0, t.j0, sizes, vec3<u32>(sq, t.m, 1u), vec3<u32>(sq, t.m, 1u), id.x, id.y);
-    let i = t.i0 + id.y;
-    let j = t.j0 + id.x;
-    if i < t.m && j < t.m {
-        let k = i * t.m + j;
-        work[sq + t.m * t.m + k] = step.eta_plus * work[sq + k] + step.step_size_min * s;
+    let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(sq, t.m, 1u), vec3<u32>(sq, t.m, 1u), id.x, id.y);
+    let at = for_outputs(t, id, t.m, t.m);
+    for (var r = 0u; r < REG; r++) {
+        for (var c = 0u; c < REG; c++) {
+            if at[r][c] != 0xffffffffu {
+                let k = at[r][c];
+                work[sq + t.m * t.m + k] = step.eta_plus * work[sq + k] + step.step_size_min * s[r][c];
+            }
+        }
     }
 }
 

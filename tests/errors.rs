@@ -93,6 +93,17 @@ fn hyperparameters_out_of_domain() {
     assert_invalid(Adafactor::default().eps((None, -1.0)), "eps.1");
     assert_invalid(Adafactor::default().d(0.99), "d");
     assert_invalid(Adafactor::default().lr(f64::INFINITY), "lr");
+    assert_invalid(wgoptim::Muon::default().ns_steps(100), "ns_steps");
+    assert_invalid(wgoptim::Muon::default().momentum(1.5), "momentum");
+    assert_invalid(wgoptim::Muon::default().eps(-1.0), "eps");
+    assert_invalid(
+        wgoptim::Muon::default().weight_decay(f64::NAN),
+        "weight_decay",
+    );
+    assert_invalid(
+        wgoptim::Muon::default().ns_coefficients((f64::NAN, -4.775, 2.0315)),
+        "ns_coefficients.0",
+    );
 }
 
 #[test]
@@ -112,6 +123,7 @@ fn every_default_is_valid() {
         Lion::default().into(),
         Lamb::default().into(),
         Adafactor::default().into(),
+        wgoptim::Muon::default().into(),
     ] {
         let o: Optimizer = o;
         o.validate().unwrap();

@@ -594,6 +594,13 @@ fn the_api_refuses_bad_input_with_4xx_and_keeps_serving() {
             400,
             "unknown optimizer `lbfgs`",
         ),
+        // Muon takes matrices only, and a surface's point is a vector (as in PyTorch).
+        (
+            "/api/surface",
+            surface_with(&|v| v["optimizers"][0]["name"] = json!("muon")),
+            400,
+            "Muon only supports 2-D parameters",
+        ),
         (
             "/api/surface",
             surface_with(&|v| v["optimizers"] = json!([])),

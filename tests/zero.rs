@@ -314,11 +314,12 @@ fn worker() {
                 Ok(_) => report.errors.push("built".into()),
                 Err(e) => report.errors.push(e.to_string()),
             }
-            // LAMB and Adafactor, whose per-tensor sums need whole tensors: refused on every
-            // rank.
+            // LAMB, Adafactor and Muon, whose per-tensor sums and products need whole
+            // tensors: refused on every rank.
             for o in [
                 wgoptim::Optimizer::from(wgoptim::Lamb::default()),
                 wgoptim::Adafactor::default().into(),
+                wgoptim::Muon::default().into(),
             ] {
                 let groups = vec![ParamGroup::new(o).tensor("w", &[64, 10])];
                 match ZeroOptimizer::with_groups(&world, groups, |g| {
@@ -631,7 +632,7 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
     // The step refused at t = 3 was not taken: the run equals 20 good steps.
     let want = bits(&reference("adam", None, 0, STEPS).read_params().unwrap());
     for r in reports(&dir, "bad", 2) {
-        assert_eq!(r.errors.len(), 9, "rank {}: {:?}", r.rank, r.errors);
+        assert_eq!(r.errors.len(), 10, "rank {}: {:?}", r.rank, r.errors);
         assert_error(&r, 0, "tensor layout differs");
         assert_error(&r, 1, "optimizer differs");
         let foreign = if r.rank == 1 {
@@ -644,12 +645,13 @@ fn bad_input_errs_on_every_rank_without_a_hang() {
             (3, "MPI's i32 counts"),
             (4, "lamb cannot be sharded"),
             (5, "adafactor cannot be sharded"),
-            (6, "group 2"),
-            (7, "lr"),
+            (6, "muon cannot be sharded"),
+            (7, "group 2"),
+            (8, "lr"),
         ] {
             assert_error(&r, i, want);
         }
-        let length = &r.errors[8];
+        let length = &r.errors[9];
         if r.rank == 1 {
             assert!(length.contains("gradients"), "{length}");
         } else {

@@ -38,20 +38,10 @@ impl Operand {
     }
 }
 
-/// `gemm_tile`'s sum for output (i, j) of a product over `depth`: Σₖ A[i][k]·B[k][j] with k
-/// from 0 up, starting from 0 (a tile of 16 k at a time on the device; the same order).
-#[inline]
-fn dot(work: &[f32], a: Operand, b: Operand, depth: usize, i: usize, j: usize) -> f32 {
-    let mut s = 0.0f32;
-    for k in 0..depth {
-        s += work[a.base + i * a.row + k * a.col] * work[b.base + k * b.row + j * b.col];
-    }
-    s
-}
-
 /// `gemm`: out (rows × cols, row-major from `out`) = β·C + α·(A B) where `c` gives C (the
-/// output's own layout), else α·(A B); one product per element, summed as [`dot`]. `out` must
-/// not overlap the operands.
+/// output's own layout), else α·(A B); each sum Σₖ A[i][k]·B[k][j] with k from 0 up, starting
+/// from 0, as `gemm_sums` in `shaders/gemm.wgsl`; output rows on the current rayon pool. `out`
+/// must not overlap the operands.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     work: &mut [f32],
@@ -62,15 +52,36 @@ pub(crate) fn gemm(
     alpha: f32,
     out: usize,
 ) {
-    for i in 0..rows {
-        for j in 0..cols {
-            let s = dot(work, a, b, depth, i, j);
-            work[out + i * cols + j] = match c {
-                Some((base, beta)) => beta * work[base + i * cols + j] + alpha * s,
+    let src = &*work;
+    // B with contiguous rows: as it is, or copied so (Xᵀ for S = X Xᵀ).
+    let copied: Vec<f32>;
+    let (b_rows, b_base) = if b.col == 1 {
+        (src, b.base)
+    } else {
+        copied = (0..depth * cols)
+            .map(|kj| src[b.base + kj / cols * b.row + kj % cols * b.col])
+            .collect();
+        (copied.as_slice(), 0)
+    };
+    let result: Vec<f32> = (0..rows)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            // Row i's sums advance together, k by k: each output's additions in k order.
+            let mut s = vec![0.0f32; cols];
+            for k in 0..depth {
+                let x = src[a.base + i * a.row + k * a.col];
+                let row = &b_rows[b_base + k * cols..b_base + (k + 1) * cols];
+                for (s, &y) in s.iter_mut().zip(row) {
+                    *s += x * y;
+                }
+            }
+            s.into_iter().enumerate().map(move |(j, s)| match c {
+                Some((base, beta)) => beta * src[base + i * cols + j] + alpha * s,
                 None => alpha * s,
-            };
-        }
-    }
+            })
+        })
+        .collect();
+    work[out..out + rows * cols].copy_from_slice(&result);
 }
 
 /// The Newton–Schulz iteration of one matrix on its scratch `work` (X₀ scaled in place): per
@@ -255,6 +266,52 @@ pub(crate) fn oracle(
         let decay = 1.0 - lr * o.weight_decay;
         for (e, i) in mat.range.clone().enumerate() {
             params[i] = params[i] * decay - scale * x[mat.wide(e)];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `gemm` adds each output's products one by one in k order from 0, whatever the layout
+    /// of B (rows, or a transpose it copies): the same bits as the plain loop.
+    #[test]
+    fn gemm_sums_each_output_in_k_order() {
+        let (rows, cols, depth) = (5, 7, 37);
+        let mut data = crate::verify::Data::new(3);
+        let mut work = data.vector(rows * depth + depth * cols + rows * cols);
+        let (a, b_at, c_at, out) = (0, rows * depth, rows * depth + depth * cols, work.len());
+        work.resize(out + rows * cols, 0.0);
+        for (b, transposed) in [
+            (Operand::rows(b_at, cols), false),
+            (Operand::transposed(b_at, depth), true),
+        ] {
+            let c = Some((c_at, 0.75f32));
+            gemm(
+                &mut work,
+                [rows, cols, depth],
+                Operand::rows(a, depth),
+                b,
+                c,
+                -1.5,
+                out,
+            );
+            for i in 0..rows {
+                for j in 0..cols {
+                    let mut s = 0.0f32;
+                    for k in 0..depth {
+                        let y = if transposed {
+                            work[b_at + j * depth + k]
+                        } else {
+                            work[b_at + k * cols + j]
+                        };
+                        s += work[a + i * depth + k] * y;
+                    }
+                    let want = 0.75 * work[c_at + i * cols + j] + -1.5 * s;
+                    assert_eq!(work[out + i * cols + j].to_bits(), want.to_bits());
+                }
+            }
         }
     }
 }

@@ -317,7 +317,13 @@ pub fn shader_source(key: KernelKey) -> String {
         ParamDType::Bf16 => PARAM_BF16,
     };
     let grad = grad_module(key.grads, 3);
-    let constants = lowp_constants();
+    let mut constants = lowp_constants();
+    if kernel == Kernel::Muon {
+        constants.push_str(&format!(
+            "const OUT_TILE: u32 = {}u;\n",
+            crate::optim::muon::GEMM_TILE
+        ));
+    }
     format!(
         "{TYPES}\n{COMMON}\n{HALF}\n{param}\n{grad}\n{constants}{LOWP}\n{states}{family}\n{finish}\n{driver}"
     )

@@ -99,12 +99,13 @@ struct PieceTables {
 }
 
 /// Muon's tables: per matrix (first scratch element, r as f32 bits, first element of the
-/// final X, 0), then the 16×16 tiles (matrix, tile row, tile column, 0) of every X and of
+/// final X, 0), then the output tiles (matrix, tile row, tile column, 0) of every X and of
 /// every S (`shaders/muon.wgsl`).
 fn muon_tables(o: &crate::Muon, mats: &[crate::optim::muon::Matrix]) -> [Vec<[u32; 4]>; 3] {
+    use crate::optim::muon::GEMM_TILE;
     let tiles = |t: usize, rows: usize, cols: usize| {
-        (0..rows.div_ceil(16)).flat_map(move |i| {
-            (0..cols.div_ceil(16)).map(move |j| [t as u32, i as u32, j as u32, 0])
+        (0..rows.div_ceil(GEMM_TILE)).flat_map(move |i| {
+            (0..cols.div_ceil(GEMM_TILE)).map(move |j| [t as u32, i as u32, j as u32, 0])
         })
     };
     let mut matrix_rows = Vec::new();

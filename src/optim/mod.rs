@@ -307,9 +307,9 @@ pub enum Dispatch {
     Tensors,
     /// The group's matrices, once per group (Adafactor).
     Matrices,
-    /// 16×16 tiles of every m×n matrix X of the group, once per group (Muon).
+    /// The output tiles of every m×n matrix X of the group, once per group (Muon).
     WideTiles,
-    /// 16×16 tiles of every m×m matrix S and P of the group, once per group (Muon).
+    /// The output tiles of every m×m matrix S and P of the group, once per group (Muon).
     SquareTiles,
 }
 
@@ -709,9 +709,9 @@ impl Optimizer {
     }
 
     /// Whether the optimizer has a momentum (or β₁) a schedule may cycle: SGD and RMSprop with
-    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax, RAdam and Lion
-    /// always (β₁); Adagrad, Adadelta, Rprop and ASGD never, nor NAdam, whose μ-product would
-    /// have to remember every past β₁ ([`NAdam`]).
+    /// μ ≠ 0 (their kernels are built with a momentum buffer), Adam, Adamax, RAdam, Lion and
+    /// LAMB always (β₁), Muon always (μ); Adagrad, Adadelta, Rprop, ASGD and Adafactor never,
+    /// nor NAdam, whose μ-product would have to remember every past β₁ ([`NAdam`]).
     pub fn has_momentum(&self) -> bool {
         match self {
             Optimizer::Sgd(o) => o.has_momentum(),

@@ -71,7 +71,7 @@ impl AdjustLr {
 ///
 /// On the device a step runs `shaders/muon.wgsl` on the per-tensor driver
 /// (`shaders/pieces.wgsl`): the momentum and ‖U‖ over pieces, the scaling, then
-/// 3·ns_steps matrix products over 16×16 tiles of every matrix of the group at once
+/// 3·ns_steps matrix products over 64×64 tiles of every matrix of the group at once
 /// (`shaders/gemm.wgsl`, each sum over k in order, no fused multiply-add), then the update:
 /// a fixed number of dispatches however many matrices there are. The CPU twin computes the same
 /// sums in the same order, so the two agree bit for bit. The products need scratch space of
@@ -193,6 +193,10 @@ impl Muon {
         }
     }
 }
+
+/// The side of the square output tiles of `shaders/gemm.wgsl` (a workgroup of 16 × 16
+/// invocations, 4 × 4 outputs each), written into the shader as `OUT_TILE`.
+pub(crate) const GEMM_TILE: usize = 64;
 
 /// How Muon sees one tensor of a group: an A×B matrix whose iteration runs on X (m×n, m ≤ n:
 /// the matrix, or its transpose where A > B) in scratch space from element `work`: X₀, X₁
