@@ -267,3 +267,63 @@ pub(crate) fn matrices(
     }
     Ok((out, work))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::{Dispatch, Optimizer};
+
+    /// A step is the same passes whatever the number of matrices: the momentum and norm, the
+    /// scaling, three products per Newton–Schulz step with the iterate alternating between its
+    /// two buffers, the update; only `ns_steps` changes their number.
+    #[test]
+    fn passes_follow_ns_steps_not_the_matrices() {
+        for ns in [0u32, 1, 4, 5] {
+            let passes = Optimizer::from(Muon::default().ns_steps(ns)).passes();
+            let names: Vec<&str> = passes.iter().map(|p| p.0).collect();
+            let mut want = vec!["moments_pass", "finish_pass", "scale_pass"];
+            for k in 0..ns {
+                let p = k % 2;
+                want.extend([
+                    ["gram_pass_0", "gram_pass_1"][p as usize],
+                    "poly_pass",
+                    ["combine_pass_0", "combine_pass_1"][p as usize],
+                ]);
+            }
+            want.push("apply_pass");
+            assert_eq!(names, want, "ns_steps {ns}");
+            let once = passes
+                .iter()
+                .filter(|p| !matches!(p.1, Dispatch::Pieces))
+                .count();
+            assert_eq!(once as u32, 2 + 3 * ns, "dispatched once per group");
+        }
+    }
+
+    /// PyTorch's `_adjust_lr` for a tall, a wide and a square matrix.
+    #[test]
+    fn lr_ratios_are_pytorchs() {
+        let ratio = |a, rows, cols| Muon::default().adjust_lr_fn(a).lr_ratio(rows, cols);
+        assert_eq!(ratio(AdjustLr::Original, 8, 2), 2.0);
+        assert_eq!(ratio(AdjustLr::Original, 2, 8), 1.0);
+        assert_eq!(ratio(AdjustLr::MatchRmsAdamw, 2, 100), 2.0);
+        assert_eq!(ratio(AdjustLr::SpectralUnclamped, 2, 8), 0.5);
+        assert_eq!(ratio(AdjustLr::SpectralUnclamped, 8, 8), 1.0);
+        assert_eq!(AdjustLr::parse("None").unwrap(), AdjustLr::Original);
+        assert!(AdjustLr::parse("sqrt").is_err());
+    }
+
+    /// What Muon sees of a tall matrix: X is its transpose, element e of the matrix at
+    /// (e mod B)·A + e div B.
+    #[test]
+    fn a_tall_matrix_is_iterated_transposed() {
+        let (mats, work) = matrices(&[(0..6, vec![3, 2]), (8..14, vec![2, 3])]).unwrap();
+        assert!(mats[0].transposed() && !mats[1].transposed());
+        assert_eq!(mats[0].mn(), (2, 3));
+        let wide: Vec<usize> = (0..6).map(|e| mats[0].wide(e)).collect();
+        assert_eq!(wide, [0, 3, 1, 4, 2, 5]);
+        assert_eq!(mats[1].work, 2 * 6 + 2 * 4);
+        assert_eq!(work, 2 * (2 * 6 + 2 * 4));
+        assert!(matrices(&[(0..4, vec![4])]).is_err());
+    }
+}
