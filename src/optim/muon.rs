@@ -80,6 +80,24 @@ impl AdjustLr {
 /// Defaults are PyTorch's: lr 1e-3, λ 0.1, μ 0.95, Nesterov, (a, b, c) = (3.4445, −4.7750,
 /// 2.0315), ε 1e-7, 5 steps, `original`. State: `momentum_buffer` (4 B/parameter). f32
 /// state, gradients and parameters only ([`crate::Error::UnsupportedPrecision`] otherwise).
+///
+/// ```
+/// use wgoptim::{Backend, CpuContext, CpuOptimizer, Error, Muon, ParamLayout};
+/// let mut layout = ParamLayout::new(64);
+/// layout.add("w", &[32, 64])?;
+/// let muon = Muon::default().lr(0.02);
+/// let mut opt = CpuOptimizer::with_layout(&CpuContext::new(), muon, layout)?;
+/// opt.write_tensor("w", &vec![0.5; 32 * 64])?;
+/// opt.write_tensor_grads("w", &(0..2048).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>())?;
+/// opt.step()?;
+/// assert!(opt.read_tensor("w")?.iter().all(|&x| x != 0.5));
+/// // A vector is not a matrix, as in PyTorch: give biases another optimizer.
+/// let mut biases = ParamLayout::new(64);
+/// biases.add("b", &[64])?;
+/// let refused = CpuOptimizer::with_layout(&CpuContext::new(), muon, biases);
+/// assert!(matches!(refused, Err(Error::InvalidShape(_))));
+/// # Ok::<(), wgoptim::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Muon {
     /// Learning rate γ (scaled per matrix by `adjust_lr_fn`).
