@@ -1,9 +1,10 @@
-// The per-tensor driver (after the family's file: LAMB, Adafactor): passes over pieces, each
+// The per-tensor driver (after the family's file: LAMB, Adafactor, Muon): passes over pieces, each
 // piece up to PIECE_INVOCATIONS × PIECE_VECS vec4 blocks (4,096 elements) of one tensor inside
 // one binding chunk, cut on a grid from the group's first element, so that every backend and
 // binding size sees the same pieces (src/gpu/segment.rs builds them; the CPU twins in
-// src/cpu/lamb.rs and src/cpu/adafactor.rs repeat the order).
-//   (the family's own passes first: Adafactor's lines_pass and means_pass)
+// src/cpu/lamb.rs, src/cpu/adafactor.rs and src/cpu/muon.rs repeat the order).
+//   (the family's own passes first: Adafactor's lines_pass and means_pass; Muon's scale and
+//   matrix-product passes come between finish_pass and apply_pass)
 //   moments_pass: one workgroup per piece of the chunk: invocation l sums the family's
 //                 `moments` of blocks 4l … 4l+3 in order, then a tree over the 256; the
 //                 piece's (Σθ², Σu²) into sums[piece]

@@ -14,7 +14,7 @@ struct Step {
     grad_scale: f32,
     // ε, added after the square root.
     eps: f32,
-    // μ: RMSprop's momentum, SGD's Nesterov look-ahead.
+    // μ: RMSprop's momentum, SGD's Nesterov look-ahead, Muon's momentum.
     momentum: f32,
     // SGD momentum buffer b ← buf_keep·b + buf_add·g: (0, 1) on the first step, (μ, 1−τ) after.
     buf_keep: f32,
@@ -37,7 +37,8 @@ struct Step {
     lr2: f32,
     // ASGD: μₜ, the new iterate's weight in the average (1: the average is the iterate).
     average: f32,
-    // Rprop: η₋ and η₊, the step sizes' factors, and their bounds.
+    // Rprop: η₋ and η₊, the step sizes' factors, and their bounds. Muon: the first three are
+    // its Newton–Schulz coefficients (a, b, c).
     eta_minus: f32,
     eta_plus: f32,
     step_size_min: f32,

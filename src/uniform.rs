@@ -22,7 +22,8 @@ pub struct StepUniform {
     pub grad_scale: f32,
     /// ε.
     pub eps: f32,
-    /// μ (RMSprop momentum, SGD Nesterov look-ahead).
+    /// μ (RMSprop momentum, SGD Nesterov look-ahead; Muon's momentum, its look-ahead's lerp
+    /// weight).
     pub momentum: f32,
     /// SGD: coefficient of the old momentum buffer (0 on the first step, then μ).
     pub buf_keep: f32,
@@ -30,7 +31,7 @@ pub struct StepUniform {
     pub buf_add: f32,
     /// Adam β₁.
     pub beta1: f32,
-    /// Adam 1−β₁, rounded once from f64.
+    /// Adam 1−β₁, rounded once from f64; Muon 1−μ, its momentum buffer's lerp weight.
     pub one_minus_beta1: f32,
     /// Adam β₂.
     pub beta2: f32,
@@ -51,11 +52,12 @@ pub struct StepUniform {
     /// ASGD: μₜ, the weight of the new iterate in the average (1 copies it); Adafactor: t^τ,
     /// the weight of the new mean in its second-moment averages.
     pub average: f32,
-    /// Rprop η₋: shrinks the step size where the gradient changed sign.
+    /// Rprop η₋: shrinks the step size where the gradient changed sign; Muon: a, the
+    /// Newton–Schulz coefficient of X.
     pub eta_minus: f32,
-    /// Rprop η₊: grows the step size where the gradient kept its sign.
+    /// Rprop η₊: grows the step size where the gradient kept its sign; Muon: b, of S = XXᵀ.
     pub eta_plus: f32,
-    /// Rprop: the smallest step size.
+    /// Rprop: the smallest step size; Muon: c, of S².
     pub step_size_min: f32,
     /// Rprop: the largest step size.
     pub step_size_max: f32,
