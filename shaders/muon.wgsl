@@ -5,8 +5,8 @@
 //                   holds it; returns (0, ΣU²) over the block's lanes
 //   tensor_factor:  ‖U‖, at least ε
 //   scale_pass:     X₀ ← X₀ / ‖U‖                  (over 64×64 tiles of every X)
-//   gram_pass_p:    S = X_p X_pᵀ                    (over 64×64 tiles of every S; p = 0, 1)
-//   poly_pass:      P = b·S + c·(S S)
+//   gram_pass_p:    S = X_p X_pᵀ, into X_{1−p}'s space (over 64×64 tiles of every S; p = 0, 1)
+//   poly_pass_p:    P = b·S + c·(S S)
 //   combine_pass_p: X_{1−p} = a·X_p + P X_p         (over tiles of every X)
 //                   (the three, ns_steps times, p alternating from 0)
 //   apply:          θ ← θ(1 − γλ) − (γ·r)·X         (X the last one written)
@@ -23,7 +23,8 @@ override NESTEROV: bool = true;
 
 // State slot (binding 4): momentum_buffer.
 
-// Scratch: per matrix from its first element, X₀ and X₁ (m·n each), S and P (m·m each).
+// Scratch: per matrix from its first element, X₀ and X₁ (m·n each), then P (m·m); S (m·m ≤ m·n)
+// lives in the X that the step's combine_pass overwrites.
 @group(0) @binding(12) var<storage, read_write> work: array<f32>;
 
 struct Matrix {
@@ -179,7 +180,7 @@ fn gram(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) {
     let x = t.base + p * t.m * t.n;
     let sizes = vec3<u32>(t.m, t.m, t.n);
     let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(x, t.n, 1u), vec3<u32>(x, 1u, t.n), id.x, id.y);
-    let out = t.base + 2u * t.m * t.n;
+    let out = t.base + (1u - p) * t.m * t.n;
     let at = for_outputs(t, id, t.m, t.m);
     for (var r = 0u; r < REG; r++) {
         for (var c = 0u; c < REG; c++) {
@@ -197,7 +198,7 @@ fn combine(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) 
     }
     let x = t.base + p * t.m * t.n;
     let y = t.base + (1u - p) * t.m * t.n;
-    let poly = t.base + 2u * t.m * t.n + t.m * t.m;
+    let poly = t.base + 2u * t.m * t.n;
     let sizes = vec3<u32>(t.m, t.n, t.m);
     let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(poly, t.m, 1u), vec3<u32>(x, t.n, 1u), id.x, id.y);
     let at = for_outputs(t, id, t.n, t.m);
@@ -210,18 +211,13 @@ fn combine(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) 
     }
 }
 
-@compute @workgroup_size(16, 16)
-fn poly_pass(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_id) id: vec3<u32>,
-    @builtin(local_invocation_index) local: u32,
-) {
+fn poly(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) {
     let t = begin_tile(true, wg, groups, local);
     if t.valid == 0u {
         return;
     }
-    let sq = t.base + 2u * t.m * t.n;
+    let sq = t.base + (1u - p) * t.m * t.n;
+    let out = t.base + 2u * t.m * t.n;
     let sizes = vec3<u32>(t.m, t.m, t.m);
     let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(sq, t.m, 1u), vec3<u32>(sq, t.m, 1u), id.x, id.y);
     let at = for_outputs(t, id, t.m, t.m);
@@ -229,7 +225,7 @@ fn poly_pass(
         for (var c = 0u; c < REG; c++) {
             if at[r][c] != 0xffffffffu {
                 let k = at[r][c];
-                work[sq + t.m * t.m + k] = step.eta_plus * work[sq + k] + step.step_size_min * s[r][c];
+                work[out + k] = step.eta_plus * work[sq + k] + step.step_size_min * s[r][c];
             }
         }
     }
@@ -253,6 +249,26 @@ fn gram_pass_1(
     @builtin(local_invocation_index) local: u32,
 ) {
     gram(1u, wg, groups, id, local);
+}
+
+@compute @workgroup_size(16, 16)
+fn poly_pass_0(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_id) id: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    poly(0u, wg, groups, id, local);
+}
+
+@compute @workgroup_size(16, 16)
+fn poly_pass_1(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_id) id: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    poly(1u, wg, groups, id, local);
 }
 
 @compute @workgroup_size(16, 16)

@@ -54,7 +54,7 @@ fn state_bytes_per_parameter_match_semantics() {
             (8.0 + r.state_bytes_per_param) * n as f64,
             "{name}: params + grads + state"
         );
-        // Muon's scratch space, 4·(2mn + 2m²) bytes per m×n matrix (m ≤ n): at 2^16, a 128 × 256
+        // Muon's scratch space, 4·(2mn + m²) bytes per m×n matrix (m ≤ n): at 2^16, a 128 × 256
         // and a 256 × 128 matrix.
         let scratch: u64 = r
             .buffers
@@ -63,7 +63,7 @@ fn state_bytes_per_parameter_match_semantics() {
             .map(|b| b.requested_bytes)
             .sum();
         let expected = match optimizer {
-            Optimizer::Muon(_) => 2 * 4 * (2 * 128 * 256 + 2 * 128 * 128),
+            Optimizer::Muon(_) => 2 * 4 * (2 * 128 * 256 + 128 * 128),
             _ => 0,
         };
         assert_eq!(scratch, expected, "{name}: scratch bytes");

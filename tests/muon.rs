@@ -158,7 +158,7 @@ fn what_muon_cannot_run_is_refused_on_both_backends() {
             "{e:?}"
         );
     }
-    // The small device binds 1 MiB: a 400×400 matrix needs 4·(2·160,000 + 2·160,000) bytes
+    // The small device binds 1 MiB: a 400×400 matrix needs 4·(2·160,000 + 160,000) bytes
     // of scratch space. The CPU runs it.
     let mut big = ParamLayout::for_limits(&ctx.limits());
     big.add("w", &[400, 400]).unwrap();

@@ -85,8 +85,8 @@ pub(crate) fn gemm(
 }
 
 /// The Newton–Schulz iteration of one matrix on its scratch `work` (X₀ scaled in place): per
-/// step `gram_pass` S = X Xᵀ, `poly_pass` P = b·S + c·(S S), `combine_pass` X' = a·X + P X,
-/// X and X' swapping between X₀ and X₁. Returns where the result starts.
+/// step `gram_pass` S = X Xᵀ (in X''s space), `poly_pass` P = b·S + c·(S S), `combine_pass`
+/// X' = a·X + P X, X and X' swapping between X₀ and X₁. Returns where the result starts.
 pub(crate) fn newton_schulz(
     step: &StepUniform,
     ns_steps: u32,
@@ -95,10 +95,12 @@ pub(crate) fn newton_schulz(
 ) -> usize {
     let (m, n) = mat.mn();
     let (a, b, c) = (step.eta_minus, step.eta_plus, step.step_size_min);
-    let (s, p) = (2 * m * n, 2 * m * n + m * m);
+    let p = 2 * m * n;
     let mut x = 0;
     for _ in 0..ns_steps {
+        // S goes where the step's X' will: its last reader is P's product.
         let y = m * n - x;
+        let s = y;
         gemm(
             work,
             [m, m, n],

@@ -400,7 +400,7 @@ impl Segment {
                 if bytes > limits.max_storage_buffer_binding_size {
                     return Err(Error::InvalidShape(format!(
                         "Muon: the group's matrices need {bytes} bytes of scratch space \
-                         (2mn + 2m² floats each), more than one storage binding of this device \
+                         (2mn + m² floats each), more than one storage binding of this device \
                          holds ({}); split the group",
                         limits.max_storage_buffer_binding_size
                     )));

@@ -162,7 +162,8 @@ impl Kernel {
                 ("scale_pass", Dispatch::WideTiles),
                 ("gram_pass_0", Dispatch::SquareTiles),
                 ("gram_pass_1", Dispatch::SquareTiles),
-                ("poly_pass", Dispatch::SquareTiles),
+                ("poly_pass_0", Dispatch::SquareTiles),
+                ("poly_pass_1", Dispatch::SquareTiles),
                 ("combine_pass_0", Dispatch::WideTiles),
                 ("combine_pass_1", Dispatch::WideTiles),
                 PIECES[2],
@@ -692,19 +693,19 @@ impl Optimizer {
 
     /// The kernel's entry points in the order a step runs them, each with what its dispatch
     /// covers ([`Kernel::passes`]); Muon's Newton–Schulz products repeat `ns_steps` times, the
-    /// iterate alternating between its two buffers (`gram_pass_0`, `combine_pass_0`, then the
-    /// `_1` passes, …).
+    /// iterate alternating between its two buffers (`gram_pass_0`, `poly_pass_0`,
+    /// `combine_pass_0`, then the `_1` passes, …).
     pub fn passes(&self) -> Vec<(&'static str, Dispatch)> {
         let passes = self.kernel().passes();
         let Optimizer::Muon(o) = self else {
             return passes.to_vec();
         };
-        let (scale, gram, poly, combine) = (passes[2], &passes[3..5], passes[5], &passes[6..8]);
+        let (scale, gram, poly, combine) = (passes[2], &passes[3..5], &passes[5..7], &passes[7..9]);
         let mut out = vec![passes[0], passes[1], scale];
         for k in 0..o.ns_steps as usize {
-            out.extend([gram[k % 2], poly, combine[k % 2]]);
+            out.extend([gram[k % 2], poly[k % 2], combine[k % 2]]);
         }
-        out.push(passes[8]);
+        out.push(passes[9]);
         out
     }
 

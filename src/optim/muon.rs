@@ -75,7 +75,7 @@ impl AdjustLr {
 /// (`shaders/gemm.wgsl`, each sum over k in order, no fused multiply-add), then the update:
 /// a fixed number of dispatches however many matrices there are. The CPU twin computes the same
 /// sums in the same order, so the two agree bit for bit. The products need scratch space of
-/// 2mn + 2m² floats per matrix on the device.
+/// 2mn + m² floats per matrix on the device.
 ///
 /// Defaults are PyTorch's: lr 1e-3, λ 0.1, μ 0.95, Nesterov, (a, b, c) = (3.4445, −4.7750,
 /// 2.0315), ε 1e-7, 5 steps, `original`. State: `momentum_buffer` (4 B/parameter). f32
@@ -218,7 +218,7 @@ pub(crate) const GEMM_TILE: usize = 64;
 
 /// How Muon sees one tensor of a group: an A×B matrix whose iteration runs on X (m×n, m ≤ n:
 /// the matrix, or its transpose where A > B) in scratch space from element `work`: X₀, X₁
-/// (m·n each, the iteration's two buffers), S and P (m·m each).
+/// (m·n each, the iteration's two buffers) and P (m·m); S (m·m) in the X a step overwrites.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Matrix {
     /// Elements, relative to the group's first.
@@ -242,10 +242,10 @@ impl Matrix {
         (self.rows.min(self.cols), self.rows.max(self.cols))
     }
 
-    /// Scratch elements: 2mn + 2m².
+    /// Scratch elements: 2mn + m² (X₀, X₁, P; S lives in the X a step overwrites).
     pub fn work_len(&self) -> usize {
         let (m, n) = self.mn();
-        2 * m * n + 2 * m * m
+        2 * m * n + m * m
     }
 
     /// Where X holds element `e` of the matrix (row-major, relative to its first): e itself,
@@ -304,7 +304,7 @@ mod tests {
                 let p = k % 2;
                 want.extend([
                     ["gram_pass_0", "gram_pass_1"][p as usize],
-                    "poly_pass",
+                    ["poly_pass_0", "poly_pass_1"][p as usize],
                     ["combine_pass_0", "combine_pass_1"][p as usize],
                 ]);
             }
@@ -340,8 +340,8 @@ mod tests {
         assert_eq!(mats[0].mn(), (2, 3));
         let wide: Vec<usize> = (0..6).map(|e| mats[0].wide(e)).collect();
         assert_eq!(wide, [0, 3, 1, 4, 2, 5]);
-        assert_eq!(mats[1].work, 2 * 6 + 2 * 4);
-        assert_eq!(work, 2 * (2 * 6 + 2 * 4));
+        assert_eq!(mats[1].work, 2 * 6 + 4);
+        assert_eq!(work, 2 * (2 * 6 + 4));
         assert!(matrices(&[(0..4, vec![4])]).is_err());
     }
 }
