@@ -627,17 +627,19 @@ fn verify_memory_and_bench_run_end_to_end() {
         "--warmup",
         "1",
         "--optimizers",
-        "adamw",
+        "adamw,muon",
         "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
-    assert!(
-        rows.iter().all(|r| r["median_ms"].as_f64().unwrap() > 0.0
-            && r["bytes_per_param"].as_f64() == Some(28.0))
-    );
+    assert_eq!(rows.len(), 4);
+    // Muon (matrices only) runs over 64 × 64, and over 8 matrices of 32 × 16.
+    for r in rows {
+        let bytes = if r["kernel"] == "muon" { 20.0 } else { 28.0 };
+        assert!(r["median_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["bytes_per_param"].as_f64(), Some(bytes), "{r}");
+    }
     assert!(rows.iter().all(|r| r["shape"].as_str().is_some()));
 
     // Each precision beside f32, in the same run.
@@ -694,7 +696,7 @@ fn verify_memory_and_bench_run_end_to_end() {
         "--warmup",
         "1",
         "--optimizers",
-        "adam,sgd",
+        "adam,sgd,muon",
         "--max-norm",
         "1",
         "--skip-nonfinite",
@@ -703,7 +705,7 @@ fn verify_memory_and_bench_run_end_to_end() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 4, "{out}");
+    assert_eq!(rows.len(), 6, "{out}");
     assert!(rows.iter().all(|r| r.contains(",cpu2,70000,")), "{out}");
 
     // Tuning two variants at a small size, printed as a table; nothing cached.
