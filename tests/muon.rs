@@ -88,14 +88,7 @@ fn matrices_agree_on_both_backends_and_with_the_oracle() {
             assert!(d.passes(steps as u64), "{}: {d:?}", t.name);
             assert!(g_params[r.clone()] != p0[r], "{} did not move", t.name);
         }
-        // The gaps between tensors are never written.
-        let mut covered = vec![false; layout.len()];
-        for t in layout.tensors() {
-            covered[t.range()].iter_mut().for_each(|c| *c = true);
-        }
-        for (i, _) in covered.iter().enumerate().filter(|(_, c)| !**c) {
-            assert_eq!(g_params[i], 0.0, "gap element {i} written");
-        }
+        common::assert_gaps_unwritten(&layout, &g_params);
     }
 }
 

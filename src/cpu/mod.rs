@@ -200,6 +200,8 @@ fn twin_slices(
                 cols: n,
                 work: 0,
             }];
+            let mut scratch = [muon::Scratch::new(&mats[0])];
+            let ctx = CpuContext::new();
             muon::step(
                 o,
                 step,
@@ -208,7 +210,8 @@ fn twin_slices(
                 params,
                 grads,
                 state[0],
-                &CpuContext::new(),
+                &mut scratch,
+                &ctx,
             );
         }
     }

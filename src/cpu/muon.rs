@@ -38,13 +38,51 @@ impl Operand {
     }
 }
 
-/// `gemm`: out (rows × cols, row-major from `out`) = β·C + α·(A B) where `c` gives C (the
-/// output's own layout), else α·(A B); each sum Σₖ A[i][k]·B[k][j] with k from 0 up, starting
-/// from 0, as `gemm_sums` in `shaders/gemm.wgsl`; output rows on the current rayon pool. `out`
-/// must not overlap the operands.
+/// One matrix's host scratch space, kept between steps by the CPU backend: the device's
+/// 2mn + m² floats (`work`: X₀, X₁, P; S in the X a step overwrites), a product's result
+/// before it lands in `work` (`result`, up to m·n), and B copied with contiguous rows where it
+/// is a transpose (`copy`, n·m for S = X Xᵀ). Every element a step reads it writes first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scratch {
+    work: Vec<f32>,
+    result: Vec<f32>,
+    copy: Vec<f32>,
+}
+
+impl Scratch {
+    /// The scratch space of `mat`, each vector from `alloc(len)`.
+    fn with(mat: &Matrix, alloc: impl Fn(usize) -> crate::Result<Vec<f32>>) -> crate::Result<Self> {
+        let (m, n) = mat.mn();
+        Ok(Self {
+            work: alloc(mat.work_len())?,
+            result: alloc(m * n)?,
+            copy: alloc(m * n)?,
+        })
+    }
+
+    /// The scratch space of each of `mats`, [`crate::Error::HostAllocation`] where the host
+    /// cannot hold it.
+    pub fn for_matrices(mats: &[Matrix]) -> crate::Result<Vec<Self>> {
+        let alloc = |len| super::host_vec("muon scratch", len, 0.0);
+        mats.iter().map(|mat| Self::with(mat, alloc)).collect()
+    }
+
+    /// The scratch space of `mat` from the global allocator (the twin over plain slices).
+    pub fn new(mat: &Matrix) -> Self {
+        match Self::with(mat, |len| Ok(vec![0.0; len])) {
+            Ok(s) => s,
+            Err(_) => unreachable!("vec! does not fail"),
+        }
+    }
+}
+
+/// `gemm`: out (rows × cols, row-major from `out` in `s.work`) = β·C + α·(A B) where `c` gives
+/// C (the output's own layout), else α·(A B); each sum Σₖ A[i][k]·B[k][j] with k from 0 up,
+/// starting from 0, as `gemm_sums` in `shaders/gemm.wgsl`; output rows on the current rayon
+/// pool. `out` must not overlap the operands.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
-    work: &mut [f32],
+    s: &mut Scratch,
     [rows, cols, depth]: [usize; 3],
     a: Operand,
     b: Operand,
@@ -52,47 +90,44 @@ pub(crate) fn gemm(
     alpha: f32,
     out: usize,
 ) {
+    let Scratch { work, result, copy } = s;
     let src = &*work;
     // B with contiguous rows: as it is, or copied so (Xᵀ for S = X Xᵀ).
-    let copied: Vec<f32>;
     let (b_rows, b_base) = if b.col == 1 {
-        (src, b.base)
+        (src.as_slice(), b.base)
     } else {
-        copied = (0..depth * cols)
-            .map(|kj| src[b.base + kj / cols * b.row + kj % cols * b.col])
-            .collect();
-        (copied.as_slice(), 0)
+        for (kj, y) in copy[..depth * cols].iter_mut().enumerate() {
+            *y = src[b.base + kj / cols * b.row + kj % cols * b.col];
+        }
+        (copy.as_slice(), 0)
     };
-    let result: Vec<f32> = (0..rows)
-        .into_par_iter()
-        .flat_map_iter(|i| {
+    result[..rows * cols]
+        .par_chunks_mut(cols)
+        .enumerate()
+        .for_each(|(i, row_out)| {
             // Row i's sums advance together, k by k: each output's additions in k order.
-            let mut s = vec![0.0f32; cols];
+            row_out.fill(0.0);
             for k in 0..depth {
                 let x = src[a.base + i * a.row + k * a.col];
                 let row = &b_rows[b_base + k * cols..b_base + (k + 1) * cols];
-                for (s, &y) in s.iter_mut().zip(row) {
+                for (s, &y) in row_out.iter_mut().zip(row) {
                     *s += x * y;
                 }
             }
-            s.into_iter().enumerate().map(move |(j, s)| match c {
-                Some((base, beta)) => beta * src[base + i * cols + j] + alpha * s,
-                None => alpha * s,
-            })
-        })
-        .collect();
-    work[out..out + rows * cols].copy_from_slice(&result);
+            for (j, s) in row_out.iter_mut().enumerate() {
+                *s = match c {
+                    Some((base, beta)) => beta * src[base + i * cols + j] + alpha * *s,
+                    None => alpha * *s,
+                };
+            }
+        });
+    work[out..out + rows * cols].copy_from_slice(&result[..rows * cols]);
 }
 
-/// The Newton–Schulz iteration of one matrix on its scratch `work` (X₀ scaled in place): per
+/// The Newton–Schulz iteration of one matrix on its scratch space (X₀ scaled in place): per
 /// step `gram_pass` S = X Xᵀ (in X''s space), `poly_pass` P = b·S + c·(S S), `combine_pass`
 /// X' = a·X + P X, X and X' swapping between X₀ and X₁. Returns where the result starts.
-pub(crate) fn newton_schulz(
-    step: &StepUniform,
-    ns_steps: u32,
-    mat: &Matrix,
-    work: &mut [f32],
-) -> usize {
+fn newton_schulz(step: &StepUniform, ns_steps: u32, mat: &Matrix, s: &mut Scratch) -> usize {
     let (m, n) = mat.mn();
     let (a, b, c) = (step.eta_minus, step.eta_plus, step.step_size_min);
     let p = 2 * m * n;
@@ -100,27 +135,27 @@ pub(crate) fn newton_schulz(
     for _ in 0..ns_steps {
         // S goes where the step's X' will: its last reader is P's product.
         let y = m * n - x;
-        let s = y;
+        let sq = y;
         gemm(
-            work,
+            s,
             [m, m, n],
             Operand::rows(x, n),
             Operand::transposed(x, n),
             None,
             1.0,
-            s,
+            sq,
         );
         gemm(
-            work,
+            s,
             [m, m, m],
-            Operand::rows(s, m),
-            Operand::rows(s, m),
-            Some((s, b)),
+            Operand::rows(sq, m),
+            Operand::rows(sq, m),
+            Some((sq, b)),
             c,
             p,
         );
         gemm(
-            work,
+            s,
             [m, n, m],
             Operand::rows(p, m),
             Operand::rows(x, n),
@@ -133,10 +168,11 @@ pub(crate) fn newton_schulz(
     x
 }
 
-/// One step of Muon over a group's matrices: the passes of `shaders/muon.wgsl` in the driver's
-/// order: `moments_pass` (the momentum, U into X₀ where X holds it, the pieces' ΣU²),
-/// `finish_pass` (‖U‖ clamped at ε per matrix), `scale_pass`, the iteration, `apply_pass`.
-/// Pieces and matrices run on `ctx`'s threads (the arithmetic of each is the same anywhere).
+/// One step of Muon over a group's matrices, on their kept `scratch` space: the passes of
+/// `shaders/muon.wgsl` in the driver's order: `moments_pass` (the momentum, the pieces' ΣU²),
+/// `finish_pass` (‖U‖ clamped at ε per matrix), U into X₀ where X holds it and `scale_pass`,
+/// the iteration, `apply_pass`. Pieces and matrices run on `ctx`'s threads (the arithmetic of
+/// each is the same anywhere).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn step(
     o: &Muon,
@@ -146,76 +182,72 @@ pub(crate) fn step(
     params: &mut [f32],
     grads: &[f32],
     buf: &mut [f32],
+    scratch: &mut [Scratch],
     ctx: &CpuContext,
 ) {
     let nesterov = o.variant()[0];
     let gf = step.grad_scale * dev.grad_mul;
+    // U from the scaled gradient g and the updated buffer b.
+    let update = |g: f32, b: f32| {
+        if nesterov {
+            lerp(g, b, step.momentum)
+        } else {
+            b
+        }
+    };
     let ranges: Vec<_> = mats.iter().map(|m| m.range.clone()).collect();
     let pieces = pieces(&ranges);
-    // moments_pass: per piece, the momentum and U (written to X₀ below), Σ U² in the order of
-    // the pieces' tree.
-    let moments: Vec<([f32; 2], Vec<f32>)> = {
+    // moments_pass: per piece, the momentum and Σ U² in the order of the pieces' tree.
+    let sums: Vec<[f32; 2]> = {
         let work: Vec<_> = pieces.iter().zip(split(buf, &pieces)).collect();
         ctx.install(|| {
             work.into_par_iter()
                 .map(|(piece, buf)| {
                     let g = &grads[piece.range.clone()];
-                    let mut u = vec![0.0f32; g.len()];
-                    let sums = piece_tree(g.len(), |lanes| {
+                    piece_tree(g.len(), |lanes| {
                         let mut q = [0.0f32; 4];
                         for (k, e) in lanes.enumerate() {
                             let g = g[e] * gf;
                             let b = lerp(buf[e], g, step.one_minus_beta1);
                             buf[e] = b;
-                            let x = if nesterov {
-                                lerp(g, b, step.momentum)
-                            } else {
-                                b
-                            };
-                            u[e] = x;
-                            q[k] = x;
+                            q[k] = update(g, b);
                         }
                         [0.0, squares(q)]
-                    });
-                    (sums, u)
+                    })
                 })
                 .collect()
         })
     };
     // finish_pass: ‖U‖ = √(Σ U²), at least ε.
-    let sums: Vec<[f32; 2]> = moments.iter().map(|(s, _)| *s).collect();
     let norms: Vec<f32> = tensor_sums(mats.len(), &pieces, &sums)
         .iter()
         .map(|s| at_least(s[1].sqrt(), step.eps))
         .collect();
-    // Each matrix's scratch space, X₀ = U (as X holds it) / ‖U‖, then the iteration.
-    let mut scratch: Vec<Vec<f32>> = mats.iter().map(|m| vec![0.0; m.work_len()]).collect();
-    for (piece, (_, u)) in pieces.iter().zip(&moments) {
-        let mat = &mats[piece.tensor];
-        for (k, &x) in u.iter().enumerate() {
-            let e = piece.range.start + k - mat.range.start;
-            scratch[piece.tensor][mat.wide(e)] = x;
-        }
-    }
+    // Each matrix's X₀ = U (as X holds it; the same U the pieces summed) / ‖U‖, then the
+    // iteration.
+    let buf = &*buf;
     let finals: Vec<usize> = ctx.install(|| {
         scratch
             .par_iter_mut()
             .zip(mats)
             .zip(&norms)
-            .map(|((work, mat), &norm)| {
+            .map(|((s, mat), &norm)| {
+                for (e, i) in mat.range.clone().enumerate() {
+                    s.work[mat.wide(e)] = update(grads[i] * gf, buf[i]);
+                }
                 let (m, n) = mat.mn();
-                for x in &mut work[..m * n] {
+                for x in &mut s.work[..m * n] {
                     *x /= norm;
                 }
-                newton_schulz(step, o.ns_steps, mat, work)
+                newton_schulz(step, o.ns_steps, mat, s)
             })
             .collect()
     });
     // apply_pass: θ ← θ(1 − γλ) − (γ·r)·X.
-    for ((mat, work), x) in mats.iter().zip(&scratch).zip(finals) {
+    for ((mat, s), x) in mats.iter().zip(&*scratch).zip(finals) {
         let scale = step.lr * o.lr_ratio(mat.rows, mat.cols) as f32;
         for (e, p) in params[mat.range.clone()].iter_mut().enumerate() {
-            *p = *p * step.decay - scale * work[x + mat.wide(e)];
+            *p = *p * step.decay - scale * s.work[x + mat.wide(e)];
         }
     }
 }
@@ -285,13 +317,18 @@ mod tests {
         let mut work = data.vector(rows * depth + depth * cols + rows * cols);
         let (a, b_at, c_at, out) = (0, rows * depth, rows * depth + depth * cols, work.len());
         work.resize(out + rows * cols, 0.0);
+        let mut s = Scratch {
+            work,
+            result: vec![0.0; rows * cols],
+            copy: vec![0.0; depth * cols],
+        };
         for (b, transposed) in [
             (Operand::rows(b_at, cols), false),
             (Operand::transposed(b_at, depth), true),
         ] {
             let c = Some((c_at, 0.75f32));
             gemm(
-                &mut work,
+                &mut s,
                 [rows, cols, depth],
                 Operand::rows(a, depth),
                 b,
@@ -299,6 +336,7 @@ mod tests {
                 -1.5,
                 out,
             );
+            let work = &s.work;
             for i in 0..rows {
                 for j in 0..cols {
                     let mut s = 0.0f32;

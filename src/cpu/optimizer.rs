@@ -27,8 +27,10 @@ struct Segment {
     tensors: Vec<std::ops::Range<usize>>,
     /// Adafactor: how it sees each tensor (empty for the other families).
     factors: Vec<crate::optim::Factor>,
-    /// Muon: its matrices (empty for the other families).
+    /// Muon: its matrices and their scratch space, kept between steps (empty for the other
+    /// families).
     matrices: Vec<crate::optim::muon::Matrix>,
+    muon_scratch: Vec<super::muon::Scratch>,
     /// Elements of each state slot ([`Optimizer::state_len`]).
     state_len: usize,
 }
@@ -121,6 +123,7 @@ impl CpuOptimizer {
                     &mut self.params[range.clone()],
                     &self.grads[range],
                     buf,
+                    &mut segment.muon_scratch,
                     &self.ctx,
                 );
                 continue;
@@ -241,6 +244,7 @@ impl CpuOptimizer {
                     Optimizer::Muon(_) => crate::optim::muon::matrices(&shaped)?.0,
                     _ => Vec::new(),
                 };
+                let muon_scratch = super::muon::Scratch::for_matrices(&matrices)?;
                 Ok(Segment {
                     offset,
                     len: seg_len,
@@ -249,6 +253,7 @@ impl CpuOptimizer {
                     tensors: shaped.into_iter().map(|(r, _)| r).collect(),
                     factors,
                     matrices,
+                    muon_scratch,
                     state_len,
                 })
             })

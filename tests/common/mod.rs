@@ -210,3 +210,14 @@ pub fn groups_resume_across_backends(
         );
     }
 }
+
+/// The gaps between `layout`'s tensors are never written: `params` (from zero there) holds 0.
+pub fn assert_gaps_unwritten(layout: &wgoptim::ParamLayout, params: &[f32]) {
+    let mut covered = vec![false; layout.len()];
+    for t in layout.tensors() {
+        covered[t.range()].iter_mut().for_each(|c| *c = true);
+    }
+    for (i, _) in covered.iter().enumerate().filter(|(_, c)| !**c) {
+        assert_eq!(params[i], 0.0, "gap element {i} written");
+    }
+}
