@@ -11,8 +11,9 @@ use wgoptim::{
     ParamDType, ParamGroup, ParamLayout, Precision, Sgd, StatePrecision,
 };
 
-/// Not multiples of the vector width or of the 32,768-element task.
-const SIZES: [usize; 4] = [1, 7, 32_768 + 5, 100_003];
+/// Not multiples of the vector width, of the loop's 32-element block or of the 32,768-element
+/// task; 551 is just past the 512 elements (2 KiB) the loop prefetches ahead of a block.
+const SIZES: [usize; 5] = [1, 7, 551, 32_768 + 5, 100_003];
 
 fn threads(n: usize) -> wgoptim::CpuContext {
     wgoptim::CpuContext::with_threads(n).unwrap()
