@@ -9,6 +9,10 @@ and their ratio, and JSON with every round on request.
     python3 scripts/cpu_vs_torch.py --wgoptim target/release/wgoptim --threads 2 \
         --sizes 2^24,2^26 --rounds 3 --reps 10
 
+`--baseline OLD` also runs another wgoptim binary (an older commit's build) in every round,
+after the first, and adds its median and torch's ratio to it: a code change's effect on the
+ratio measured in the same rounds.
+
 torch must be installed (`pip install torch==2.15.0 numpy`); the test command does not need it.
 """
 import argparse
@@ -65,6 +69,7 @@ def wgoptim_step_ms(exe, names, sizes, tensors, threads, reps, warmup):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wgoptim", default="target/release/wgoptim")
+    ap.add_argument("--baseline", help="another wgoptim binary, timed in the same rounds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sizes", default="2^24,2^26")
     ap.add_argument("--tensors", default="1")
@@ -85,6 +90,9 @@ def main():
         theirs = {(name, n, k): torch_step_ms(name, n, k, args.reps, args.warmup)
                   for name in names for n in sizes for k in tensors}
         rounds.append({"wgoptim": ours, "torch": theirs})
+        if args.baseline:
+            rounds[-1]["baseline"] = wgoptim_step_ms(args.baseline, names, sizes, tensors,
+                                                     args.threads, args.reps, args.warmup)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds of "
           f"{args.reps} steps (median of round medians)")
     print(f"{'optimizer':14} {'params':>10} {'tensors':>7} {'wgoptim ms':>11} {'torch ms':>9} "
@@ -100,6 +108,12 @@ def main():
                 kind = "fused" if name in ("sgd-momentum", "adam", "adamw") else "foreach"
                 print(f"{name:14} {n:>10} {k:>7} {o:>11.2f} {t:>9.2f} {t / o:>13.2f}x "
                       f"{per_round:>24}  ({kind})")
+                if args.baseline:
+                    old = [r["baseline"][key] for r in rounds]
+                    per_round = ", ".join(f"{t / b:.2f}" for b, t in zip(old, theirs))
+                    b = statistics.median(old)
+                    print(f"{'  baseline':14} {n:>10} {k:>7} {b:>11.2f} {t:>9.2f} "
+                          f"{t / b:>13.2f}x {per_round:>24}")
     if args.json:
         print(json.dumps([{k: {",".join(map(str, kk)): v for kk, v in side.items()}
                            for k, side in r.items()} for r in rounds]))
