@@ -328,7 +328,7 @@ impl Session for Bench {
 
 /// A benchmark session on the CPU backend: wall clock around each [`CpuOptimizer`] step, and
 /// as baseline a copy of the parameter bytes split across the same threads, with streaming
-/// stores ([`stream_copy`]).
+/// (non-temporal) stores on x86-64.
 pub struct CpuBench {
     warmup: usize,
     reps: usize,
