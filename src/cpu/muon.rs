@@ -40,8 +40,8 @@ impl Operand {
 
 /// One matrix's host scratch space, kept between steps by the CPU backend: the device's
 /// 2mn + m² floats (`work`: X₀, X₁, P; S in the X a step overwrites), a product's result
-/// before it lands in `work` (`result`, up to m·n), and B copied with contiguous rows where it
-/// is a transpose (`copy`, n·m for S = X Xᵀ). Every element a step reads it writes first.
+/// before it lands in `work` (`result`, up to m·n), and a product's B packed into the panels its
+/// register tiles read (`copy`, up to n·m, [`pack`]). Every element a step reads it writes first.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scratch {
     work: Vec<f32>,
@@ -78,8 +78,9 @@ impl Scratch {
 
 /// `gemm`: out (rows × cols, row-major from `out` in `s.work`) = β·C + α·(A B) where `c` gives
 /// C (the output's own layout), else α·(A B); each sum Σₖ A[i][k]·B[k][j] with k from 0 up,
-/// starting from 0, as `gemm_sums` in `shaders/gemm.wgsl`; output rows on the current rayon
-/// pool. `out` must not overlap the operands.
+/// starting from 0, as `gemm_sums` in `shaders/gemm.wgsl` (B packed by [`pack`], the sums in
+/// [`Tile`]'s register tiles); groups of [`TASK_ROWS`] output rows on the current rayon pool.
+/// `out` must not overlap the operands.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     s: &mut Scratch,
@@ -92,36 +93,187 @@ pub(crate) fn gemm(
 ) {
     let Scratch { work, result, copy } = s;
     let src = &*work;
-    // B with contiguous rows: as it is, or copied so (Xᵀ for S = X Xᵀ).
-    let (b_rows, b_base) = if b.col == 1 {
-        (src.as_slice(), b.base)
-    } else {
-        for (kj, y) in copy[..depth * cols].iter_mut().enumerate() {
-            *y = src[b.base + kj / cols * b.row + kj % cols * b.col];
-        }
-        (copy.as_slice(), 0)
-    };
+    let tile = Tile::detect();
+    let packed = &mut copy[..depth * cols];
+    pack(packed, src, b, [cols, depth], tile.cols());
+    let packed = &*packed;
     result[..rows * cols]
-        .par_chunks_mut(cols)
+        .par_chunks_mut(cols * TASK_ROWS)
         .enumerate()
-        .for_each(|(i, row_out)| {
-            // Row i's sums advance together, k by k: each output's additions in k order.
-            row_out.fill(0.0);
-            for k in 0..depth {
-                let x = src[a.base + i * a.row + k * a.col];
-                let row = &b_rows[b_base + k * cols..b_base + (k + 1) * cols];
-                for (s, &y) in row_out.iter_mut().zip(row) {
-                    *s += x * y;
+        .for_each(|(t, out)| {
+            let first = t * TASK_ROWS;
+            tile.sums(out, [cols, depth], src, a, first, packed);
+            for (i, row_out) in (first..).zip(out.chunks_mut(cols)) {
+                for (j, s) in row_out.iter_mut().enumerate() {
+                    *s = match c {
+                        Some((base, beta)) => beta * src[base + i * cols + j] + alpha * *s,
+                        None => alpha * *s,
+                    };
                 }
-            }
-            for (j, s) in row_out.iter_mut().enumerate() {
-                *s = match c {
-                    Some((base, beta)) => beta * src[base + i * cols + j] + alpha * *s,
-                    None => alpha * *s,
-                };
             }
         });
     work[out..out + rows * cols].copy_from_slice(&result[..rows * cols]);
+}
+
+/// Output rows one task of [`gemm`] computes: whole register tiles of [`sums`] on AVX-512 (8
+/// rows) and AVX2 (4).
+const TASK_ROWS: usize = 8;
+
+/// The register tile [`sums`] runs with on this CPU: 8 × 32 sums in sixteen AVX-512 registers,
+/// else 4 × 16 in eight AVX2 (or SSE) registers. No FMA either way, so the same bits (as
+/// [`super::twin_slices_wide`]).
+#[derive(Clone, Copy, Debug)]
+enum Tile {
+    Avx512,
+    Avx2,
+    Plain,
+}
+
+impl Tile {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Self::Avx2;
+            }
+        }
+        Self::Plain
+    }
+
+    /// Columns of one tile: the width of [`pack`]'s panels.
+    fn cols(self) -> usize {
+        match self {
+            Self::Avx512 => 32,
+            Self::Avx2 | Self::Plain => 16,
+        }
+    }
+
+    /// [`sums`] with this tile, compiled for its instructions.
+    fn sums(
+        self,
+        out: &mut [f32],
+        shape: [usize; 2],
+        src: &[f32],
+        a: Operand,
+        first: usize,
+        b: &[f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        match self {
+            Self::Avx512 => {
+                #[target_feature(enable = "avx512f")]
+                fn avx512(
+                    o: &mut [f32],
+                    d: [usize; 2],
+                    s: &[f32],
+                    a: Operand,
+                    f: usize,
+                    b: &[f32],
+                ) {
+                    sums::<8, 32>(o, d, s, a, f, b)
+                }
+                // SAFETY: `detect` found AVX-512F.
+                return unsafe { avx512(out, shape, src, a, first, b) };
+            }
+            Self::Avx2 => {
+                #[target_feature(enable = "avx2")]
+                fn avx2(o: &mut [f32], d: [usize; 2], s: &[f32], a: Operand, f: usize, b: &[f32]) {
+                    sums::<4, 16>(o, d, s, a, f, b)
+                }
+                // SAFETY: `detect` found AVX2.
+                return unsafe { avx2(out, shape, src, a, first, b) };
+            }
+            Self::Plain => {}
+        }
+        sums::<4, 16>(out, shape, src, a, first, b)
+    }
+}
+
+/// Writes B (`depth` × `cols`, element (k, j) at `b.base + k·b.row + j·b.col` of `src`) into
+/// `packed` as [`sums`] reads it: each whole panel of `w` columns as its `depth` rows of `w`
+/// floats one after another, then the `cols % w` remaining columns row by row. The tiles then
+/// read B in order, whether it is a matrix or a transpose.
+fn pack(packed: &mut [f32], src: &[f32], b: Operand, [cols, depth]: [usize; 2], w: usize) {
+    let tiled = cols - cols % w;
+    let (body, rest) = packed.split_at_mut(tiled * depth);
+    let at = |k: usize, j: usize| src[b.base + k * b.row + j * b.col];
+    body.par_chunks_mut(w * depth)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            for (k, row) in panel.chunks_exact_mut(w).enumerate() {
+                for (jj, y) in row.iter_mut().enumerate() {
+                    *y = at(k, p * w + jj);
+                }
+            }
+        });
+    for (k, row) in rest.chunks_exact_mut((cols - tiled).max(1)).enumerate() {
+        for (jj, y) in row.iter_mut().enumerate() {
+            *y = at(k, tiled + jj);
+        }
+    }
+}
+
+/// The products of output rows `first..` (as many as `out` holds, `cols` each) of A B, B as
+/// [`pack`] wrote it with panels `W` wide: every sum from 0, its products added in k order.
+/// Rows go `R` at a time, panel by panel (`R` × `W` sums held in registers and advanced k by
+/// k, each row of a panel read once for `R` rows); the columns past the last panel, and the
+/// rows past the last whole group of `R`, go row by row, each row's sums advanced k by k. The
+/// same additions in the same order either way, so the bits do not depend on the tiling.
+#[inline(always)]
+fn sums<const R: usize, const W: usize>(
+    out: &mut [f32],
+    [cols, depth]: [usize; 2],
+    src: &[f32],
+    a: Operand,
+    first: usize,
+    packed: &[f32],
+) {
+    let rows = out.len() / cols;
+    let x = |r: usize, k: usize| src[a.base + (first + r) * a.row + k * a.col];
+    let (grouped, tiled) = (rows - rows % R, cols - cols % W);
+    let (panels, rest) = packed.split_at(tiled * depth);
+    let panels = || panels.chunks_exact(W * depth).enumerate();
+    for r0 in (0..grouped).step_by(R) {
+        for (p, panel) in panels() {
+            let mut tile = [[0.0f32; W]; R];
+            for (k, y) in panel.chunks_exact(W).enumerate() {
+                for (r, sums) in tile.iter_mut().enumerate() {
+                    let x = x(r0 + r, k);
+                    for (s, &y) in sums.iter_mut().zip(y) {
+                        *s += x * y;
+                    }
+                }
+            }
+            for (r, sums) in tile.iter().enumerate() {
+                out[(r0 + r) * cols + p * W..][..W].copy_from_slice(sums);
+            }
+        }
+    }
+    for r in 0..rows {
+        let (head, tail) = out[r * cols..(r + 1) * cols].split_at_mut(tiled);
+        if r >= grouped {
+            head.fill(0.0);
+            for (p, panel) in panels() {
+                let sums = &mut head[p * W..][..W];
+                for (k, y) in panel.chunks_exact(W).enumerate() {
+                    let x = x(r, k);
+                    for (s, &y) in sums.iter_mut().zip(y) {
+                        *s += x * y;
+                    }
+                }
+            }
+        }
+        tail.fill(0.0);
+        for (k, y) in rest.chunks_exact(tail.len().max(1)).enumerate() {
+            let x = x(r, k);
+            for (s, &y) in tail.iter_mut().zip(y) {
+                *s += x * y;
+            }
+        }
+    }
 }
 
 /// The Newton–Schulz iteration of one matrix on its scratch space (X₀ scaled in place): per
@@ -309,10 +461,17 @@ mod tests {
     use super::*;
 
     /// `gemm` adds each output's products one by one in k order from 0, whatever the layout
-    /// of B (rows, or a transpose it copies): the same bits as the plain loop.
+    /// of B (rows, or a transpose it copies) and wherever an output falls (in a 4 × 16 tile,
+    /// in the columns past the last tile, in a last group of fewer than four rows): the same
+    /// bits as the plain loop.
     #[test]
     fn gemm_sums_each_output_in_k_order() {
-        let (rows, cols, depth) = (5, 7, 37);
+        for shape in [[5, 7, 37], [9, 37, 23], [4, 32, 3], [16, 70, 5]] {
+            gemm_matches_the_plain_loop(shape);
+        }
+    }
+
+    fn gemm_matches_the_plain_loop([rows, cols, depth]: [usize; 3]) {
         let mut data = crate::verify::Data::new(3);
         let mut work = data.vector(rows * depth + depth * cols + rows * cols);
         let (a, b_at, c_at, out) = (0, rows * depth, rows * depth + depth * cols, work.len());
