@@ -81,6 +81,11 @@ impl Scratch {
 /// starting from 0, as `gemm_sums` in `shaders/gemm.wgsl` (B packed by [`pack`], the sums in
 /// [`Tile`]'s register tiles); groups of [`TASK_ROWS`] output rows on the current rayon pool.
 /// `out` must not overlap the operands.
+///
+/// `symmetric`: the caller knows the result is symmetric bit for bit (S = X Xᵀ, and
+/// P = b·S + c·S² with S symmetric: the sums for (i, j) and (j, i) multiply the same pairs in
+/// the same k order). Tiles wholly below the diagonal are then skipped and that triangle copied
+/// from the one above: the same bits for a third fewer multiply-adds per Newton–Schulz step.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     s: &mut Scratch,
@@ -90,6 +95,7 @@ pub(crate) fn gemm(
     c: Option<(usize, f32)>,
     alpha: f32,
     out: usize,
+    symmetric: bool,
 ) {
     let Scratch { work, result, copy } = s;
     let src = &*work;
@@ -102,7 +108,13 @@ pub(crate) fn gemm(
         .enumerate()
         .for_each(|(t, out)| {
             let first = t * TASK_ROWS;
-            tile.sums(out, [cols, depth], src, a, first, packed);
+            // A from out's first row; that row's index where tiles below the diagonal skip.
+            let a_rows = Operand {
+                base: a.base + first * a.row,
+                ..a
+            };
+            let diagonal = symmetric.then_some(first);
+            tile.sums(out, [cols, depth], src, a_rows, diagonal, packed);
             for (i, row_out) in (first..).zip(out.chunks_mut(cols)) {
                 for (j, s) in row_out.iter_mut().enumerate() {
                     *s = match c {
@@ -112,6 +124,15 @@ pub(crate) fn gemm(
                 }
             }
         });
+    // A tile is skipped only past the first `tile.cols()` rows. Every (j, i) with j < i was
+    // computed: a skipped tile lies wholly below the diagonal.
+    if symmetric && rows > tile.cols() {
+        for i in 0..rows {
+            for j in 0..i {
+                result[i * cols + j] = result[j * cols + i];
+            }
+        }
+    }
     work[out..out + rows * cols].copy_from_slice(&result[..rows * cols]);
 }
 
@@ -158,7 +179,7 @@ impl Tile {
         shape: [usize; 2],
         src: &[f32],
         a: Operand,
-        first: usize,
+        diagonal: Option<usize>,
         b: &[f32],
     ) {
         #[cfg(target_arch = "x86_64")]
@@ -170,25 +191,32 @@ impl Tile {
                     d: [usize; 2],
                     s: &[f32],
                     a: Operand,
-                    f: usize,
+                    diagonal: Option<usize>,
                     b: &[f32],
                 ) {
-                    sums::<8, 32>(o, d, s, a, f, b)
+                    sums::<8, 32>(o, d, s, a, diagonal, b)
                 }
                 // SAFETY: `detect` found AVX-512F.
-                return unsafe { avx512(out, shape, src, a, first, b) };
+                return unsafe { avx512(out, shape, src, a, diagonal, b) };
             }
             Self::Avx2 => {
                 #[target_feature(enable = "avx2")]
-                fn avx2(o: &mut [f32], d: [usize; 2], s: &[f32], a: Operand, f: usize, b: &[f32]) {
-                    sums::<4, 16>(o, d, s, a, f, b)
+                fn avx2(
+                    o: &mut [f32],
+                    d: [usize; 2],
+                    s: &[f32],
+                    a: Operand,
+                    diagonal: Option<usize>,
+                    b: &[f32],
+                ) {
+                    sums::<4, 16>(o, d, s, a, diagonal, b)
                 }
                 // SAFETY: `detect` found AVX2.
-                return unsafe { avx2(out, shape, src, a, first, b) };
+                return unsafe { avx2(out, shape, src, a, diagonal, b) };
             }
             Self::Plain => {}
         }
-        sums::<4, 16>(out, shape, src, a, first, b)
+        sums::<4, 16>(out, shape, src, a, diagonal, b)
     }
 }
 
@@ -216,28 +244,32 @@ fn pack(packed: &mut [f32], src: &[f32], b: Operand, [cols, depth]: [usize; 2], 
     }
 }
 
-/// The products of output rows `first..` (as many as `out` holds, `cols` each) of A B, B as
-/// [`pack`] wrote it with panels `W` wide: every sum from 0, its products added in k order.
-/// Rows go `R` at a time, panel by panel (`R` × `W` sums held in registers and advanced k by
-/// k, each row of a panel read once for `R` rows); the columns past the last panel, and the
-/// rows past the last whole group of `R`, go row by row, each row's sums advanced k by k. The
-/// same additions in the same order either way, so the bits do not depend on the tiling.
+/// The products of as many output rows of A B as `out` holds (`cols` each; A's rows from its
+/// first), B as [`pack`] wrote it with panels `W` wide: every sum from 0, its products added in
+/// k order. Rows go `R` at a time, panel by panel (`R` × `W` sums held in registers and
+/// advanced k by k, each row of a panel read once for `R` rows); the columns past the last
+/// panel, and the rows past the last whole group of `R`, go row by row, each row's sums
+/// advanced k by k. The same additions in the same order either way, so the bits do not depend
+/// on the tiling. `diagonal`: the index of `out`'s first row in a symmetric product, whose
+/// panels wholly left of a group's first row (below the diagonal) are skipped.
 #[inline(always)]
 fn sums<const R: usize, const W: usize>(
     out: &mut [f32],
     [cols, depth]: [usize; 2],
     src: &[f32],
     a: Operand,
-    first: usize,
+    diagonal: Option<usize>,
     packed: &[f32],
 ) {
     let rows = out.len() / cols;
-    let x = |r: usize, k: usize| src[a.base + (first + r) * a.row + k * a.col];
+    let x = |r: usize, k: usize| src[a.base + r * a.row + k * a.col];
     let (grouped, tiled) = (rows - rows % R, cols - cols % W);
     let (panels, rest) = packed.split_at(tiled * depth);
     let panels = || panels.chunks_exact(W * depth).enumerate();
     for r0 in (0..grouped).step_by(R) {
-        for (p, panel) in panels() {
+        // A symmetric product's tiles wholly left of the group's first row: below the diagonal.
+        let below = diagonal.map_or(0, |first| (first + r0) / W);
+        for (p, panel) in panels().skip(below) {
             let mut tile = [[0.0f32; W]; R];
             for (k, y) in panel.chunks_exact(W).enumerate() {
                 for (r, sums) in tile.iter_mut().enumerate() {
@@ -296,6 +328,7 @@ fn newton_schulz(step: &StepUniform, ns_steps: u32, mat: &Matrix, s: &mut Scratc
             None,
             1.0,
             sq,
+            true,
         );
         gemm(
             s,
@@ -305,6 +338,7 @@ fn newton_schulz(step: &StepUniform, ns_steps: u32, mat: &Matrix, s: &mut Scratc
             Some((sq, b)),
             c,
             p,
+            true,
         );
         gemm(
             s,
@@ -314,6 +348,7 @@ fn newton_schulz(step: &StepUniform, ns_steps: u32, mat: &Matrix, s: &mut Scratc
             Some((x, a)),
             1.0,
             y,
+            false,
         );
         x = y;
     }
@@ -494,6 +529,7 @@ mod tests {
                 c,
                 -1.5,
                 out,
+                false,
             );
             let work = &s.work;
             for i in 0..rows {
@@ -509,6 +545,50 @@ mod tests {
                     }
                     let want = 0.75 * work[c_at + i * cols + j] + -1.5 * s;
                     assert_eq!(work[out + i * cols + j].to_bits(), want.to_bits());
+                }
+            }
+        }
+    }
+
+    /// A symmetric product (S = X Xᵀ, then b·S + c·S S) skips the tiles below the diagonal and
+    /// copies that triangle from above: the bits of the full product, which is symmetric bit for
+    /// bit. 70 rows: whole tiles on and off the diagonal, and rows and columns past them.
+    #[test]
+    fn symmetric_products_equal_the_full_ones() {
+        let (m, n) = (70, 90);
+        let mut data = crate::verify::Data::new(5);
+        let (x, sq, out) = (0, m * n, m * n + m * m);
+        let mut work = data.vector(m * n);
+        work.resize(out + m * m, 0.0);
+        let scratch = Scratch {
+            work,
+            result: vec![0.0; m * n],
+            copy: vec![0.0; m * n],
+        };
+        let run = |symmetric: bool| {
+            let mut s = scratch.clone();
+            let (a, b) = (Operand::rows(x, n), Operand::transposed(x, n));
+            gemm(&mut s, [m, m, n], a, b, None, 1.0, sq, symmetric);
+            let a = Operand::rows(sq, m);
+            gemm(
+                &mut s,
+                [m, m, m],
+                a,
+                a,
+                Some((sq, -4.775)),
+                2.0315,
+                out,
+                symmetric,
+            );
+            s.work
+        };
+        let (fast, full) = (run(true), run(false));
+        for at in [sq, out] {
+            for i in 0..m {
+                for j in 0..m {
+                    let e = at + i * m + j;
+                    assert_eq!(fast[e].to_bits(), full[e].to_bits(), "{at} ({i}, {j})");
+                    assert_eq!(full[e].to_bits(), full[at + j * m + i].to_bits());
                 }
             }
         }
