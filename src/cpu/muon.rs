@@ -182,41 +182,32 @@ impl Tile {
         diagonal: Option<usize>,
         b: &[f32],
     ) {
+        /// `sums::<$r, $w>` compiled with `$feature` enabled, run.
         #[cfg(target_arch = "x86_64")]
-        match self {
-            Self::Avx512 => {
-                #[target_feature(enable = "avx512f")]
-                fn avx512(
+        macro_rules! with {
+            ($feature:literal, $r:literal, $w:literal) => {{
+                #[target_feature(enable = $feature)]
+                fn wide(
                     o: &mut [f32],
                     d: [usize; 2],
                     s: &[f32],
                     a: Operand,
-                    diagonal: Option<usize>,
+                    g: Option<usize>,
                     b: &[f32],
                 ) {
-                    sums::<8, 32>(o, d, s, a, diagonal, b)
+                    sums::<$r, $w>(o, d, s, a, g, b)
                 }
-                // SAFETY: `detect` found AVX-512F.
-                return unsafe { avx512(out, shape, src, a, diagonal, b) };
-            }
-            Self::Avx2 => {
-                #[target_feature(enable = "avx2")]
-                fn avx2(
-                    o: &mut [f32],
-                    d: [usize; 2],
-                    s: &[f32],
-                    a: Operand,
-                    diagonal: Option<usize>,
-                    b: &[f32],
-                ) {
-                    sums::<4, 16>(o, d, s, a, diagonal, b)
-                }
-                // SAFETY: `detect` found AVX2.
-                return unsafe { avx2(out, shape, src, a, diagonal, b) };
-            }
-            Self::Plain => {}
+                // SAFETY: `detect` found the feature on this CPU.
+                unsafe { wide(out, shape, src, a, diagonal, b) }
+            }};
         }
-        sums::<4, 16>(out, shape, src, a, diagonal, b)
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => with!("avx512f", 8, 32),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => with!("avx2", 4, 16),
+            _ => sums::<4, 16>(out, shape, src, a, diagonal, b),
+        }
     }
 }
 
