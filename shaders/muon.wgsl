@@ -7,6 +7,9 @@
 //   scale_pass:     X₀ ← X₀ / ‖U‖                  (over 64×64 tiles of every X)
 //   gram_pass_p:    S = X_p X_pᵀ, into X_{1−p}'s space (over 64×64 tiles of every S; p = 0, 1)
 //   poly_pass_p:    P = b·S + c·(S S)
+//                   (S and P are symmetric bit for bit: the sums for (i, j) and (j, i) multiply
+//                   the same pairs in the same k order. Their tiles are those on and above the
+//                   diagonal, each above it writing its outputs at (i, j) and (j, i).)
 //   combine_pass_p: X_{1−p} = a·X_p + P X_p         (over tiles of every X)
 //                   (the three, ns_steps times, p alternating from 0)
 //   apply:          θ ← θ(1 − γλ) − (γ·r)·X         (X the last one written)
@@ -149,6 +152,21 @@ fn for_outputs(t: Tile, id: vec3<u32>, cols: u32, rows: u32) -> array<vec4<u32>,
     return at;
 }
 
+// A symmetric m × m result (S, P) has tiles on and above the diagonal only: where the
+// invocation's outputs' mirror images (j, i) sit, for a tile above the diagonal; u32::MAX on
+// the diagonal, whose tile covers both halves itself, and outside the result.
+fn for_mirrors(t: Tile, id: vec3<u32>, m: u32) -> array<vec4<u32>, REG> {
+    var at: array<vec4<u32>, REG>;
+    for (var r = 0u; r < REG; r++) {
+        for (var c = 0u; c < REG; c++) {
+            let i = t.i0 + id.y + SIDE * r;
+            let j = t.j0 + id.x + SIDE * c;
+            at[r][c] = select(0xffffffffu, j * m + i, t.i0 != t.j0 && i < m && j < m);
+        }
+    }
+    return at;
+}
+
 @compute @workgroup_size(16, 16)
 fn scale_pass(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -182,10 +200,14 @@ fn gram(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) {
     let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(x, t.n, 1u), vec3<u32>(x, 1u, t.n), id.x, id.y);
     let out = t.base + (1u - p) * t.m * t.n;
     let at = for_outputs(t, id, t.m, t.m);
+    let mirrors = for_mirrors(t, id, t.m);
     for (var r = 0u; r < REG; r++) {
         for (var c = 0u; c < REG; c++) {
             if at[r][c] != 0xffffffffu {
                 work[out + at[r][c]] = s[r][c];
+            }
+            if mirrors[r][c] != 0xffffffffu {
+                work[out + mirrors[r][c]] = s[r][c];
             }
         }
     }
@@ -221,11 +243,16 @@ fn poly(p: u32, wg: vec3<u32>, groups: vec3<u32>, id: vec3<u32>, local: u32) {
     let sizes = vec3<u32>(t.m, t.m, t.m);
     let s = gemm_sums(t.i0, t.j0, sizes, vec3<u32>(sq, t.m, 1u), vec3<u32>(sq, t.m, 1u), id.x, id.y);
     let at = for_outputs(t, id, t.m, t.m);
+    let mirrors = for_mirrors(t, id, t.m);
     for (var r = 0u; r < REG; r++) {
         for (var c = 0u; c < REG; c++) {
             if at[r][c] != 0xffffffffu {
                 let k = at[r][c];
-                work[out + k] = step.eta_plus * work[sq + k] + step.step_size_min * s[r][c];
+                let v = step.eta_plus * work[sq + k] + step.step_size_min * s[r][c];
+                work[out + k] = v;
+                if mirrors[r][c] != 0xffffffffu {
+                    work[out + mirrors[r][c]] = v;
+                }
             }
         }
     }

@@ -100,12 +100,14 @@ struct PieceTables {
 
 /// Muon's tables: per matrix (first scratch element, r as f32 bits, first element of the
 /// final X, 0), then the output tiles (matrix, tile row, tile column, 0) of every X and of
-/// every S (`shaders/muon.wgsl`).
+/// every S, S's (and P's) on and above the diagonal only: they are symmetric, and a tile above
+/// the diagonal also writes its mirror image (`shaders/muon.wgsl`).
 fn muon_tables(o: &crate::Muon, mats: &[crate::optim::muon::Matrix]) -> [Vec<[u32; 4]>; 3] {
     use crate::optim::muon::GEMM_TILE;
-    let tiles = |t: usize, rows: usize, cols: usize| {
+    let tiles = |t: usize, rows: usize, cols: usize, upper: bool| {
         (0..rows.div_ceil(GEMM_TILE)).flat_map(move |i| {
-            (0..cols.div_ceil(GEMM_TILE)).map(move |j| [t as u32, i as u32, j as u32, 0])
+            let first = if upper { i } else { 0 };
+            (first..cols.div_ceil(GEMM_TILE)).map(move |j| [t as u32, i as u32, j as u32, 0])
         })
     };
     let mut matrix_rows = Vec::new();
@@ -115,8 +117,8 @@ fn muon_tables(o: &crate::Muon, mats: &[crate::optim::muon::Matrix]) -> [Vec<[u3
         let ratio = o.lr_ratio(mat.rows, mat.cols) as f32;
         let last = mat.work + (o.ns_steps as usize % 2) * m * n;
         matrix_rows.push([mat.work as u32, ratio.to_bits(), last as u32, 0]);
-        wide.extend(tiles(t, m, n));
-        square.extend(tiles(t, m, m));
+        wide.extend(tiles(t, m, n, false));
+        square.extend(tiles(t, m, m, true));
     }
     [matrix_rows, wide, square]
 }
@@ -793,5 +795,28 @@ impl Segment {
             pass.set_bind_group(0, &launch.bind_group, &[]);
             pass.dispatch_workgroups(launch.workgroups[0], launch.workgroups[1], 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::muon_tables;
+    use crate::optim::muon::{GEMM_TILE, Matrix};
+
+    /// Every X tile is listed, and the S (and P) tiles on and above the diagonal only: for a
+    /// 130 × 200 matrix, 3 × 4 X tiles and 3 + 2 + 1 S tiles, each with column ≥ row.
+    #[test]
+    fn symmetric_results_list_the_tiles_on_and_above_the_diagonal() {
+        assert_eq!(GEMM_TILE, 64);
+        let mat = Matrix {
+            range: 0..130 * 200,
+            rows: 130,
+            cols: 200,
+            work: 0,
+        };
+        let [_, wide, square] = muon_tables(&crate::Muon::default(), &[mat]);
+        assert_eq!(wide.len(), 3 * 4);
+        let tiles: Vec<_> = square.iter().map(|t| (t[1], t[2])).collect();
+        assert_eq!(tiles, [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]);
     }
 }
