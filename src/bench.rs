@@ -369,8 +369,8 @@ impl CpuBench {
 /// ownership first, so the copy moves exactly its read and written bytes, which makes it the
 /// host's best copy for [`Row::percent_of_copy`]. `memcpy` decides by the cache size whether
 /// to stream; with this machine's 480 MiB of L3 it did not, and reached 26 GB/s where
-/// streaming stores reach 44 GB/s at 2^26 floats (BENCHMARKS § The CPU backend). Elsewhere, a
-/// plain copy.
+/// streaming stores reach 39–47 GB/s at 2^26 floats (BENCHMARKS § The CPU backend). Elsewhere,
+/// a plain copy.
 fn stream_copy(dst: &mut [f32], src: &[f32]) {
     let src = &src[..dst.len()];
     #[cfg(target_arch = "x86_64")]

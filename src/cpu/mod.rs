@@ -52,13 +52,14 @@ fn for_each<T: Copy + Default>(
     }
 }
 
-/// Bytes of each vector one block of [`slot_loop`] updates: two cache lines of f32.
+/// Bytes of each vector one block of [`slot_loop`] updates: two cache lines.
 const BLOCK_BYTES: usize = 128;
 
 /// How far ahead of the block it updates [`slot_loop`] asks the CPU for each vector's cache
-/// lines. The hardware prefetcher alone leaves a step with four to five streams short of the
-/// memory's bandwidth on this project's machine: asking 2 KiB ahead made an Adam step at 2^24
-/// 16% faster and one at 2^26 8% (BENCHMARKS § The CPU backend); 1 KiB and 4 KiB did less.
+/// lines. The hardware prefetcher alone leaves a step with four or five streams short of the
+/// memory's bandwidth on this project's machine: asking 2 KiB ahead made Adam and AdamW steps
+/// 8–11% faster at 2^24 and 2^26 on 2 threads, and the others no slower (BENCHMARKS § The CPU
+/// backend); 1 KiB and 4 KiB did less.
 const PREFETCH_BYTES: usize = 2048;
 
 /// [`for_each`]'s loop over `params.len()` elements with slots `A`, `B`, `C` used (their
