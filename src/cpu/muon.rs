@@ -85,7 +85,8 @@ impl Scratch {
 /// `symmetric`: the caller knows the result is symmetric bit for bit (S = X Xᵀ, and
 /// P = b·S + c·S² with S symmetric: the sums for (i, j) and (j, i) multiply the same pairs in
 /// the same k order). Tiles wholly below the diagonal are then skipped and that triangle copied
-/// from the one above: the same bits for a third fewer multiply-adds per Newton–Schulz step.
+/// from the one above: the same bits, and for a square matrix a third fewer multiply-adds per
+/// Newton–Schulz step.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     s: &mut Scratch,
